@@ -1,0 +1,60 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "tdefs",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "tdefs", targets: ["tdefs"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // libfuse3 low-level API; FUSE_USE_VERSION is set in the shim header.
+        .systemLibrary(name: "CFuse", path: "Sources/CFuse", pkgConfig: "fuse3"),
+        // OpenSSL libcrypto (EVP only).
+        .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL"),
+        // Constants and syscall wrappers that need _GNU_SOURCE (O_PATH, renameat2, ...).
+        .target(name: "CPlatform", path: "Sources/CPlatform"),
+        // Filesystem engine, codecs, keys, backing store: plain Swift, testable without a mount.
+        .target(
+            name: "TDEFSCore",
+            dependencies: [
+                "COpenSSL", "CPlatform",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/TDEFSCore"
+        ),
+        // Thin libfuse3 adapter over the engine.
+        .target(
+            name: "TDEFSFuse",
+            dependencies: [
+                "CFuse", "CPlatform", "TDEFSCore",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/TDEFSFuse"
+        ),
+        .executableTarget(
+            name: "tdefs",
+            dependencies: [
+                "TDEFSCore", "TDEFSFuse", "CPlatform",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/tdefs"
+        ),
+        .testTarget(
+            name: "TDEFSCoreTests",
+            dependencies: ["TDEFSCore", "CPlatform"],
+            path: "Tests/TDEFSCoreTests"
+        ),
+        .testTarget(
+            name: "TDEFSMountTests",
+            dependencies: ["TDEFSCore", "CPlatform"],
+            path: "Tests/TDEFSMountTests"
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,94 @@
+#define _GNU_SOURCE
+#include "cplatform.h"
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <signal.h>
+#include <spawn.h>
+#include <termios.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <linux/falloc.h>
+#include <linux/fs.h>
+
+const int tdefs_O_PATH = O_PATH;
+const int tdefs_O_DIRECT = O_DIRECT;
+const int tdefs_O_NOATIME = O_NOATIME;
+const int tdefs_O_TMPFILE = O_TMPFILE;
+const int tdefs_AT_EMPTY_PATH = AT_EMPTY_PATH;
+const long tdefs_UTIME_NOW = UTIME_NOW;
+const long tdefs_UTIME_OMIT = UTIME_OMIT;
+const unsigned tdefs_RENAME_NOREPLACE = RENAME_NOREPLACE;
+const unsigned tdefs_RENAME_EXCHANGE = RENAME_EXCHANGE;
+const unsigned tdefs_RENAME_WHITEOUT = RENAME_WHITEOUT;
+const int tdefs_FALLOC_FL_KEEP_SIZE = FALLOC_FL_KEEP_SIZE;
+const int tdefs_FALLOC_FL_PUNCH_HOLE = FALLOC_FL_PUNCH_HOLE;
+const int tdefs_F_OFD_SETLK = F_OFD_SETLK;
+const int tdefs_F_OFD_GETLK = F_OFD_GETLK;
+
+int tdefs_renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned flags) {
+    return (int)syscall(SYS_renameat2, olddirfd, oldpath, newdirfd, newpath, flags);
+}
+
+int tdefs_fallocate(int fd, int mode, int64_t offset, int64_t len) {
+    return fallocate(fd, mode, (off_t)offset, (off_t)len);
+}
+
+int tdefs_syncfs(int fd) { return syncfs(fd); }
+
+int tdefs_disable_core_dumps(void) {
+    struct rlimit rl = {0, 0};
+    int r = setrlimit(RLIMIT_CORE, &rl);
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) r = -1;
+    return r;
+}
+
+int tdefs_mlock(void *addr, size_t len) { return mlock(addr, len); }
+int tdefs_munlock(void *addr, size_t len) { return munlock(addr, len); }
+void tdefs_explicit_bzero(void *addr, size_t len) { explicit_bzero(addr, len); }
+#include <sys/random.h>
+ssize_t tdefs_getrandom(void *buf, size_t len) { return getrandom(buf, len, 0); }
+long tdefs_gettid(void) { return (long)syscall(SYS_gettid); }
+
+int tdefs_block_term_signals(int block) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    return pthread_sigmask(block ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL);
+}
+
+int tdefs_spawn_daemon(pid_t *pid, const char *path, char *const argv[], char *const envp[],
+                       int stdin_fd, int stdout_fd, int stderr_fd) {
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawnattr_init(&attr);
+    if (stdin_fd >= 0) posix_spawn_file_actions_adddup2(&fa, stdin_fd, 0);
+    if (stdout_fd >= 0) posix_spawn_file_actions_adddup2(&fa, stdout_fd, 1);
+    if (stderr_fd >= 0) posix_spawn_file_actions_adddup2(&fa, stderr_fd, 2);
+    sigset_t none;
+    sigemptyset(&none);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK);
+    int r = posix_spawn(pid, path, &fa, &attr, argv, envp);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    return r;
+}
+
+int tdefs_proc_fd_path(int fd, char *buf, size_t len) {
+    int n = snprintf(buf, len, "/proc/self/fd/%d", fd);
+    return (n < 0 || (size_t)n >= len) ? -1 : 0;
+}
+
+int tdefs_set_echo(int fd, int on) {
+    struct termios t;
+    if (tcgetattr(fd, &t) != 0) return -1;
+    if (on) t.c_lflag |= ECHO; else t.c_lflag &= ~ECHO;
+    return tcsetattr(fd, TCSANOW, &t);
+}

@@ -1,0 +1,46 @@
+#ifndef TDEFS_CPLATFORM_H
+#define TDEFS_CPLATFORM_H
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/stat.h>
+
+// Values that Swift cannot see without _GNU_SOURCE; exported from a C file built with it so they
+// are right on every architecture.
+extern const int tdefs_O_PATH;
+extern const int tdefs_O_DIRECT;
+extern const int tdefs_O_NOATIME;
+extern const int tdefs_O_TMPFILE;
+extern const int tdefs_AT_EMPTY_PATH;
+extern const long tdefs_UTIME_NOW;
+extern const long tdefs_UTIME_OMIT;
+extern const unsigned tdefs_RENAME_NOREPLACE;
+extern const unsigned tdefs_RENAME_EXCHANGE;
+extern const unsigned tdefs_RENAME_WHITEOUT;
+extern const int tdefs_FALLOC_FL_KEEP_SIZE;
+extern const int tdefs_FALLOC_FL_PUNCH_HOLE;
+extern const int tdefs_F_OFD_SETLK;
+extern const int tdefs_F_OFD_GETLK;
+
+int tdefs_renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned flags);
+int tdefs_fallocate(int fd, int mode, int64_t offset, int64_t len);
+int tdefs_syncfs(int fd);
+// Turns off core dumps and ptrace attachment for this process.
+int tdefs_disable_core_dumps(void);
+// Locks and zeroes memory for key material.
+int tdefs_mlock(void *addr, size_t len);
+int tdefs_munlock(void *addr, size_t len);
+void tdefs_explicit_bzero(void *addr, size_t len);
+ssize_t tdefs_getrandom(void *buf, size_t len);
+// Thread id for log lines.
+long tdefs_gettid(void);
+// Blocks or unblocks SIGTERM, SIGINT, SIGHUP in the calling thread.
+int tdefs_block_term_signals(int block);
+// posix_spawn with a new session (POSIX_SPAWN_SETSID) and the given fds kept open.
+int tdefs_spawn_daemon(pid_t *pid, const char *path, char *const argv[], char *const envp[],
+                       int stdin_fd, int stdout_fd, int stderr_fd);
+// The path /proc/self/fd/N is readable for O_PATH fds: fills buf with it.
+int tdefs_proc_fd_path(int fd, char *buf, size_t len);
+// Echo control for the passphrase prompt.
+int tdefs_set_echo(int fd, int on);
+#endif

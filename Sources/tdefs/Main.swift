@@ -1,0 +1,4 @@
+import TDEFSCore
+
+@main
+struct Main { static func main() {} }
