@@ -1,0 +1,43 @@
+import Glibc
+
+/// Who asked: the caller's credentials as the kernel reports them.
+public struct RequestContext: Sendable {
+    public var uid: uid_t
+    public var gid: gid_t
+    public var pid: pid_t
+    public init(uid: uid_t, gid: gid_t, pid: pid_t) { self.uid = uid; self.gid = gid; self.pid = pid }
+    public static var daemon: RequestContext { RequestContext(uid: getuid(), gid: getgid(), pid: getpid()) }
+}
+
+/// A looked-up name: the node the kernel will refer to it by, and its attributes.
+public struct Entry {
+    public var node: UInt64
+    public var attr: stat
+}
+
+/// The attribute changes of one setattr request; nil fields stay as they are.
+public struct AttributeChanges {
+    public enum Time { case now, set(timespec) }
+    public var mode: mode_t?
+    public var uid: uid_t?
+    public var gid: gid_t?
+    public var size: UInt64?
+    public var atime: Time?
+    public var mtime: Time?
+    public init() {}
+}
+
+/// One directory entry for readdir; `offset` is the cookie of the entry after it.
+public struct DirectoryEntry {
+    public var name: String
+    public var inode: UInt64
+    public var type: UInt8
+    public var offset: Int64
+}
+
+/// Options the daemon decides at mount time.
+public struct EngineOptions: Sendable {
+    /// Set owners of new objects to the caller (needed when the daemon runs as root for others).
+    public var chownToCaller: Bool
+    public init(chownToCaller: Bool = getuid() == 0) { self.chownToCaller = chownToCaller }
+}

@@ -1,0 +1,59 @@
+import Synchronization
+
+/// The keys of one key epoch, derived from its master key (see docs/format.md).
+public final class EpochKeys: Sendable {
+    public let epoch: UInt32
+    public let size: AESKeySize
+    public let masterKey: SecureBytes
+    public let headerWrap: SecureBytes
+    public let names: SecureBytes
+    public let symlink: SecureBytes
+    public let dirXattrName: SecureBytes
+    public let dirXattrValue: SecureBytes
+
+    public init(epoch: UInt32, size: AESKeySize, masterKey: SecureBytes, volumeID: [UInt8]) {
+        self.epoch = epoch
+        self.size = size
+        self.masterKey = masterKey
+        func derive(_ label: String, _ n: Int) -> SecureBytes {
+            KDF.hkdfSHA256(key: masterKey, salt: volumeID, info: label, length: n)
+        }
+        headerWrap = derive("tdefs v1 header-wrap", size.gcmKeyBytes)
+        names = derive("tdefs v1 names", size.sivKeyBytes)
+        symlink = derive("tdefs v1 symlink", size.gcmKeyBytes)
+        dirXattrName = derive("tdefs v1 dir-xattr-name", size.sivKeyBytes)
+        dirXattrValue = derive("tdefs v1 dir-xattr-value", size.gcmKeyBytes)
+    }
+}
+
+/// The unlocked master keys of a volume, by epoch. New objects use `current`.
+public final class Keyring: Sendable {
+    public let volumeID: [UInt8]
+    private let state: Mutex<(current: UInt32, epochs: [UInt32: EpochKeys])>
+
+    public init(volumeID: [UInt8], currentEpoch: UInt32, epochs: [EpochKeys]) {
+        self.volumeID = volumeID
+        var map: [UInt32: EpochKeys] = [:]
+        for e in epochs { map[e.epoch] = e }
+        precondition(map[currentEpoch] != nil, "current epoch must be unlocked")
+        state = Mutex((currentEpoch, map))
+    }
+
+    public var current: EpochKeys { state.withLock { $0.epochs[$0.current]! } }
+
+    public func epoch(_ n: UInt32) -> EpochKeys? { state.withLock { $0.epochs[n] } }
+
+    public var epochNumbers: [UInt32] { state.withLock { $0.epochs.keys.sorted() } }
+
+    /// Adds an epoch and makes it current (online rotation).
+    public func add(_ keys: EpochKeys, makeCurrent: Bool) {
+        state.withLock {
+            $0.epochs[keys.epoch] = keys
+            if makeCurrent { $0.current = keys.epoch }
+        }
+    }
+
+    public func remove(epoch n: UInt32) {
+        state.withLock { if $0.current != n { $0.epochs[n] = nil } }
+    }
+}
