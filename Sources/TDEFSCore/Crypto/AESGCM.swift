@@ -6,9 +6,17 @@ enum FetchedCiphers {
     nonisolated(unsafe) static let gcm192: OpaquePointer = fetch("AES-192-GCM")
     nonisolated(unsafe) static let siv256: OpaquePointer = fetch("AES-256-SIV")
     nonisolated(unsafe) static let siv192: OpaquePointer = fetch("AES-192-SIV")
+    nonisolated(unsafe) static let siv128: OpaquePointer = fetch("AES-128-SIV")
 
     static func gcm(_ size: AESKeySize) -> OpaquePointer { size == .aes256 ? gcm256 : gcm192 }
-    static func siv(_ size: AESKeySize) -> OpaquePointer { size == .aes256 ? siv256 : siv192 }
+    static func siv(keyBytes: Int) -> OpaquePointer {
+        switch keyBytes {
+        case 64: return siv256
+        case 48: return siv192
+        case 32: return siv128
+        default: preconditionFailure("AES-SIV keys are 32, 48 or 64 bytes")
+        }
+    }
 
     private static func fetch(_ name: String) -> OpaquePointer {
         guard let c = EVP_CIPHER_fetch(nil, name, nil) else {

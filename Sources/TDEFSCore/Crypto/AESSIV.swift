@@ -2,18 +2,18 @@ import COpenSSL
 
 /// Deterministic authenticated encryption (AES-SIV, RFC 5297) through OpenSSL's EVP interface.
 /// Output layout: 16-byte synthetic IV (the tag) followed by the ciphertext.
+/// The key's length picks the variant: 32 bytes AES-128-SIV (test vectors only), 48 AES-192-SIV, 64 AES-256-SIV.
 public enum AESSIV {
     public static let tagBytes = 16
 
     /// Encrypts with one associated-data component per element of `associatedData`.
-    public static func seal(key: SecureBytes, size: AESKeySize, associatedData: [[UInt8]],
+    public static func seal(key: SecureBytes, associatedData: [[UInt8]],
                             plaintext: UnsafeRawBufferPointer) -> [UInt8] {
         guard let ctx = EVP_CIPHER_CTX_new() else { fatalError("EVP_CIPHER_CTX_new failed") }
         defer { EVP_CIPHER_CTX_free(ctx) }
-        precondition(key.count >= size.sivKeyBytes)
-        var out = [UInt8](repeating: 0, count: tagBytes + plaintext.count)
+                var out = [UInt8](repeating: 0, count: tagBytes + plaintext.count)
         let ok: Bool = key.withUnsafeBytes { k in
-            guard EVP_CipherInit_ex2(ctx, FetchedCiphers.siv(size), k.baseAddress!.assumingMemoryBound(to: UInt8.self),
+            guard EVP_CipherInit_ex2(ctx, FetchedCiphers.siv(keyBytes: key.count), k.baseAddress!.assumingMemoryBound(to: UInt8.self),
                                      nil, 1, nil) == 1 else { return false }
             var outl: Int32 = 0
             for ad in associatedData {
@@ -37,16 +37,15 @@ public enum AESSIV {
     }
 
     /// Decrypts and authenticates tag|ciphertext; nil when it does not verify.
-    public static func open(key: SecureBytes, size: AESKeySize, associatedData: [[UInt8]],
+    public static func open(key: SecureBytes, associatedData: [[UInt8]],
                             box: UnsafeRawBufferPointer) -> [UInt8]? {
         guard box.count >= tagBytes else { return nil }
         guard let ctx = EVP_CIPHER_CTX_new() else { fatalError("EVP_CIPHER_CTX_new failed") }
         defer { EVP_CIPHER_CTX_free(ctx) }
-        precondition(key.count >= size.sivKeyBytes)
-        let n = box.count - tagBytes
+                let n = box.count - tagBytes
         var out = [UInt8](repeating: 0, count: max(n, 1))
         let ok: Bool = key.withUnsafeBytes { k in
-            guard EVP_CipherInit_ex2(ctx, FetchedCiphers.siv(size), k.baseAddress!.assumingMemoryBound(to: UInt8.self),
+            guard EVP_CipherInit_ex2(ctx, FetchedCiphers.siv(keyBytes: key.count), k.baseAddress!.assumingMemoryBound(to: UInt8.self),
                                      nil, 0, nil) == 1 else { return false }
             guard EVP_CIPHER_CTX_ctrl(ctx, TDEFS_EVP_CTRL_AEAD_SET_TAG, Int32(tagBytes),
                                       UnsafeMutableRawPointer(mutating: box.baseAddress!)) == 1 else { return false }
