@@ -1,3 +1,4 @@
+import CPlatform
 import Glibc
 import Logging
 
@@ -6,64 +7,229 @@ import Logging
 public final class FileSystem: Sendable {
     public static let rootNode: UInt64 = 1
 
+    let keyring: Keyring
+    let options: EngineOptions
+    let logger: Logger
+    let inodes: InodeTable
+    let rootFD: Int32
+    /// Ciphertext scratch for up to 1 MiB of plaintext plus edge extents.
+    let cipherBuffers = BufferPool(bufferSize: 258 * ExtentGeometry.storedBytes)
+    let gcmContexts = GCMPool()
+
     public init(backingPath: String, keyring: Keyring, options: EngineOptions = EngineOptions(),
                 logger: Logger) throws(Errno) {
-        throw Errno(ENOSYS)
+        self.keyring = keyring
+        self.options = options
+        self.logger = logger
+        // Modes reach the backing exactly as the kernel passed them (it applied the caller's umask).
+        umask(0)
+        let fd = try sys { Glibc.open(backingPath, tdefs_O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
+        var st = stat()
+        do throws(Errno) {
+            _ = try sys { fstatat(fd, "", &st, tdefs_AT_EMPTY_PATH) }
+        } catch {
+            close(fd)
+            throw error
+        }
+        rootFD = fd
+        let root = Inode(node: Self.rootNode, key: InodeKey(dev: UInt64(st.st_dev), ino: UInt64(st.st_ino)), fd: fd, kind: S_IFDIR,
+                         location: nil)
+        inodes = InodeTable(root: root)
+        // The root IV must be readable now: a volume without it is not usable.
+        _ = try directoryIV(of: root)
     }
 
-    public func lookup(parent: UInt64, name: String) throws(Errno) -> Entry { throw Errno(ENOSYS) }
-    public func forget(_ node: UInt64, count: UInt64) {}
-    public func getattr(_ node: UInt64) throws(Errno) -> stat { throw Errno(ENOSYS) }
-    public func setattr(_ node: UInt64, file: OpenFile?, _ changes: AttributeChanges) throws(Errno) -> stat { throw Errno(ENOSYS) }
-    public func readlink(_ node: UInt64) throws(Errno) -> String { throw Errno(ENOSYS) }
-    public func mknod(parent: UInt64, name: String, mode: mode_t, rdev: dev_t, context: RequestContext) throws(Errno) -> Entry { throw Errno(ENOSYS) }
-    public func mkdir(parent: UInt64, name: String, mode: mode_t, context: RequestContext) throws(Errno) -> Entry { throw Errno(ENOSYS) }
-    public func unlink(parent: UInt64, name: String) throws(Errno) { throw Errno(ENOSYS) }
-    public func rmdir(parent: UInt64, name: String) throws(Errno) { throw Errno(ENOSYS) }
-    public func symlink(target: String, parent: UInt64, name: String, context: RequestContext) throws(Errno) -> Entry { throw Errno(ENOSYS) }
-    /// flags: 0, RENAME_NOREPLACE or RENAME_EXCHANGE.
-    public func rename(parent: UInt64, name: String, newParent: UInt64, newName: String, flags: UInt32) throws(Errno) { throw Errno(ENOSYS) }
-    public func link(_ node: UInt64, newParent: UInt64, newName: String) throws(Errno) -> Entry { throw Errno(ENOSYS) }
-
-    /// Opens a regular file; `flags` are open(2)'s.
-    public func open(_ node: UInt64, flags: Int32) throws(Errno) -> OpenFile { throw Errno(ENOSYS) }
-    public func create(parent: UInt64, name: String, mode: mode_t, flags: Int32, context: RequestContext) throws(Errno) -> (Entry, OpenFile) { throw Errno(ENOSYS) }
-    /// Reads up to buffer.count bytes at offset; returns the count (0 at end of file).
-    public func read(_ file: OpenFile, offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws(Errno) -> Int { throw Errno(ENOSYS) }
-    /// Writes all of `data` at offset (at the end of file for O_APPEND handles); returns the count.
-    public func write(_ file: OpenFile, offset: Int64, from data: UnsafeRawBufferPointer) throws(Errno) -> Int { throw Errno(ENOSYS) }
-    public func flush(_ file: OpenFile) throws(Errno) {}
-    public func release(_ file: OpenFile) {}
-    public func fsync(_ file: OpenFile, dataOnly: Bool) throws(Errno) { throw Errno(ENOSYS) }
-    /// mode as fallocate(2): 0 and FALLOC_FL_KEEP_SIZE are supported.
-    public func fallocate(_ file: OpenFile, mode: Int32, offset: Int64, length: Int64) throws(Errno) { throw Errno(ENOSYS) }
-
-    public func opendir(_ node: UInt64) throws(Errno) -> OpenDirectory { throw Errno(ENOSYS) }
-    /// Entries after cookie `offset` (0 = from the start, "." and ".." included).
-    public func readdir(_ dir: OpenDirectory, offset: Int64) throws(Errno) -> ArraySlice<DirectoryEntry> { throw Errno(ENOSYS) }
-    public func releasedir(_ dir: OpenDirectory) {}
-    public func fsyncdir(_ dir: OpenDirectory, dataOnly: Bool) throws(Errno) { throw Errno(ENOSYS) }
-
-    public func statfs(_ node: UInt64) throws(Errno) -> statvfs { throw Errno(ENOSYS) }
-
-    /// Names are full names ("user.foo"); only user.* is supported.
-    public func setxattr(_ node: UInt64, name: String, value: UnsafeRawBufferPointer, flags: Int32) throws(Errno) { throw Errno(ENOSYS) }
-    public func getxattr(_ node: UInt64, name: String) throws(Errno) -> [UInt8] { throw Errno(ENOSYS) }
-    public func listxattr(_ node: UInt64) throws(Errno) -> [String] { throw Errno(ENOSYS) }
-    public func removexattr(_ node: UInt64, name: String) throws(Errno) { throw Errno(ENOSYS) }
+    public func forget(_ node: UInt64, count: UInt64) { inodes.forget(node, count: count) }
 
     /// Called once when the filesystem is unmounted.
-    public func destroy() {}
+    public func destroy() { inodes.forgetAll() }
+
+    // MARK: - Names
+
+    /// The directory's IV; a directory whose IV file is missing but that holds no entries gets a
+    /// new one (an interrupted rmdir or rename can leave that state).
+    func directoryIV(of dir: Inode) throws(Errno) -> DirectoryIV {
+        guard dir.isDirectory else { throw Errno.ENOTDIR }
+        if let iv = dir.directoryIV.withLock({ $0 }) { return iv }
+        let iv: DirectoryIV
+        do throws(Errno) {
+            iv = try DirectoryIV.read(directoryFD: dir.fd)
+        } catch where error.code == ENOENT {
+            guard try userEntryCount(directoryFD: dir.fd, stopAfter: 1) == 0 else {
+                logger.error("directory IV missing", metadata: ["path": "\(path(of: dir))"])
+                throw Errno.EIO
+            }
+            let fresh = DirectoryIV.random(epoch: keyring.current.epoch)
+            do throws(Errno) { try fresh.write(directoryFD: dir.fd) } catch where error.code == EEXIST {}
+            iv = try DirectoryIV.read(directoryFD: dir.fd)
+        } catch {
+            if error.code == EIO { logger.error("directory IV damaged", metadata: ["path": "\(path(of: dir))"]) }
+            throw error
+        }
+        dir.directoryIV.withLock { $0 = iv }
+        return iv
+    }
+
+    func nameKeys(for iv: DirectoryIV) throws(Errno) -> EpochKeys {
+        guard let keys = keyring.epoch(iv.epoch) else {
+            logger.error("directory names use key epoch \(iv.epoch), which is not unlocked")
+            throw Errno.EIO
+        }
+        return keys
+    }
+
+    /// The backing name of plaintext `name` in directory `dir`.
+    func backingName(of name: String, in dir: Inode) throws(Errno) -> (name: String, isLong: Bool, encrypted: String) {
+        let bytes = Array(name.utf8)
+        try NameCodec.validate(bytes)
+        let iv = try directoryIV(of: dir)
+        let encrypted = NameCodec.encrypt(bytes, iv: iv.iv, key: try nameKeys(for: iv).names)
+        let b = NameCodec.backingName(forEncrypted: encrypted)
+        return (b.name, b.isLong, encrypted)
+    }
+
+    /// The plaintext name of backing entry `backing` in `dir`, or nil (reserved, or damaged: logged).
+    func plaintextName(ofBacking backing: String, in dir: Inode, iv: DirectoryIV, keys: EpochKeys) -> String? {
+        let encrypted: String
+        switch NameCodec.classify(backing) {
+        case .encrypted:
+            encrypted = backing
+        case .long:
+            guard let stored = readSmallFile(dirFD: dir.fd, name: NameCodec.sideFileName(forLong: backing)),
+                  NameCodec.longNameMatches(backingName: backing, encrypted: String(decoding: stored, as: UTF8.self))
+            else {
+                logger.error("long-name file missing or damaged", metadata: ["dir": "\(path(of: dir))", "entry": "\(backing)"])
+                return nil
+            }
+            encrypted = String(decoding: stored, as: UTF8.self)
+        case .longSideFile, .reserved:
+            return nil
+        }
+        guard let plain = NameCodec.decrypt(encrypted, iv: iv.iv, key: keys.names) else {
+            logger.error("name does not decrypt", metadata: ["dir": "\(path(of: dir))", "entry": "\(backing)"])
+            return nil
+        }
+        return String(decoding: plain, as: UTF8.self)
+    }
+
+    /// Writes a long name's side file (fsynced) before its entry is created.
+    func writeLongNameSideFile(dirFD: Int32, backingName: String, encrypted: String) throws(Errno) {
+        let side = NameCodec.sideFileName(forLong: backingName)
+        if let existing = readSmallFile(dirFD: dirFD, name: side), existing == Array(encrypted.utf8) { return }
+        let tmp = temporaryName()
+        let fd = try sys { openat(dirFD, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o400) }
+        let bytes = Array(encrypted.utf8)
+        do throws(Errno) {
+            let n = try sys { bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) } }
+            if n != bytes.count { throw Errno.EIO }
+            _ = try sys { Glibc.fsync(fd) }
+            close(fd)
+            _ = try sys { renameat(dirFD, tmp, dirFD, side) }
+        } catch {
+            close(fd)
+            unlinkat(dirFD, tmp, 0)
+            throw error
+        }
+    }
+
+    func removeLongNameSideFile(dirFD: Int32, backingName: String) {
+        unlinkat(dirFD, NameCodec.sideFileName(forLong: backingName), 0)
+    }
+
+    func temporaryName() -> String {
+        "tdefs.tmp." + Random.bytes(8).map { String($0, radix: 16).leftPad(2) }.joined()
+    }
+
+    func readSmallFile(dirFD: Int32, name: String, limit: Int = 4096) -> [UInt8]? {
+        let fd = openat(dirFD, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        if fd < 0 { return nil }
+        defer { close(fd) }
+        var buf = [UInt8](repeating: 0, count: limit)
+        let n = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
+        if n < 0 { return nil }
+        return Array(buf[0..<n])
+    }
+
+    /// Counts user entries (not IV files, side files, temporaries) in a backing directory.
+    func userEntryCount(directoryFD: Int32, stopAfter: Int = Int.max) throws(Errno) -> Int {
+        var count = 0
+        try BackingDirectory.forEachEntry(directoryFD: directoryFD) { name, _, _ in
+            switch NameCodec.classify(name) {
+            case .encrypted, .long: count += 1
+            default: break
+            }
+            return count < stopAfter
+        }
+        return count
+    }
+
+    // MARK: - Paths and attributes
+
+    /// The plaintext path of an inode, for log lines.
+    func path(of inode: Inode) -> String {
+        var parts: [String] = []
+        var current: Inode? = inode
+        var hops = 0
+        while let c = current, c.node != Self.rootNode, hops < 4096 {
+            guard let loc = c.location.withLock({ $0 }) else { parts.append("?"); break }
+            parts.append(loc.name)
+            current = try? inodes.get(loc.parent)
+            hops += 1
+        }
+        return "/" + parts.reversed().joined(separator: "/")
+    }
+
+    /// The backing stat of an inode, translated to what the mount shows.
+    func attributes(of inode: Inode) throws(Errno) -> stat {
+        var st = stat()
+        _ = try sys { fstatat(inode.fd, "", &st, tdefs_AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) }
+        try translate(&st, inode: inode)
+        return st
+    }
+
+    func translate(_ st: inout stat, inode: Inode) throws(Errno) {
+        switch inode.kind {
+        case S_IFREG:
+            st.st_size = Int(ExtentGeometry.plainSize(backingSize: Int64(st.st_size)))
+        case S_IFLNK:
+            st.st_size = Int(try symlinkTarget(of: inode).count)
+        default:
+            break
+        }
+    }
+
+    /// Sets the owner of a new object to the caller; in a set-group-ID directory the group is the
+    /// directory's, as on ext4.
+    func ownership(in parent: Inode, context: RequestContext) throws(Errno) -> (uid: uid_t, gid: gid_t, setgid: Bool) {
+        var pst = stat()
+        _ = try sys { fstatat(parent.fd, "", &pst, tdefs_AT_EMPTY_PATH) }
+        let setgid = (pst.st_mode & S_ISGID) != 0
+        return (context.uid, setgid ? pst.st_gid : context.gid, setgid)
+    }
+
+    /// Opens the new entry `backing` in `parent` as an O_PATH descriptor and registers it.
+    func register(backing: String, in parent: Inode, name: String) throws(Errno) -> Entry {
+        let fd = try sys { openat(parent.fd, backing, tdefs_O_PATH | O_NOFOLLOW | O_CLOEXEC) }
+        var st = stat()
+        do throws(Errno) {
+            _ = try sys { fstatat(fd, "", &st, tdefs_AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) }
+        } catch {
+            close(fd)
+            throw error
+        }
+        let inode = inodes.remember(key: InodeKey(dev: UInt64(st.st_dev), ino: UInt64(st.st_ino)), fd: fd,
+                                    kind: st.st_mode & S_IFMT,
+                                    location: InodeLocation(parent: parent.node, name: name, backingName: backing))
+        do throws(Errno) {
+            try translate(&st, inode: inode)
+        } catch {
+            inodes.forget(inode.node, count: 1)
+            throw error
+        }
+        return Entry(node: inode.node, attr: st)
+    }
 }
 
-/// An open regular file (the FUSE file handle).
-public final class OpenFile: Sendable {
-    public let node: UInt64
-    init(node: UInt64) { self.node = node }
-}
-
-/// An open directory with its entry snapshot (the FUSE directory handle).
-public final class OpenDirectory: Sendable {
-    public let node: UInt64
-    init(node: UInt64) { self.node = node }
+extension String {
+    func leftPad(_ n: Int) -> String { count >= n ? self : String(repeating: "0", count: n - count) + self }
 }

@@ -1,0 +1,70 @@
+import Glibc
+import Synchronization
+
+/// Identity of a backing object, so that hard links share one inode.
+struct InodeKey: Hashable {
+    var dev: UInt64
+    var ino: UInt64
+}
+
+/// Where an inode was last seen: for log lines (plaintext paths) and for operations that need the
+/// parent's descriptor (symlink times and owners).
+struct InodeLocation {
+    var parent: UInt64
+    var name: String
+    var backingName: String
+}
+
+/// The engine's record of one backing object the kernel knows about.
+final class Inode: Sendable {
+    let node: UInt64
+    let key: InodeKey
+    /// O_PATH | O_NOFOLLOW descriptor of the backing object; closed when the inode is dropped.
+    let fd: Int32
+    /// S_IFMT bits of the object.
+    let kind: mode_t
+    let location: Mutex<InodeLocation?>
+    /// Directories: the IV file, read once.
+    let directoryIV = Mutex<DirectoryIV?>(nil)
+    /// Regular files: content state (key, lock).
+    let content: FileContent?
+    /// Symlinks: the decrypted target, read once.
+    let symlinkTarget = Mutex<[UInt8]?>(nil)
+
+    init(node: UInt64, key: InodeKey, fd: Int32, kind: mode_t, location: InodeLocation?) {
+        self.node = node
+        self.key = key
+        self.fd = fd
+        self.kind = kind
+        self.location = Mutex(location)
+        content = kind == S_IFREG ? FileContent() : nil
+    }
+
+    deinit { close(fd) }
+
+    var isDirectory: Bool { kind == S_IFDIR }
+    var isRegular: Bool { kind == S_IFREG }
+    var isSymlink: Bool { kind == S_IFLNK }
+
+    /// "/proc/self/fd/N": reopens the object (not for symlinks).
+    var procPath: String { "/proc/self/fd/\(fd)" }
+}
+
+/// The loaded header of a regular file.
+final class LoadedHeader: Sendable {
+    let header: FileHeader
+    let fileKey: SecureBytes
+    let xattrKeys: XattrKeys
+    init(header: FileHeader, fileKey: SecureBytes) {
+        self.header = header
+        self.fileKey = fileKey
+        xattrKeys = XattrKeys.forFile(fileKey: fileKey, fileID: header.fileID, size: header.size)
+    }
+}
+
+/// Per-file content state shared by all open handles of one inode.
+final class FileContent: Sendable {
+    /// Readers share, writers and truncation exclude: no reader sees a half-written extent.
+    let lock = RWLock()
+    let header = Mutex<LoadedHeader?>(nil)
+}

@@ -1,0 +1,78 @@
+import Glibc
+import Synchronization
+
+/// Node ids handed to the kernel, with lookup counts (libfuse's passthrough_hp model).
+final class InodeTable: Sendable {
+    private struct State {
+        var byNode: [UInt64: Inode] = [:]
+        var byKey: [InodeKey: UInt64] = [:]
+        var lookups: [UInt64: UInt64] = [:]
+        var nextNode: UInt64 = 2
+    }
+    private let state = Mutex(State())
+
+    init(root: Inode) {
+        state.withLock {
+            $0.byNode[root.node] = root
+            $0.byKey[root.key] = root.node
+            $0.lookups[root.node] = 1
+        }
+    }
+
+    func get(_ node: UInt64) throws(Errno) -> Inode {
+        guard let i = state.withLock({ $0.byNode[node] }) else { throw Errno(ESTALE) }
+        return i
+    }
+
+    func find(_ key: InodeKey) -> Inode? {
+        state.withLock { s in s.byKey[key].flatMap { s.byNode[$0] } }
+    }
+
+    /// Returns the inode for `key`, counting one lookup. `make` opens it when it is new; the
+    /// descriptor `fd` (already open) is closed if an inode exists.
+    func remember(key: InodeKey, fd: Int32, kind: mode_t, location: InodeLocation?) -> Inode {
+        let (inode, duplicate): (Inode, Bool) = state.withLock { s in
+            if let n = s.byKey[key], let existing = s.byNode[n] {
+                s.lookups[n, default: 0] += 1
+                if let location { existing.location.withLock { $0 = location } }
+                return (existing, true)
+            }
+            let n = s.nextNode
+            s.nextNode += 1
+            let inode = Inode(node: n, key: key, fd: fd, kind: kind, location: location)
+            s.byNode[n] = inode
+            s.byKey[key] = n
+            s.lookups[n] = 1
+            return (inode, false)
+        }
+        if duplicate { close(fd) }
+        return inode
+    }
+
+    /// Drops `count` lookups; the inode goes when none are left (open handles keep their own reference).
+    func forget(_ node: UInt64, count: UInt64) {
+        state.withLock { s in
+            guard node != 1, let c = s.lookups[node] else { return }
+            if c > count {
+                s.lookups[node] = c - count
+            } else {
+                s.lookups[node] = nil
+                if let inode = s.byNode.removeValue(forKey: node), s.byKey[inode.key] == node {
+                    s.byKey[inode.key] = nil
+                }
+            }
+        }
+    }
+
+    func forgetAll() {
+        state.withLock { s in
+            let root = s.byNode[1]
+            s = State()
+            if let root {
+                s.byNode[1] = root
+                s.byKey[root.key] = 1
+                s.lookups[1] = 1
+            }
+        }
+    }
+}

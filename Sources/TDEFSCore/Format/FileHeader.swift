@@ -1,0 +1,75 @@
+import CPlatform
+
+/// The 96-byte header at the start of every regular backing file (docs/format.md).
+public struct FileHeader: Sendable {
+    public static let byteCount = 96
+    static let magic: [UInt8] = Array("TDEF".utf8)
+    static let aadBytes = 32
+    static let fileKeyBytes = 32
+
+    public var size: AESKeySize
+    public var epoch: UInt32
+    public var fileID: [UInt8]
+    /// Bytes 32..<96: wrap nonce, wrapped file key, wrap tag.
+    public var wrapped: [UInt8]
+
+    /// A header for a new file with a fresh random file key wrapped under `keys`.
+    public static func create(keys: EpochKeys) -> (FileHeader, SecureBytes) {
+        let fileKey = SecureBytes.random(count: fileKeyBytes)
+        var h = FileHeader(size: keys.size, epoch: keys.epoch, fileID: Random.bytes(16), wrapped: [])
+        h.wrap(fileKey: fileKey, keys: keys)
+        return (h, fileKey)
+    }
+
+    /// Wraps (or re-wraps, for rotation) the file key under an epoch's header-wrap key.
+    public mutating func wrap(fileKey: SecureBytes, keys: EpochKeys) {
+        epoch = keys.epoch
+        let gcm = AESGCM()
+        gcm.setKey(keys.headerWrap, size: keys.size)
+        let aad = Array(prefixBytes)
+        wrapped = fileKey.withUnsafeBytes { k in gcm.sealBox(Array(k), aad: aad) }
+    }
+
+    /// The file key, or nil when the wrap does not authenticate under `keys`.
+    public func unwrap(keys: EpochKeys) -> SecureBytes? {
+        guard keys.epoch == epoch else { return nil }
+        let gcm = AESGCM()
+        gcm.setKey(keys.headerWrap, size: keys.size)
+        guard var key = gcm.openBox(wrapped, aad: Array(prefixBytes)) else { return nil }
+        defer { key.withUnsafeMutableBytes { tdefs_explicit_bzero($0.baseAddress, $0.count) } }
+        return SecureBytes(copying: key)
+    }
+
+    /// Bytes 0..<32, the wrap's associated data.
+    var prefixBytes: [UInt8] {
+        var b = [UInt8](repeating: 0, count: Self.aadBytes)
+        b.replaceSubrange(0..<4, with: Self.magic)
+        b[5] = 1  // version 1, big-endian u16
+        b[6] = size.rawValue
+        b.replaceSubrange(8..<12, with: BigEndian.bytes32(epoch))
+        b.replaceSubrange(12..<28, with: fileID)
+        return b
+    }
+
+    public var bytes: [UInt8] { prefixBytes + wrapped }
+
+    /// nil for anything that is not a well-formed version-1 header.
+    public init?(parsing b: UnsafeRawBufferPointer) {
+        guard b.count >= Self.byteCount, Array(b[0..<4]) == Self.magic, b[4] == 0, b[5] == 1,
+              let size = AESKeySize(rawValue: b[6]), b[7] == 0,
+              b[28] == 0, b[29] == 0, b[30] == 0, b[31] == 0 else { return nil }
+        self.size = size
+        epoch = b[8..<12].reduce(UInt32(0)) { ($0 << 8) | UInt32($1) }
+        fileID = Array(b[12..<28])
+        wrapped = Array(b[32..<96])
+    }
+
+    public init?(parsing b: [UInt8]) {
+        guard let h = b.withUnsafeBytes({ FileHeader(parsing: $0) }) else { return nil }
+        self = h
+    }
+
+    init(size: AESKeySize, epoch: UInt32, fileID: [UInt8], wrapped: [UInt8]) {
+        self.size = size; self.epoch = epoch; self.fileID = fileID; self.wrapped = wrapped
+    }
+}

@@ -1,0 +1,109 @@
+/// The model of tdefs.conf, format version 1 (docs/format.md). Byte fields are base64url in JSON.
+/// Parsing never traps: any malformed input becomes a `VolumeError`.
+public struct VolumeConfig: Equatable, Sendable {
+    public static let fileName = "tdefs.conf"
+    public static let formatName = "tdefs"
+    public static let formatVersion = 1
+    public static let volumeIDBytes = 16
+    public static let saltBytes = 32
+    /// nonce (16) | encrypted master key (32) | tag (16).
+    public static let wrappedKeyBytes = AESGCM.nonceBytes + VolumeCrypto.masterKeyBytes + AESGCM.tagBytes
+
+    /// How the key source's secret becomes the key-encryption key.
+    public enum KeyDerivation: String, Codable, Sendable {
+        case scrypt
+        case hkdfSHA256 = "hkdf-sha256"
+    }
+
+    public struct KeySource: Equatable, Sendable {
+        public var kdf: KeyDerivation
+        public var salt: [UInt8]
+        /// Present exactly when `kdf` is scrypt.
+        public var scrypt: KDF.ScryptParameters?
+        public init(kdf: KeyDerivation, salt: [UInt8], scrypt: KDF.ScryptParameters?) {
+            self.kdf = kdf; self.salt = salt; self.scrypt = scrypt
+        }
+    }
+
+    public struct Epoch: Equatable, Sendable {
+        public var epoch: UInt32
+        public var created: String
+        public var cipher: AESKeySize
+        public var wrappedKey: [UInt8]
+        public init(epoch: UInt32, created: String, cipher: AESKeySize, wrappedKey: [UInt8]) {
+            self.epoch = epoch; self.created = created; self.cipher = cipher; self.wrappedKey = wrappedKey
+        }
+    }
+
+    public struct Rotation: Equatable, Sendable {
+        public var state: String
+        public var done: UInt64
+        public var total: UInt64
+        public var toEpoch: UInt32?
+        public init(state: String, done: UInt64, total: UInt64, toEpoch: UInt32?) {
+            self.state = state; self.done = done; self.total = total; self.toEpoch = toEpoch
+        }
+    }
+
+    public var formatVersion: Int
+    public var volumeID: [UInt8]
+    public var created: String
+    public var keySource: KeySource
+    public var currentEpoch: UInt32
+    public var epochs: [Epoch]
+    public var rotation: Rotation?
+
+    public init(volumeID: [UInt8], created: String, keySource: KeySource, currentEpoch: UInt32,
+                epochs: [Epoch], rotation: Rotation? = nil) {
+        formatVersion = Self.formatVersion
+        self.volumeID = volumeID
+        self.created = created
+        self.keySource = keySource
+        self.currentEpoch = currentEpoch
+        self.epochs = epochs
+        self.rotation = rotation
+    }
+
+    /// The record of an epoch, if the volume has it.
+    public func epoch(_ n: UInt32) -> Epoch? { epochs.first { $0.epoch == n } }
+
+    /// The volume's cipher: the current epoch's.
+    public var cipher: AESKeySize? { epoch(currentEpoch)?.cipher }
+
+    /// Checks everything the JSON types cannot; returns what is wrong, or nil.
+    public func problem() -> String? {
+        if formatVersion != Self.formatVersion { return "formatVersion \(formatVersion) is not 1" }
+        if volumeID.count != Self.volumeIDBytes { return "volumeID is not \(Self.volumeIDBytes) bytes" }
+        if created.isEmpty { return "created is empty" }
+        if keySource.salt.count != Self.saltBytes { return "keySource.salt is not \(Self.saltBytes) bytes" }
+        switch keySource.kdf {
+        case .scrypt:
+            guard let p = keySource.scrypt else { return "keySource lacks scrypt parameters n, r, p" }
+            if let why = Self.scryptProblem(p) { return "keySource: \(why)" }
+        case .hkdfSHA256:
+            break
+        }
+        if epochs.isEmpty { return "no epochs" }
+        var seen = Set<UInt32>()
+        for e in epochs {
+            if e.epoch == 0 { return "epoch 0 is not allowed" }
+            if !seen.insert(e.epoch).inserted { return "epoch \(e.epoch) is listed twice" }
+            if e.created.isEmpty { return "epoch \(e.epoch): created is empty" }
+            if e.wrappedKey.count != Self.wrappedKeyBytes {
+                return "epoch \(e.epoch): wrappedKey is not \(Self.wrappedKeyBytes) bytes"
+            }
+        }
+        if !seen.contains(currentEpoch) { return "currentEpoch \(currentEpoch) is not among the epochs" }
+        if let r = rotation, r.state.isEmpty { return "rotation.state is empty" }
+        return nil
+    }
+
+    /// scrypt parameters tdefs accepts: N a power of two, bounded memory (128·N·r ≤ 1 GiB) and work.
+    public static func scryptProblem(_ p: KDF.ScryptParameters) -> String? {
+        guard p.n >= 2, p.n & (p.n - 1) == 0, p.n <= 1 << 24 else { return "scrypt n must be a power of two from 2 to 2^24" }
+        guard (1...64).contains(p.r) else { return "scrypt r must be 1 to 64" }
+        guard (1...16).contains(p.p) else { return "scrypt p must be 1 to 16" }
+        guard 128 * p.n * UInt64(p.r) <= 1 << 30 else { return "scrypt n·r needs more than 1 GiB" }
+        return nil
+    }
+}

@@ -1,0 +1,173 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// JSON coding of tdefs.conf. Keys are written in the order docs/format.md shows them;
+/// `rotation` is always present (null when no rotation runs).
+extension VolumeConfig: Codable {
+    enum Keys: String, CodingKey {
+        case format, formatVersion, volumeID, created, keySource, currentEpoch, epochs, rotation
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: Keys.self)
+        let format = try c.decode(String.self, forKey: .format)
+        guard format == Self.formatName else {
+            throw DecodingError.dataCorruptedError(forKey: .format, in: c, debugDescription: "format is not \"tdefs\"")
+        }
+        formatVersion = try c.decode(Int.self, forKey: .formatVersion)
+        volumeID = try c.decodeBase64URL(.volumeID)
+        created = try c.decode(String.self, forKey: .created)
+        keySource = try c.decode(KeySource.self, forKey: .keySource)
+        currentEpoch = try c.decode(UInt32.self, forKey: .currentEpoch)
+        epochs = try c.decode([Epoch].self, forKey: .epochs)
+        rotation = try c.decodeIfPresent(Rotation.self, forKey: .rotation)
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: Keys.self)
+        try c.encode(Self.formatName, forKey: .format)
+        try c.encode(formatVersion, forKey: .formatVersion)
+        try c.encode(Base64URL.encode(volumeID), forKey: .volumeID)
+        try c.encode(created, forKey: .created)
+        try c.encode(keySource, forKey: .keySource)
+        try c.encode(currentEpoch, forKey: .currentEpoch)
+        try c.encode(epochs, forKey: .epochs)
+        if let rotation { try c.encode(rotation, forKey: .rotation) } else { try c.encodeNil(forKey: .rotation) }
+    }
+
+    /// Parses tdefs.conf's bytes. An unknown `format`, a newer `formatVersion`, malformed JSON or a
+    /// field that fails its check each give a `VolumeError` naming `path`.
+    public static func parse(_ bytes: [UInt8], path: String) throws(VolumeError) -> VolumeConfig {
+        let data = Data(bytes)
+        // Look at the version first, so that a newer format is reported as such, not as damage.
+        struct Probe: Decodable { var format: String?; var formatVersion: Int? }
+        guard let probe = try? JSONDecoder().decode(Probe.self, from: data) else {
+            throw .corruptConfig(path: path, detail: "not a JSON object")
+        }
+        guard probe.format == formatName else { throw .corruptConfig(path: path, detail: "format is not \"tdefs\"") }
+        guard let version = probe.formatVersion else { throw .corruptConfig(path: path, detail: "formatVersion is missing") }
+        if version > formatVersion { throw .unsupportedVersion(path: path, version: version) }
+        let config: VolumeConfig
+        do {
+            config = try JSONDecoder().decode(VolumeConfig.self, from: data)
+        } catch let e as DecodingError {
+            throw .corruptConfig(path: path, detail: Self.describe(e))
+        } catch {
+            throw .corruptConfig(path: path, detail: "malformed JSON")
+        }
+        if let why = config.problem() { throw .corruptConfig(path: path, detail: why) }
+        return config
+    }
+
+    /// The JSON text written to disk (pretty-printed, with a final newline).
+    public func encoded() -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .withoutEscapingSlashes]
+        // Encoding plain strings and integers cannot fail.
+        guard let data = try? encoder.encode(self) else { preconditionFailure("tdefs.conf encoding failed") }
+        return Array(data) + [0x0A]
+    }
+
+    private static func describe(_ e: DecodingError) -> String {
+        func path(_ ctx: DecodingError.Context) -> String {
+            let p = ctx.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+            return p.isEmpty ? "top level" : p
+        }
+        switch e {
+        case .keyNotFound(let key, let ctx):
+            let at = path(ctx)
+            return "field \(at == "top level" ? "" : at + ".")\(key.stringValue) is missing"
+        case .typeMismatch(_, let ctx), .valueNotFound(_, let ctx):
+            return "field \(path(ctx)) has the wrong type"
+        case .dataCorrupted(let ctx):
+            return ctx.codingPath.isEmpty ? "malformed JSON" : "field \(path(ctx)): \(ctx.debugDescription)"
+        @unknown default:
+            return "malformed JSON"
+        }
+    }
+}
+
+extension VolumeConfig.KeySource: Codable {
+    enum Keys: String, CodingKey { case kdf, salt, n, r, p }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: Keys.self)
+        kdf = try c.decode(VolumeConfig.KeyDerivation.self, forKey: .kdf)
+        salt = try c.decodeBase64URL(.salt)
+        if kdf == .scrypt {
+            scrypt = KDF.ScryptParameters(n: try c.decode(UInt64.self, forKey: .n),
+                                          r: try c.decode(UInt32.self, forKey: .r),
+                                          p: try c.decode(UInt32.self, forKey: .p))
+        } else {
+            scrypt = nil
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: Keys.self)
+        try c.encode(kdf, forKey: .kdf)
+        try c.encode(Base64URL.encode(salt), forKey: .salt)
+        if kdf == .scrypt, let s = scrypt {
+            try c.encode(s.n, forKey: .n)
+            try c.encode(s.r, forKey: .r)
+            try c.encode(s.p, forKey: .p)
+        }
+    }
+}
+
+extension VolumeConfig.Epoch: Codable {
+    enum Keys: String, CodingKey { case epoch, created, cipher, wrappedKey }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: Keys.self)
+        epoch = try c.decode(UInt32.self, forKey: .epoch)
+        created = try c.decode(String.self, forKey: .created)
+        let name = try c.decode(String.self, forKey: .cipher)
+        guard name == "AES-256-GCM" || name == "AES-192-GCM", let size = AESKeySize(cipherName: name) else {
+            throw DecodingError.dataCorruptedError(forKey: .cipher, in: c, debugDescription: "unknown cipher")
+        }
+        cipher = size
+        wrappedKey = try c.decodeBase64URL(.wrappedKey)
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: Keys.self)
+        try c.encode(epoch, forKey: .epoch)
+        try c.encode(created, forKey: .created)
+        try c.encode(cipher.cipherName, forKey: .cipher)
+        try c.encode(Base64URL.encode(wrappedKey), forKey: .wrappedKey)
+    }
+}
+
+extension VolumeConfig.Rotation: Codable {
+    enum Keys: String, CodingKey { case state, done, total, toEpoch }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: Keys.self)
+        state = try c.decode(String.self, forKey: .state)
+        done = try c.decode(UInt64.self, forKey: .done)
+        total = try c.decode(UInt64.self, forKey: .total)
+        toEpoch = try c.decodeIfPresent(UInt32.self, forKey: .toEpoch)
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: Keys.self)
+        try c.encode(state, forKey: .state)
+        try c.encode(done, forKey: .done)
+        try c.encode(total, forKey: .total)
+        try c.encodeIfPresent(toEpoch, forKey: .toEpoch)
+    }
+}
+
+extension KeyedDecodingContainer {
+    func decodeBase64URL(_ key: Key) throws -> [UInt8] {
+        let text = try decode(String.self, forKey: key)
+        guard let bytes = Base64URL.decode(text) else {
+            throw DecodingError.dataCorruptedError(forKey: key, in: self, debugDescription: "not base64url")
+        }
+        return bytes
+    }
+}
