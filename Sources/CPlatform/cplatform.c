@@ -13,6 +13,7 @@
 #include <sys/syscall.h>
 #include <linux/falloc.h>
 #include <linux/fs.h>
+#include <sys/xattr.h>
 
 const int tdefs_O_PATH = O_PATH;
 const int tdefs_O_DIRECT = O_DIRECT;
@@ -92,3 +93,10 @@ int tdefs_set_echo(int fd, int on) {
     if (on) t.c_lflag |= ECHO; else t.c_lflag &= ~ECHO;
     return tcsetattr(fd, TCSANOW, &t);
 }
+
+ssize_t tdefs_getxattr(const char *path, const char *name, void *value, size_t size) { return getxattr(path, name, value, size); }
+int tdefs_setxattr(const char *path, const char *name, const void *value, size_t size, int flags) { return setxattr(path, name, value, size, flags); }
+ssize_t tdefs_listxattr(const char *path, char *list, size_t size) { return listxattr(path, list, size); }
+int tdefs_removexattr(const char *path, const char *name) { return removexattr(path, name); }
+ssize_t tdefs_lgetxattr(const char *path, const char *name, void *value, size_t size) { return lgetxattr(path, name, value, size); }
+ssize_t tdefs_llistxattr(const char *path, char *list, size_t size) { return llistxattr(path, list, size); }

@@ -43,4 +43,11 @@ int tdefs_spawn_daemon(pid_t *pid, const char *path, char *const argv[], char *c
 int tdefs_proc_fd_path(int fd, char *buf, size_t len);
 // Echo control for the passphrase prompt.
 int tdefs_set_echo(int fd, int on);
+// Extended attributes by path (sys/xattr.h is not in Swift's Glibc module).
+ssize_t tdefs_getxattr(const char *path, const char *name, void *value, size_t size);
+int tdefs_setxattr(const char *path, const char *name, const void *value, size_t size, int flags);
+ssize_t tdefs_listxattr(const char *path, char *list, size_t size);
+int tdefs_removexattr(const char *path, const char *name);
+ssize_t tdefs_lgetxattr(const char *path, const char *name, void *value, size_t size);
+ssize_t tdefs_llistxattr(const char *path, char *list, size_t size);
 #endif

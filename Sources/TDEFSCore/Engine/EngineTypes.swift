@@ -28,7 +28,7 @@ public struct AttributeChanges {
 }
 
 /// One directory entry for readdir; `offset` is the cookie of the entry after it.
-public struct DirectoryEntry {
+public struct DirectoryEntry: Sendable {
     public var name: String
     public var inode: UInt64
     public var type: UInt8

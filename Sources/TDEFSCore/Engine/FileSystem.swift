@@ -153,7 +153,7 @@ public final class FileSystem: Sendable {
     /// Counts user entries (not IV files, side files, temporaries) in a backing directory.
     func userEntryCount(directoryFD: Int32, stopAfter: Int = Int.max) throws(Errno) -> Int {
         var count = 0
-        try BackingDirectory.forEachEntry(directoryFD: directoryFD) { name, _, _ in
+        try BackingEntries.forEachEntry(directoryFD: directoryFD) { name, _, _ in
             switch NameCodec.classify(name) {
             case .encrypted, .long: count += 1
             default: break

@@ -45,7 +45,7 @@ extension VolumeConfig: Codable {
         // Look at the version first, so that a newer format is reported as such, not as damage.
         struct Probe: Decodable { var format: String?; var formatVersion: Int? }
         guard let probe = try? JSONDecoder().decode(Probe.self, from: data) else {
-            throw .corruptConfig(path: path, detail: "not a JSON object")
+            throw .corruptConfig(path: path, detail: "malformed JSON, or format/formatVersion of the wrong type")
         }
         guard probe.format == formatName else { throw .corruptConfig(path: path, detail: "format is not \"tdefs\"") }
         guard let version = probe.formatVersion else { throw .corruptConfig(path: path, detail: "formatVersion is missing") }

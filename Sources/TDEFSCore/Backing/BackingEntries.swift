@@ -1,7 +1,7 @@
 import Glibc
 
 /// Reading backing directories through descriptors (never by path).
-enum BackingDirectory {
+enum BackingEntries {
     /// Calls `body(name, inode, d_type)` for every entry except "." and ".."; stop by returning false.
     static func forEachEntry(directoryFD: Int32, _ body: (String, UInt64, UInt8) throws(Errno) -> Bool) throws(Errno) {
         let fd = try sys { openat(directoryFD, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) }

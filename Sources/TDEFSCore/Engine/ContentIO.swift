@@ -1,0 +1,246 @@
+import CPlatform
+import Glibc
+import Logging
+
+/// Extent-level reading, writing and truncation of one regular file's content through a backing
+/// descriptor. Callers hold the file's content lock (shared for reads, exclusive otherwise).
+struct ContentIO {
+    let fd: Int32
+    let header: LoadedHeader
+    let fs: FileSystem
+    let inode: Inode
+
+    static let P = Int64(ExtentGeometry.plainBytes)
+    static let S = Int64(ExtentGeometry.storedBytes)
+    static let nonce = AESGCM.nonceBytes
+    static let tag = AESGCM.tagBytes
+
+    func backingSize() throws(Errno) -> Int64 {
+        var st = stat()
+        _ = try sys { fstat(fd, &st) }
+        return Int64(st.st_size)
+    }
+
+    func plainSize() throws(Errno) -> Int64 { ExtentGeometry.plainSize(backingSize: try backingSize()) }
+
+    // MARK: Reading
+
+    /// Reads plaintext [offset, offset + buffer.count) clipped to the file size; returns the count.
+    func read(offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws(Errno) -> Int {
+        let bsize = try backingSize()
+        let size = ExtentGeometry.plainSize(backingSize: bsize)
+        if offset >= size || buffer.count == 0 { return 0 }
+        let end = min(size, offset + Int64(buffer.count))
+        let first = offset / Self.P, last = (end - 1) / Self.P
+        let start = ExtentGeometry.backingOffset(ofExtent: first)
+        let want = Int(min(bsize, ExtentGeometry.backingOffset(ofExtent: last + 1)) - start)
+        return try fs.cipherBuffers.withBuffer { (cbuf) throws(Errno) -> Int in
+            let got = try preadFully(cbuf.baseAddress!, want, start)
+            return try fs.gcmContexts.withContext(key: header.fileKey, size: header.header.size) { (gcm) throws(Errno) -> Int in
+                var produced = 0
+                for j in first...last {
+                    let extStart = j * Self.P
+                    let extLen = Int(min(Self.P, size - extStart))
+                    let from = Int(max(offset, extStart) - extStart)
+                    let to = Int(min(end, extStart + Self.P) - extStart)
+                    let stored = UnsafeRawBufferPointer(start: cbuf.baseAddress! + Int(j - first) * Int(Self.S),
+                                                        count: max(0, min(extLen + ExtentGeometry.overhead, got - Int(j - first) * Int(Self.S))))
+                    let out = buffer.baseAddress! + produced
+                    if from == 0 && to == extLen {
+                        try decrypt(extent: j, stored: stored, plainLength: extLen, into: out, gcm: gcm)
+                    } else {
+                        try withUnsafeTemporaryAllocation(byteCount: ExtentGeometry.plainBytes, alignment: 16) { (tmp) throws(Errno) in
+                            try decrypt(extent: j, stored: stored, plainLength: extLen, into: tmp.baseAddress!, gcm: gcm)
+                            out.copyMemory(from: tmp.baseAddress! + from, byteCount: to - from)
+                        }
+                    }
+                    produced += to - from
+                }
+                return produced
+            }
+        }
+    }
+
+    /// Decrypts one stored extent (or a hole) into `plainLength` bytes at `out`; EIO when damaged.
+    func decrypt(extent j: Int64, stored: UnsafeRawBufferPointer, plainLength: Int, into out: UnsafeMutableRawPointer,
+                 gcm: AESGCM) throws(Errno) {
+        guard stored.count == plainLength + ExtentGeometry.overhead else {
+            throw damaged(extent: j, why: "extent is truncated")
+        }
+        if isAllZero(stored) {
+            out.initializeMemory(as: UInt8.self, repeating: 0, count: plainLength)
+            return
+        }
+        let ok = withAAD(extent: j) { aad in
+            gcm.open(nonce: UnsafeRawBufferPointer(rebasing: stored[0..<Self.nonce]), aad: aad,
+                     ciphertext: UnsafeRawBufferPointer(rebasing: stored[Self.nonce..<(Self.nonce + plainLength)]),
+                     tag: UnsafeRawBufferPointer(rebasing: stored[(Self.nonce + plainLength)...]), plaintext: out)
+        }
+        if !ok { throw damaged(extent: j, why: "authentication failed") }
+    }
+
+    func damaged(extent j: Int64, why: String) -> Errno {
+        fs.logger.error("damaged extent: \(why)", metadata: ["path": "\(fs.path(of: inode))", "extent": "\(j)"])
+        return Errno.EIO
+    }
+
+    // MARK: Writing
+
+    /// Writes `data` at plaintext `offset`, growing the file as needed.
+    func write(offset: Int64, data: UnsafeRawBufferPointer) throws(Errno) {
+        if data.count == 0 { return }
+        let oldSize = try plainSize()
+        let end = offset + Int64(data.count)
+        // A partial last extent before the write's first extent becomes a full one, padded with zeros.
+        let oldLastExtent = oldSize / Self.P
+        if oldSize % Self.P != 0 && oldLastExtent < offset / Self.P {
+            try resizeExtent(oldLastExtent, oldSize: oldSize, newLength: Int(Self.P))
+        }
+        let newSize = max(oldSize, end)
+        let first = offset / Self.P, last = (end - 1) / Self.P
+        try fs.cipherBuffers.withBuffer { (cbuf) throws(Errno) in
+            try fs.gcmContexts.withContext(key: header.fileKey, size: header.header.size) { (gcm) throws(Errno) in
+                var written = 0
+                fillNonces(cbuf, count: Int(last - first + 1))
+                for j in first...last {
+                    let extStart = j * Self.P
+                    let newLen = Int(min(Self.P, newSize - extStart))
+                    let oldLen = Int(max(0, min(Self.P, oldSize - extStart)))
+                    let from = Int(max(offset, extStart) - extStart)
+                    let to = Int(min(end, extStart + Self.P) - extStart)
+                    let slot = cbuf.baseAddress! + Int(j - first) * Int(Self.S)
+                    let src = data.baseAddress! + Int(extStart + Int64(from) - offset)
+                    if from == 0 && to == newLen {
+                        try seal(extent: j, plain: UnsafeRawBufferPointer(start: src, count: newLen), slot: slot, gcm: gcm)
+                    } else {
+                        try withUnsafeTemporaryAllocation(byteCount: ExtentGeometry.plainBytes, alignment: 16) { (tmp) throws(Errno) in
+                            let t = tmp.baseAddress!
+                            if oldLen > 0 {
+                                try readExtent(j, plainLength: oldLen, into: t, gcm: gcm)
+                            }
+                            if newLen > oldLen { (t + oldLen).initializeMemory(as: UInt8.self, repeating: 0, count: newLen - oldLen) }
+                            (t + from).copyMemory(from: src, byteCount: to - from)
+                            try seal(extent: j, plain: UnsafeRawBufferPointer(start: t, count: newLen), slot: slot, gcm: gcm)
+                        }
+                    }
+                    written = Int(j - first) * Int(Self.S) + newLen + ExtentGeometry.overhead
+                }
+                try pwriteFully(cbuf.baseAddress!, written, ExtentGeometry.backingOffset(ofExtent: first))
+            }
+        }
+    }
+
+    /// Re-encrypts extent `j` (currently holding min(4096, oldSize - j*4096) bytes) with `newLength`
+    /// bytes: cut short, or padded with zeros.
+    func resizeExtent(_ j: Int64, oldSize: Int64, newLength: Int) throws(Errno) {
+        let oldLen = Int(max(0, min(Self.P, oldSize - j * Self.P)))
+        try fs.gcmContexts.withContext(key: header.fileKey, size: header.header.size) { (gcm) throws(Errno) in
+            try withUnsafeTemporaryAllocation(byteCount: ExtentGeometry.storedBytes + ExtentGeometry.plainBytes, alignment: 16) { (tmp) throws(Errno) in
+                let plain = tmp.baseAddress!, slot = tmp.baseAddress! + ExtentGeometry.plainBytes
+                if oldLen > 0 { try readExtent(j, plainLength: oldLen, into: plain, gcm: gcm) }
+                if newLength > oldLen { (plain + oldLen).initializeMemory(as: UInt8.self, repeating: 0, count: newLength - oldLen) }
+                fillNonces(UnsafeMutableRawBufferPointer(start: slot, count: ExtentGeometry.storedBytes), count: 1)
+                try seal(extent: j, plain: UnsafeRawBufferPointer(start: plain, count: newLength), slot: slot, gcm: gcm)
+                try pwriteFully(slot, newLength + ExtentGeometry.overhead, ExtentGeometry.backingOffset(ofExtent: j))
+            }
+        }
+    }
+
+    /// Reads and decrypts one extent of `plainLength` bytes.
+    func readExtent(_ j: Int64, plainLength: Int, into out: UnsafeMutableRawPointer, gcm: AESGCM) throws(Errno) {
+        try withUnsafeTemporaryAllocation(byteCount: ExtentGeometry.storedBytes, alignment: 16) { (s) throws(Errno) in
+            let want = plainLength + ExtentGeometry.overhead
+            let got = try preadFully(s.baseAddress!, want, ExtentGeometry.backingOffset(ofExtent: j))
+            try decrypt(extent: j, stored: UnsafeRawBufferPointer(start: s.baseAddress!, count: got),
+                        plainLength: plainLength, into: out, gcm: gcm)
+        }
+    }
+
+    /// Encrypts into a slot whose first 16 bytes already hold a fresh random nonce.
+    func seal(extent j: Int64, plain: UnsafeRawBufferPointer, slot: UnsafeMutableRawPointer, gcm: AESGCM) throws(Errno) {
+        let ok = withAAD(extent: j) { aad in
+            gcm.seal(nonce: UnsafeRawBufferPointer(start: slot, count: Self.nonce), aad: aad, plaintext: plain,
+                     ciphertext: slot + Self.nonce, tag: slot + Self.nonce + plain.count)
+        }
+        if !ok { throw Errno.EIO }
+    }
+
+    /// One getrandom call for all the nonces of a request, placed at the start of each slot.
+    func fillNonces(_ cbuf: UnsafeMutableRawBufferPointer, count: Int) {
+        withUnsafeTemporaryAllocation(byteCount: count * Self.nonce, alignment: 16) { n in
+            Random.fill(n)
+            for i in 0..<count {
+                (cbuf.baseAddress! + i * Int(Self.S)).copyMemory(from: n.baseAddress! + i * Self.nonce, byteCount: Self.nonce)
+            }
+        }
+    }
+
+    // MARK: Truncation
+
+    func truncate(to newSize: Int64) throws(Errno) {
+        let oldSize = try plainSize()
+        if newSize == oldSize { return }
+        let k = newSize / Self.P, r = Int(newSize % Self.P)
+        if newSize < oldSize {
+            // Drop whole extents first, then re-encrypt the new last one shorter: a crash in between
+            // leaves a shorter file, never an unreadable one.
+            if r != 0 {
+                let oldLen = Int(min(Self.P, oldSize - k * Self.P))
+                try withUnsafeTemporaryAllocation(byteCount: ExtentGeometry.plainBytes, alignment: 16) { (plain) throws(Errno) in
+                    try fs.gcmContexts.withContext(key: header.fileKey, size: header.header.size) { (gcm) throws(Errno) in
+                        try readExtent(k, plainLength: oldLen, into: plain.baseAddress!, gcm: gcm)
+                    }
+                    _ = try sys { ftruncate(fd, off_t(ExtentGeometry.backingOffset(ofExtent: k))) }
+                    try write(offset: k * Self.P, data: UnsafeRawBufferPointer(start: plain.baseAddress!, count: r))
+                }
+            } else {
+                _ = try sys { ftruncate(fd, off_t(ExtentGeometry.backingSize(plainSize: newSize))) }
+            }
+        } else {
+            let oldLast = oldSize / Self.P
+            if oldSize % Self.P != 0 {
+                let newLen = Int(min(Self.P, newSize - oldLast * Self.P))
+                try resizeExtent(oldLast, oldSize: oldSize, newLength: newLen)
+            }
+            _ = try sys { ftruncate(fd, off_t(ExtentGeometry.backingSize(plainSize: newSize))) }
+        }
+    }
+
+    // MARK: Helpers
+
+    @inline(__always)
+    func withAAD<R>(extent j: Int64, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+        withUnsafeTemporaryAllocation(byteCount: 24, alignment: 8) { a in
+            header.header.fileID.withUnsafeBytes { a.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: 16) }
+            BigEndian.put64(UInt64(j), a.baseAddress!, 16)
+            return body(UnsafeRawBufferPointer(a))
+        }
+    }
+
+    func isAllZero(_ b: UnsafeRawBufferPointer) -> Bool {
+        var acc: UInt64 = 0
+        let words = b.count / 8
+        let p = b.baseAddress!
+        for i in 0..<words { acc |= p.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self) }
+        for i in (words * 8)..<b.count { acc |= UInt64(b[i]) }
+        return acc == 0
+    }
+
+    func preadFully(_ p: UnsafeMutableRawPointer, _ count: Int, _ offset: Int64) throws(Errno) -> Int {
+        var done = 0
+        while done < count {
+            let n = try sys { pread(fd, p + done, count - done, off_t(offset) + off_t(done)) }
+            if n == 0 { break }
+            done += n
+        }
+        return done
+    }
+
+    func pwriteFully(_ p: UnsafeRawPointer, _ count: Int, _ offset: Int64) throws(Errno) {
+        var done = 0
+        while done < count {
+            let n = try sys { pwrite(fd, p + done, count - done, off_t(offset) + off_t(done)) }
+            done += n
+        }
+    }
+}

@@ -1,0 +1,54 @@
+import CPlatform
+import Glibc
+
+extension FileSystem {
+    public func getattr(_ node: UInt64) throws(Errno) -> stat {
+        try attributes(of: try inodes.get(node))
+    }
+
+    public func setattr(_ node: UInt64, file: OpenFile?, _ changes: AttributeChanges) throws(Errno) -> stat {
+        let inode = try inodes.get(node)
+        if changes.uid != nil || changes.gid != nil {
+            // uid_t.max (-1) leaves that id as it is.
+            _ = try sys { fchownat(inode.fd, "", changes.uid ?? uid_t.max, changes.gid ?? gid_t.max,
+                                  tdefs_AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) }
+        }
+        if let mode = changes.mode {
+            if inode.isSymlink { throw Errno.ENOTSUP }
+            _ = try sys { chmod(inode.procPath, mode & 0o7777) }
+        }
+        if let size = changes.size {
+            guard inode.isRegular else { throw inode.isDirectory ? Errno.EISDIR : Errno.EINVAL }
+            let handle: OpenFile
+            if let file { handle = file } else { handle = try reopen(inode, flags: O_WRONLY) }
+            try inode.content!.lock.withWriteLock { () throws(Errno) in
+                guard let io = try contentIO(handle.fd, inode, createHeader: size > 0) else { return }
+                try io.truncate(to: Int64(size))
+            }
+        }
+        if changes.atime != nil || changes.mtime != nil {
+            var times = [timespec](repeating: timespec(tv_sec: 0, tv_nsec: tdefs_UTIME_OMIT), count: 2)
+            for (i, t) in [changes.atime, changes.mtime].enumerated() {
+                switch t {
+                case .none: break
+                case .now?: times[i].tv_nsec = tdefs_UTIME_NOW
+                case .set(let ts)?: times[i] = ts
+                }
+            }
+            if inode.isSymlink {
+                guard let loc = inode.location.withLock({ $0 }), let parent = try? inodes.get(loc.parent) else { throw Errno.EPERM }
+                _ = try sys { utimensat(parent.fd, loc.backingName, times, AT_SYMLINK_NOFOLLOW) }
+            } else {
+                _ = try sys { utimensat(AT_FDCWD, inode.procPath, times, 0) }
+            }
+        }
+        return try attributes(of: inode)
+    }
+
+    public func statfs(_ node: UInt64) throws(Errno) -> statvfs {
+        var s = statvfs()
+        _ = try sys { fstatvfs(rootFD, &s) }
+        s.f_namemax = UInt(NameCodec.maxNameBytes)
+        return s
+    }
+}

@@ -1,0 +1,66 @@
+import CPlatform
+import Glibc
+import Synchronization
+
+/// An open directory: a descriptor for fsyncdir and the decrypted listing, taken at opendir and
+/// again whenever the listing is read from the start (rewinddir).
+public final class OpenDirectory: Sendable {
+    public let node: UInt64
+    let inode: Inode
+    let fd: Int32
+    let snapshot = Mutex<[DirectoryEntry]?>(nil)
+
+    init(inode: Inode, fd: Int32) {
+        node = inode.node
+        self.inode = inode
+        self.fd = fd
+    }
+
+    deinit { close(fd) }
+}
+
+extension FileSystem {
+    public func opendir(_ node: UInt64) throws(Errno) -> OpenDirectory {
+        let inode = try inodes.get(node)
+        guard inode.isDirectory else { throw Errno.ENOTDIR }
+        let fd = try sys { openat(inode.fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
+        return OpenDirectory(inode: inode, fd: fd)
+    }
+
+    public func readdir(_ dir: OpenDirectory, offset: Int64) throws(Errno) -> ArraySlice<DirectoryEntry> {
+        var entries = dir.snapshot.withLock { $0 }
+        if entries == nil || offset == 0 {
+            entries = try listing(of: dir.inode)
+            dir.snapshot.withLock { $0 = entries }
+        }
+        let all = entries!
+        let start = Int(max(0, min(offset, Int64(all.count))))
+        return all[start...]
+    }
+
+    public func releasedir(_ dir: OpenDirectory) {}
+
+    public func fsyncdir(_ dir: OpenDirectory, dataOnly: Bool) throws(Errno) {
+        _ = try sys { dataOnly ? fdatasync(dir.fd) : Glibc.fsync(dir.fd) }
+    }
+
+    /// ".", "..", then every user entry with its plaintext name; undecryptable entries are logged
+    /// and left out.
+    func listing(of dir: Inode) throws(Errno) -> [DirectoryEntry] {
+        let iv = try directoryIV(of: dir)
+        let keys = try nameKeys(for: iv)
+        var st = stat()
+        _ = try sys { fstatat(dir.fd, "", &st, tdefs_AT_EMPTY_PATH) }
+        var out: [DirectoryEntry] = [
+            DirectoryEntry(name: ".", inode: UInt64(st.st_ino), type: UInt8(DT_DIR), offset: 1),
+            DirectoryEntry(name: "..", inode: UInt64(st.st_ino), type: UInt8(DT_DIR), offset: 2),
+        ]
+        try BackingEntries.forEachEntry(directoryFD: dir.fd) { backing, ino, type in
+            if let name = plaintextName(ofBacking: backing, in: dir, iv: iv, keys: keys) {
+                out.append(DirectoryEntry(name: name, inode: ino, type: type, offset: Int64(out.count + 1)))
+            }
+            return true
+        }
+        return out
+    }
+}

@@ -1,0 +1,161 @@
+import CPlatform
+import Glibc
+
+/// An open regular file (the FUSE file handle): its own backing descriptor, opened read-write
+/// so partial extents can be re-encrypted.
+public final class OpenFile: Sendable {
+    public let node: UInt64
+    let inode: Inode
+    let fd: Int32
+    let append: Bool
+
+    init(inode: Inode, fd: Int32, append: Bool) {
+        node = inode.node
+        self.inode = inode
+        self.fd = fd
+        self.append = append
+    }
+
+    deinit { close(fd) }
+}
+
+extension FileSystem {
+    public func open(_ node: UInt64, flags: Int32) throws(Errno) -> OpenFile {
+        let inode = try inodes.get(node)
+        guard inode.isRegular else { throw inode.isDirectory ? Errno.EISDIR : Errno.EINVAL }
+        let file = try reopen(inode, flags: flags)
+        if flags & O_TRUNC != 0 && flags & O_ACCMODE != O_RDONLY {
+            try inode.content!.lock.withWriteLock { () throws(Errno) in
+                if let io = try contentIO(file.fd, inode, createHeader: false) { try io.truncate(to: 0) }
+            }
+        }
+        return file
+    }
+
+    /// A new read-write backing descriptor for a regular file (read-only if that is all it allows).
+    func reopen(_ inode: Inode, flags: Int32) throws(Errno) -> OpenFile {
+        let passed = flags & (O_SYNC | O_DSYNC)
+        var fd = Glibc.open(inode.procPath, O_RDWR | O_CLOEXEC | passed)
+        if fd < 0 && (errno == EACCES || errno == EROFS || errno == EPERM) && flags & O_ACCMODE == O_RDONLY {
+            fd = Glibc.open(inode.procPath, O_RDONLY | O_CLOEXEC)
+        }
+        if fd < 0 { throw Errno.current }
+        return OpenFile(inode: inode, fd: fd, append: flags & O_APPEND != 0)
+    }
+
+    public func create(parent: UInt64, name: String, mode: mode_t, flags: Int32, context: RequestContext) throws(Errno) -> (Entry, OpenFile) {
+        let dir = try inodes.get(parent)
+        let b = try backingName(of: name, in: dir)
+        let owner = try ownership(in: dir, context: context)
+        if b.isLong { try writeLongNameSideFile(dirFD: dir.fd, backingName: b.name, encrypted: b.encrypted) }
+        let fd = openat(dir.fd, b.name, O_CREAT | O_EXCL | O_RDWR | O_NOFOLLOW | O_CLOEXEC, mode & 0o7777)
+        if fd < 0 {
+            let e = Errno.current
+            if e.code == EEXIST && flags & O_EXCL == 0 {
+                let entry = try lookup(parent: parent, name: name)
+                do throws(Errno) {
+                    return (entry, try open(entry.node, flags: flags))
+                } catch {
+                    forget(entry.node, count: 1)
+                    throw error
+                }
+            }
+            throw e
+        }
+        do throws(Errno) {
+            if options.chownToCaller { _ = try sys { fchown(fd, owner.uid, owner.gid) } }
+            _ = try sys { fchmod(fd, mode & 0o7777) }
+            let (header, fileKey) = FileHeader.create(keys: keyring.current)
+            let bytes = header.bytes
+            let n = try sys { bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) } }
+            if n != bytes.count { throw Errno.EIO }
+            let entry = try register(backing: b.name, in: dir, name: name)
+            let inode = try inodes.get(entry.node)
+            inode.content?.header.withLock { $0 = LoadedHeader(header: header, fileKey: fileKey) }
+            return (entry, OpenFile(inode: inode, fd: fd, append: flags & O_APPEND != 0))
+        } catch {
+            close(fd)
+            unlinkat(dir.fd, b.name, 0)
+            if b.isLong { removeLongNameSideFile(dirFD: dir.fd, backingName: b.name) }
+            throw error
+        }
+    }
+
+    public func read(_ file: OpenFile, offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws(Errno) -> Int {
+        if offset < 0 { throw Errno.EINVAL }
+        return try file.inode.content!.lock.withReadLock { () throws(Errno) -> Int in
+            guard let io = try contentIO(file.fd, file.inode, createHeader: false) else { return 0 }
+            return try io.read(offset: offset, into: buffer)
+        }
+    }
+
+    public func write(_ file: OpenFile, offset: Int64, from data: UnsafeRawBufferPointer) throws(Errno) -> Int {
+        if offset < 0 { throw Errno.EINVAL }
+        return try file.inode.content!.lock.withWriteLock { () throws(Errno) -> Int in
+            let io = try contentIO(file.fd, file.inode, createHeader: true)!
+            let at = file.append ? try io.plainSize() : offset
+            if at + Int64(data.count) > Int64.max / 2 { throw Errno.EFBIG }
+            try io.write(offset: at, data: data)
+            return data.count
+        }
+    }
+
+    public func flush(_ file: OpenFile) throws(Errno) {}
+
+    /// The descriptor closes when the last reference to the handle goes.
+    public func release(_ file: OpenFile) {}
+
+    public func fsync(_ file: OpenFile, dataOnly: Bool) throws(Errno) {
+        _ = try sys { dataOnly ? fdatasync(file.fd) : Glibc.fsync(file.fd) }
+    }
+
+    public func fallocate(_ file: OpenFile, mode: Int32, offset: Int64, length: Int64) throws(Errno) {
+        if offset < 0 || length <= 0 { throw Errno.EINVAL }
+        guard mode == 0 || mode == tdefs_FALLOC_FL_KEEP_SIZE else { throw Errno.ENOTSUP }
+        try file.inode.content!.lock.withWriteLock { () throws(Errno) in
+            let io = try contentIO(file.fd, file.inode, createHeader: true)!
+            let end = offset + length
+            let size = try io.plainSize()
+            if mode == 0 && end > size { try io.truncate(to: end) }
+            // Reserve the backing blocks of the range; unwritten blocks read as zeros, i.e. holes.
+            let from = ExtentGeometry.backingOffset(ofExtent: offset / Int64(ExtentGeometry.plainBytes))
+            let to = mode == 0 ? ExtentGeometry.backingSize(plainSize: max(end, size))
+                               : ExtentGeometry.backingSize(plainSize: end)
+            if to > from { _ = try sys { tdefs_fallocate(file.fd, mode, from, to - from) } }
+        }
+    }
+
+    /// The content codec for a file, loading its header once. nil for a file without a header
+    /// (empty); with `createHeader`, such a file gets one (caller holds the write lock).
+    func contentIO(_ fd: Int32, _ inode: Inode, createHeader: Bool) throws(Errno) -> ContentIO? {
+        let content = inode.content!
+        if let h = content.header.withLock({ $0 }) { return ContentIO(fd: fd, header: h, fs: self, inode: inode) }
+        var buf = [UInt8](repeating: 0, count: FileHeader.byteCount)
+        let n = try sys { buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) } }
+        let loaded: LoadedHeader
+        if n == 0 {
+            guard createHeader else { return nil }
+            let (header, key) = FileHeader.create(keys: keyring.current)
+            let bytes = header.bytes
+            let w = try sys { bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) } }
+            if w != bytes.count { throw Errno.EIO }
+            loaded = LoadedHeader(header: header, fileKey: key)
+        } else {
+            guard n == FileHeader.byteCount, let header = FileHeader(parsing: buf) else {
+                logger.error("damaged file header", metadata: ["path": "\(path(of: inode))"])
+                throw Errno.EIO
+            }
+            guard let keys = keyring.epoch(header.epoch) else {
+                logger.error("file key epoch \(header.epoch) is not unlocked", metadata: ["path": "\(path(of: inode))"])
+                throw Errno.EIO
+            }
+            guard let key = header.unwrap(keys: keys) else {
+                logger.error("file header does not authenticate", metadata: ["path": "\(path(of: inode))"])
+                throw Errno.EIO
+            }
+            loaded = LoadedHeader(header: header, fileKey: key)
+        }
+        content.header.withLock { if $0 == nil { $0 = loaded } }
+        return ContentIO(fd: fd, header: content.header.withLock { $0! }, fs: self, inode: inode)
+    }
+}

@@ -1,0 +1,90 @@
+import Glibc
+
+/// Where the secret that unlocks a volume comes from (the KEY options of the command line).
+public enum KeySource: Equatable, Sendable {
+    case keyFile(String)
+    case passphraseFile(String)
+    case keyCommand(String)
+    /// Ask on the terminal (standard input); at init, twice.
+    case prompt
+
+    static let sizeLimit = 1 << 20
+
+    /// The KDF a new volume gets with this source: scrypt for passphrases, HKDF for keys.
+    /// A key command is taken to print a key (KMS, systemd credentials).
+    public var kdfForNewVolume: VolumeConfig.KeyDerivation {
+        switch self {
+        case .keyFile, .keyCommand: return .hkdfSHA256
+        case .passphraseFile, .prompt: return .scrypt
+        }
+    }
+
+    /// Reads the secret. `confirm` asks twice when prompting; `warn` receives warnings meant for the
+    /// operator (a key file others can read), never secret bytes.
+    public func read(confirm: Bool = false, warn: (String) -> Void = { _ in }) throws(KeySourceError) -> KeySecret {
+        switch self {
+        case .keyFile(let path):
+            let buf = try Self.readFile(path, warn: warn)
+            return KeySecret(kind: .key, bytes: try KeyText.key(from: buf.bytes, what: "key file \(path)"))
+        case .passphraseFile(let path):
+            let buf = try Self.readFile(path, warn: warn)
+            let line = KeyText.firstLine(buf.bytes)
+            guard !line.isEmpty else { throw .emptyPassphrase(what: "passphrase file \(path)") }
+            return KeySecret(kind: .text, bytes: buf.secure(line))
+        case .keyCommand(let command):
+            let buf = try KeyCommand.run(command, limit: Self.sizeLimit)
+            let text = KeyText.withoutTrailingNewline(buf.bytes)
+            guard !text.isEmpty else { throw .emptyPassphrase(what: "the key command's output") }
+            return KeySecret(kind: .text, bytes: buf.secure(text), what: "the key command's output")
+        case .prompt:
+            return KeySecret(kind: .text, bytes: try TerminalPrompt.passphrase(confirm: confirm), what: "the passphrase")
+        }
+    }
+
+    private static func readFile(_ path: String, warn: (String) -> Void) throws(KeySourceError) -> SecretBuffer {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw .unreadable(path: path, errno: .current) }
+        defer { close(fd) }
+        var st = stat()
+        if fstat(fd, &st) == 0 {
+            if (st.st_mode & S_IFMT) == S_IFDIR { throw .unreadable(path: path, errno: Errno(EISDIR)) }
+            if (st.st_mode & S_IFMT) == S_IFREG && (st.st_mode & 0o077) != 0 {
+                warn("warning: \(path) is accessible by group or others (mode \(String(st.st_mode & 0o7777, radix: 8))); chmod 600 it")
+            }
+        }
+        let buf = SecretBuffer(capacity: 4096)
+        try buf.readAll(fd: fd, limit: sizeLimit, what: path)
+        return buf
+    }
+}
+
+/// A secret as a key source yielded it. How it becomes key material depends on the volume's KDF.
+public struct KeySecret: Sendable {
+    public enum Kind: Sendable {
+        /// Already a key (a key file's decoded content).
+        case key
+        /// A passphrase, a key command's output or a typed line.
+        case text
+    }
+
+    public let kind: Kind
+    public let bytes: SecureBytes
+    let what: String
+
+    public init(kind: Kind, bytes: SecureBytes, what: String = "the secret") {
+        self.kind = kind; self.bytes = bytes; self.what = what
+    }
+
+    /// The input of the volume's KDF: for scrypt the bytes as they are; for HKDF a key, so text is
+    /// read as a key file's content would be (≥ 32 raw bytes, or base64).
+    public func material(for kdf: VolumeConfig.KeyDerivation) throws(KeySourceError) -> SecureBytes {
+        switch (kind, kdf) {
+        case (.key, _), (.text, .scrypt):
+            return bytes
+        case (.text, .hkdfSHA256):
+            return try bytes.withUnsafeBytes { (b) throws(KeySourceError) -> SecureBytes in
+                try KeyText.key(from: b, what: what)
+            }
+        }
+    }
+}

@@ -1,0 +1,45 @@
+import Glibc
+
+/// The exclusive flock on BACKING/tdefs.lock that a mounted volume's daemon holds for its life.
+/// The lock belongs to the open file description: a child that inherits the descriptor keeps it.
+public final class VolumeLock {
+    public let fd: Int32
+
+    /// Creates tdefs.lock (0600) if needed and takes LOCK_EX | LOCK_NB; `.locked` when another holds it.
+    /// With `inheritable`, the descriptor stays open across exec (for the daemon child).
+    public init(backingPath: String, inheritable: Bool = false) throws(VolumeError) {
+        let dir = try BackingDirectory(path: backingPath)
+        let flags = O_RDWR | O_CREAT | O_NOFOLLOW | (inheritable ? 0 : O_CLOEXEC)
+        let fd = openat(dir.fd, Volume.lockName, flags, 0o600)
+        guard fd >= 0 else { throw .io(path: backingPath + "/" + Volume.lockName, operation: "open", errno: .current) }
+        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            let e = errno
+            if e == EINTR { continue }
+            close(fd)
+            if e == EWOULDBLOCK { throw .locked(path: backingPath) }
+            throw .io(path: backingPath + "/" + Volume.lockName, operation: "lock", errno: Errno(e))
+        }
+        self.fd = fd
+    }
+
+    /// Adopts a descriptor inherited from the parent, which already holds the lock on it.
+    public init(inheritedFD fd: Int32, backingPath: String) throws(VolumeError) {
+        // Re-locking the same open file description succeeds; a foreign or unlocked fd gets locked or fails.
+        guard fd >= 0, flock(fd, LOCK_EX | LOCK_NB) == 0 else { throw .locked(path: backingPath) }
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        self.fd = fd
+    }
+
+    deinit { close(fd) }
+
+    /// True when some process holds the lock of the volume at `backingPath` (false when there is
+    /// no lock file or it cannot be opened).
+    public static func isHeld(backingPath: String) -> Bool {
+        guard let dir = try? BackingDirectory(path: backingPath) else { return false }
+        let fd = openat(dir.fd, Volume.lockName, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        if flock(fd, LOCK_SH | LOCK_NB) == 0 { flock(fd, LOCK_UN); return false }
+        return errno == EWOULDBLOCK
+    }
+}
