@@ -1,0 +1,110 @@
+import Glibc
+import Logging
+import XCTest
+@testable import TDEFSCore
+
+/// The engine driven directly, without a mount: content round trips across extents, holes,
+/// truncation, names, and the backing bytes it leaves.
+final class EngineTests: XCTestCase {
+    var backing = ""
+    var fs: FileSystem!
+
+    override func setUpWithError() throws {
+        var template = Array("/tmp/tdefs-engine-XXXXXX".utf8CString)
+        backing = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
+        let volumeID = Random.bytes(16)
+        let keys = EpochKeys(epoch: 1, size: .aes256, masterKey: SecureBytes.random(count: 32), volumeID: volumeID)
+        let dfd = Glibc.open(backing, O_RDONLY | O_DIRECTORY)
+        try DirectoryIV.random(epoch: 1).write(directoryFD: dfd)
+        close(dfd)
+        fs = try FileSystem(backingPath: backing, keyring: Keyring(volumeID: volumeID, currentEpoch: 1, epochs: [keys]),
+                            options: EngineOptions(chownToCaller: false), logger: Logger(label: "test"))
+    }
+
+    override func tearDown() {
+        fs = nil
+        _ = system("rm -rf '\(backing)'")
+    }
+
+    func write(_ f: OpenFile, _ bytes: [UInt8], at offset: Int64) throws {
+        let n = try bytes.withUnsafeBytes { try fs.write(f, offset: offset, from: $0) }
+        XCTAssertEqual(n, bytes.count)
+    }
+
+    func read(_ f: OpenFile, _ count: Int, at offset: Int64) throws -> [UInt8] {
+        var buf = [UInt8](repeating: 0xAA, count: count)
+        let n = try buf.withUnsafeMutableBytes { try fs.read(f, offset: offset, into: $0) }
+        return Array(buf[0..<n])
+    }
+
+    func testContentMatchesAModelAcrossExtentsHolesAndTruncation() throws {
+        let (entry, f) = try fs.create(parent: 1, name: "data", mode: 0o644, flags: O_RDWR, context: .daemon)
+        var model = [UInt8]()
+        var rng = SystemRandomNumberGenerator()
+        for step in 0..<300 {
+            let choice = Int.random(in: 0..<10, using: &rng)
+            if choice < 7 {
+                let off = Int.random(in: 0...(model.count + 9000), using: &rng)
+                let len = Int.random(in: 1...13000, using: &rng)
+                let bytes = (0..<len).map { _ in UInt8.random(in: 0...255, using: &rng) }
+                try write(f, bytes, at: Int64(off))
+                if model.count < off + len { model += [UInt8](repeating: 0, count: off + len - model.count) }
+                model.replaceSubrange(off..<(off + len), with: bytes)
+            } else {
+                let size = Int.random(in: 0...(model.count + 10000), using: &rng)
+                var ch = AttributeChanges()
+                ch.size = UInt64(size)
+                _ = try fs.setattr(entry.node, file: f, ch)
+                if size < model.count { model.removeLast(model.count - size) } else { model += [UInt8](repeating: 0, count: size - model.count) }
+            }
+            XCTAssertEqual(try fs.getattr(entry.node).st_size, model.count, "size after step \(step)")
+            let off = Int.random(in: 0...max(0, model.count), using: &rng)
+            let len = Int.random(in: 0...20000, using: &rng)
+            let got = try read(f, len, at: Int64(off))
+            XCTAssertEqual(got, Array(model[min(off, model.count)..<min(model.count, off + len)]), "read after step \(step)")
+        }
+        XCTAssertEqual(try read(f, model.count + 10, at: 0), model)
+    }
+
+    func testNamesAreEncryptedAndListed() throws {
+        _ = try fs.mkdir(parent: 1, name: "dir", mode: 0o755, context: .daemon)
+        let d = try fs.lookup(parent: 1, name: "dir")
+        let long = String(repeating: "n", count: 255)
+        for name in ["a", "b c", long] {
+            let (_, f) = try fs.create(parent: d.node, name: name, mode: 0o600, flags: O_RDWR, context: .daemon)
+            try write(f, Array(name.utf8), at: 0)
+        }
+        let dir = try fs.opendir(d.node)
+        let names = try fs.readdir(dir, offset: 0).map(\.name)
+        XCTAssertEqual(Set(names), Set([".", "..", "a", "b c", long]))
+        XCTAssertThrowsError(try fs.lookup(parent: d.node, name: String(repeating: "x", count: 256))) {
+            XCTAssertEqual(($0 as? Errno)?.code, ENAMETOOLONG)
+        }
+        try fs.rename(parent: d.node, name: long, newParent: 1, newName: "short", flags: 0)
+        XCTAssertThrowsError(try fs.rmdir(parent: 1, name: "dir")) { XCTAssertEqual(($0 as? Errno)?.code, ENOTEMPTY) }
+        try fs.unlink(parent: d.node, name: "a")
+        try fs.unlink(parent: d.node, name: "b c")
+        try fs.rmdir(parent: 1, name: "dir")
+        let root = try fs.readdir(try fs.opendir(1), offset: 0).map(\.name)
+        XCTAssertEqual(Set(root), Set([".", "..", "short"]))
+        let s = try fs.lookup(parent: 1, name: "short")
+        XCTAssertEqual(try read(try fs.open(s.node, flags: O_RDONLY), 1000, at: 0), Array(long.utf8))
+        // Nothing but reserved names and base64url names in the backing root.
+        let listing = try FileManager.default.contentsOfDirectory(atPath: backing)
+        XCTAssertEqual(listing.filter { !$0.hasPrefix("tdefs.") }.count, 1)
+    }
+
+    func testSymlinksAndXattrs() throws {
+        let target = "../some/where"
+        let l = try fs.symlink(target: target, parent: 1, name: "link", context: .daemon)
+        XCTAssertEqual(try fs.readlink(l.node), target)
+        XCTAssertEqual(l.attr.st_size, target.utf8.count)
+        let (e, _) = try fs.create(parent: 1, name: "f", mode: 0o644, flags: O_RDWR, context: .daemon)
+        let value: [UInt8] = Array("value".utf8)
+        try value.withUnsafeBytes { try fs.setxattr(e.node, name: "user.k", value: $0, flags: 0) }
+        XCTAssertEqual(try fs.getxattr(e.node, name: "user.k"), value)
+        XCTAssertEqual(try fs.listxattr(e.node), ["user.k"])
+        try fs.removexattr(e.node, name: "user.k")
+        XCTAssertThrowsError(try fs.getxattr(e.node, name: "user.k")) { XCTAssertEqual(($0 as? Errno)?.code, ENODATA) }
+    }
+}
