@@ -24,4 +24,18 @@ enum BackingEntries {
             if try !body(name, UInt64(ent.pointee.d_ino), ent.pointee.d_type) { return }
         }
     }
+
+    /// Removes a backing entry and, for a directory, everything below it. Only for tdefs' own
+    /// temporaries and files, never for a user's entries.
+    static func removeTree(dirFD: Int32, name: String) {
+        if unlinkat(dirFD, name, 0) == 0 { return }
+        let fd = openat(dirFD, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        if fd >= 0 {
+            var children: [String] = []
+            try? forEachEntry(directoryFD: fd) { n, _, _ in children.append(n); return true }
+            for c in children { removeTree(dirFD: fd, name: c) }
+            close(fd)
+        }
+        unlinkat(dirFD, name, AT_REMOVEDIR)
+    }
 }

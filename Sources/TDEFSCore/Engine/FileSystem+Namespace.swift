@@ -59,7 +59,7 @@ extension FileSystem {
             _ = try sys { fchmodat(dir.fd, tmp, finalMode, 0) }
             _ = try sys { tdefs_renameat2(dir.fd, tmp, dir.fd, b.name, tdefs_RENAME_NOREPLACE) }
         } catch {
-            removeTree(dirFD: dir.fd, name: tmp)
+            BackingEntries.removeTree(dirFD: dir.fd, name: tmp)
             throw error
         }
         return try register(backing: b.name, in: dir, name: name)
@@ -155,20 +155,6 @@ extension FileSystem {
         if try userEntryCount(directoryFD: fd, stopAfter: 1) > 0 { throw Errno.ENOTEMPTY }
         var own: [String] = []
         try BackingEntries.forEachEntry(directoryFD: fd) { name, _, _ in own.append(name); return true }
-        for name in own { removeTree(dirFD: fd, name: name) }
-    }
-
-    /// Removes a backing entry and, for a directory, everything below it (only for tdefs' own
-    /// temporaries and files, never for a user's entries).
-    func removeTree(dirFD: Int32, name: String) {
-        if unlinkat(dirFD, name, 0) == 0 { return }
-        let fd = openat(dirFD, name, tdefs_O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-        if fd >= 0 {
-            var children: [String] = []
-            try? BackingEntries.forEachEntry(directoryFD: fd) { n, _, _ in children.append(n); return true }
-            for c in children { removeTree(dirFD: fd, name: c) }
-            close(fd)
-        }
-        unlinkat(dirFD, name, AT_REMOVEDIR)
+        for name in own { BackingEntries.removeTree(dirFD: fd, name: name) }
     }
 }

@@ -1,0 +1,263 @@
+import CPlatform
+import Glibc
+import Logging
+
+/// Checks every IV file, name, long-name file, header, extent tag, symlink target and extended
+/// attribute of a volume, reading the backing directory only through descriptors. With `repair`
+/// it removes what tdefs itself left behind (orphaned side files, temporaries) and nothing else.
+public final class VolumeChecker {
+    public typealias Progress = (_ doneBytes: Int64, _ totalBytes: Int64, _ objects: Int) -> Void
+
+    let backingPath: String
+    let keyring: Keyring
+    let repair: Bool
+    let progress: Progress
+    var report = FsckReport()
+    var totalBytes: Int64 = 0
+    var doneBytes: Int64 = 0
+    let gcm = AESGCM()
+    var buffer = [UInt8](repeating: 0, count: 64 * ExtentGeometry.storedBytes)
+
+    public init(backingPath: String, keyring: Keyring, repair: Bool, progress: @escaping Progress = { _, _, _ in }) {
+        self.backingPath = backingPath
+        self.keyring = keyring
+        self.repair = repair
+        self.progress = progress
+    }
+
+    public func run() throws(Errno) -> FsckReport {
+        let root = try sys { Glibc.open(backingPath, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
+        defer { close(root) }
+        totalBytes = (try? measure(root)) ?? 0
+        try checkDirectory(fd: root, plainPath: "", backingPath: "", isRoot: true)
+        progress(totalBytes, totalBytes, report.files + report.directories + report.symlinks)
+        return report
+    }
+
+    func problem(_ kind: FsckProblem.Kind, _ plain: String?, _ backing: String, _ detail: String, repairable: Bool = false,
+                 repaired: Bool = false) {
+        report.problems.append(FsckProblem(kind: kind, path: plain, backingPath: backing, detail: detail,
+                                           repairable: repairable, repaired: repaired))
+    }
+
+    /// Total backing bytes of regular files, for the progress bar.
+    func measure(_ dirFD: Int32) throws(Errno) -> Int64 {
+        var total: Int64 = 0
+        var dirs: [String] = []
+        try BackingEntries.forEachEntry(directoryFD: dirFD) { name, _, _ in
+            var st = stat()
+            if fstatat(dirFD, name, &st, AT_SYMLINK_NOFOLLOW) == 0 {
+                if (st.st_mode & S_IFMT) == S_IFREG { total += Int64(st.st_size) }
+                if (st.st_mode & S_IFMT) == S_IFDIR { dirs.append(name) }
+            }
+            return true
+        }
+        for d in dirs {
+            let fd = openat(dirFD, d, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            if fd >= 0 {
+                total += (try? measure(fd)) ?? 0
+                close(fd)
+            }
+        }
+        return total
+    }
+
+    func checkDirectory(fd: Int32, plainPath: String, backingPath: String, isRoot: Bool) throws(Errno) {
+        report.directories += 1
+        let ivPath = backingPath + "/" + DirectoryIV.fileName
+        var iv: DirectoryIV?
+        do {
+            iv = try DirectoryIV.read(directoryFD: fd)
+        } catch {
+            problem(.directoryIV, displayPath(plainPath), ivPath, error.code == ENOENT ? "directory IV file is missing" : "directory IV file is damaged")
+        }
+        var keys: EpochKeys?
+        if let iv {
+            keys = keyring.epoch(iv.epoch)
+            if keys == nil { problem(.unknownEpoch, displayPath(plainPath), ivPath, "names use key epoch \(iv.epoch), which is not unlocked") }
+        }
+        var names: [(String, UInt8)] = []
+        try BackingEntries.forEachEntry(directoryFD: fd) { name, _, type in names.append((name, type)); return true }
+        let present = Set(names.map { $0.0 })
+        for (name, _) in names.sorted(by: { $0.0 < $1.0 }) {
+            let bpath = backingPath + "/" + name
+            switch NameCodec.classify(name) {
+            case .reserved:
+                if name == DirectoryIV.fileName { continue }
+                if isRoot && (name == "tdefs.conf" || name == "tdefs.lock") { continue }
+                if name.hasPrefix("tdefs.tmp.") {
+                    var removed = false
+                    if repair { BackingEntries.removeTree(dirFD: fd, name: name); removed = true }
+                    problem(.leftover, nil, bpath, "temporary file of an interrupted operation", repairable: true, repaired: removed)
+                } else {
+                    problem(.unexpected, nil, bpath, "a name tdefs does not write")
+                }
+                continue
+            case .longSideFile:
+                let main = String(name.dropLast(NameCodec.longSuffix.count))
+                if !present.contains(main) {
+                    var removed = false
+                    if repair { removed = unlinkat(fd, name, 0) == 0 }
+                    problem(.longName, nil, bpath, "long-name file without its entry (orphan)", repairable: true, repaired: removed)
+                }
+                continue
+            case .long, .encrypted:
+                break
+            }
+            var plainName: String?
+            if let iv, let keys {
+                plainName = decryptName(name, dirFD: fd, iv: iv, keys: keys, plainDir: plainPath, backingPath: bpath)
+            }
+            let childPlain = plainName.map { plainPath + "/" + $0 }
+            try checkObject(dirFD: fd, name: name, plainPath: childPlain, backingPath: bpath)
+        }
+    }
+
+    func decryptName(_ name: String, dirFD: Int32, iv: DirectoryIV, keys: EpochKeys, plainDir: String,
+                     backingPath: String) -> String? {
+        var encrypted = name
+        if NameCodec.classify(name) == .long {
+            let side = NameCodec.sideFileName(forLong: name)
+            let sfd = openat(dirFD, side, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+            guard sfd >= 0 else {
+                problem(.longName, displayPath(plainDir) + "/?", backingPath, "long-name file is missing")
+                return nil
+            }
+            var b = [UInt8](repeating: 0, count: 4096)
+            let n = b.withUnsafeMutableBytes { pread(sfd, $0.baseAddress, $0.count, 0) }
+            close(sfd)
+            let stored = String(decoding: b[0..<max(0, n)], as: UTF8.self)
+            guard NameCodec.longNameMatches(backingName: name, encrypted: stored) else {
+                problem(.longName, displayPath(plainDir) + "/?", backingPath, "long-name file is damaged")
+                return nil
+            }
+            encrypted = stored
+        }
+        guard let plain = NameCodec.decrypt(encrypted, iv: iv.iv, key: keys.names) else {
+            problem(.name, displayPath(plainDir) + "/?", backingPath, "name does not decrypt (damaged or from another directory)")
+            return nil
+        }
+        return String(decoding: plain, as: UTF8.self)
+    }
+
+    func checkObject(dirFD: Int32, name: String, plainPath: String?, backingPath: String) throws(Errno) {
+        var st = stat()
+        guard fstatat(dirFD, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { return }
+        switch st.st_mode & S_IFMT {
+        case S_IFDIR:
+            let fd = try sys { openat(dirFD, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
+            defer { close(fd) }
+            try checkDirectory(fd: fd, plainPath: plainPath ?? "/?", backingPath: backingPath, isRoot: false)
+            checkXattrs(procFD: fd, keys: directoryXattrKeys(fd), plainPath: plainPath, backingPath: backingPath)
+        case S_IFREG:
+            report.files += 1
+            let fd = try sys { openat(dirFD, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) }
+            defer { close(fd) }
+            let keys = checkFile(fd: fd, size: Int64(st.st_size), plainPath: plainPath, backingPath: backingPath)
+            if let keys { checkXattrs(procFD: fd, keys: keys, plainPath: plainPath, backingPath: backingPath) }
+        case S_IFLNK:
+            report.symlinks += 1
+            var buf = [UInt8](repeating: 0, count: 4097)
+            let n = buf.withUnsafeMutableBytes { readlinkat(dirFD, name, $0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count) }
+            if n < 0 || SymlinkCodec.decrypt(Array(buf[0..<max(0, n)]), keyring: keyring) == nil {
+                problem(.symlink, displayPath(plainPath), backingPath, "symlink target does not decrypt")
+            }
+        default:
+            report.otherObjects += 1
+        }
+    }
+
+    func directoryXattrKeys(_ fd: Int32) -> XattrKeys? {
+        guard let iv = try? DirectoryIV.read(directoryFD: fd), let keys = keyring.epoch(iv.epoch) else { return nil }
+        return XattrKeys.forDirectory(keys: keys)
+    }
+
+    /// Checks the header and every extent; returns the file's xattr keys when the header is good.
+    func checkFile(fd: Int32, size: Int64, plainPath: String?, backingPath: String) -> XattrKeys? {
+        defer { doneBytes += size; progress(doneBytes, totalBytes, report.files + report.directories) }
+        if size == 0 { return nil }
+        var hb = [UInt8](repeating: 0, count: FileHeader.byteCount)
+        let n = hb.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
+        guard n == FileHeader.byteCount, let header = FileHeader(parsing: hb) else {
+            problem(.header, displayPath(plainPath), backingPath, "file header is damaged")
+            return nil
+        }
+        guard let keys = keyring.epoch(header.epoch) else {
+            problem(.unknownEpoch, displayPath(plainPath), backingPath, "file key is wrapped under epoch \(header.epoch), which is not unlocked")
+            return nil
+        }
+        guard let fileKey = header.unwrap(keys: keys) else {
+            problem(.header, displayPath(plainPath), backingPath, "file header does not authenticate")
+            return nil
+        }
+        if ExtentGeometry.hasDamagedTail(backingSize: size) {
+            problem(.extent, displayPath(plainPath), backingPath, "file ends in a torn extent")
+        }
+        gcm.setKey(fileKey, size: header.size)
+        let plainSize = ExtentGeometry.plainSize(backingSize: size)
+        let extents = (plainSize + 4095) / 4096
+        var j: Int64 = 0
+        let batch = Int64(buffer.count / ExtentGeometry.storedBytes)
+        while j < extents {
+            let count = min(batch, extents - j)
+            let start = ExtentGeometry.backingOffset(ofExtent: j)
+            let want = Int(min(Int64(size), ExtentGeometry.backingOffset(ofExtent: j + count)) - start)
+            let got = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, want, off_t(start)) }
+            for i in 0..<count {
+                let idx = j + i
+                let extLen = Int(min(4096, plainSize - idx * 4096))
+                let off = Int(i) * ExtentGeometry.storedBytes
+                let stored = min(extLen + ExtentGeometry.overhead, max(0, got - off))
+                report.extents += 1
+                if !extentIsValid(offset: off, stored: stored, plainLength: extLen, index: idx, fileID: header.fileID) {
+                    problem(.extent, displayPath(plainPath), backingPath, "extent \(idx) fails authentication")
+                }
+            }
+            j += count
+        }
+        report.bytes += plainSize
+        return XattrKeys.forFile(fileKey: fileKey, fileID: header.fileID, size: header.size)
+    }
+
+    func extentIsValid(offset: Int, stored: Int, plainLength: Int, index: Int64, fileID: [UInt8]) -> Bool {
+        guard stored == plainLength + ExtentGeometry.overhead else { return false }
+        return buffer.withUnsafeBytes { b in
+            let s = UnsafeRawBufferPointer(rebasing: b[offset..<(offset + stored)])
+            if s.allSatisfy({ $0 == 0 }) { return true }  // a hole
+            var aad = fileID
+            aad += BigEndian.bytes32(UInt32(truncatingIfNeeded: UInt64(index) >> 32)) + BigEndian.bytes32(UInt32(truncatingIfNeeded: index))
+            return withUnsafeTemporaryAllocation(byteCount: 4096, alignment: 16) { out in
+                aad.withUnsafeBytes { a in
+                    gcm.open(nonce: UnsafeRawBufferPointer(rebasing: s[0..<16]), aad: a,
+                             ciphertext: UnsafeRawBufferPointer(rebasing: s[16..<(16 + plainLength)]),
+                             tag: UnsafeRawBufferPointer(rebasing: s[(16 + plainLength)...]), plaintext: out.baseAddress!)
+                }
+            }
+        }
+    }
+
+    func checkXattrs(procFD: Int32, keys: XattrKeys?, plainPath: String?, backingPath: String) {
+        let path = "/proc/self/fd/\(procFD)"
+        let size = tdefs_listxattr(path, nil, 0)
+        guard size > 0 else { return }
+        var buf = [UInt8](repeating: 0, count: size)
+        let n = buf.withUnsafeMutableBytes { tdefs_listxattr(path, $0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count) }
+        guard n > 0 else { return }
+        for raw in buf[0..<n].split(separator: 0) {
+            let name = String(decoding: raw, as: UTF8.self)
+            guard name.hasPrefix(XattrCodec.userPrefix), !name.dropFirst(5).contains(".") else { continue }
+            guard let keys, XattrCodec.decryptName(name, keys: keys) != nil else {
+                problem(.xattr, displayPath(plainPath), backingPath, "extended attribute name does not decrypt")
+                continue
+            }
+            let vsize = tdefs_getxattr(path, name, nil, 0)
+            var value = [UInt8](repeating: 0, count: max(vsize, 1))
+            let vn = value.withUnsafeMutableBytes { tdefs_getxattr(path, name, $0.baseAddress, $0.count) }
+            if vn < 0 || XattrCodec.openValue(Array(value[0..<vn]), backingName: name, keys: keys) == nil {
+                problem(.xattr, displayPath(plainPath), backingPath, "extended attribute value does not authenticate")
+            }
+        }
+    }
+
+    func displayPath(_ p: String?) -> String { (p?.isEmpty ?? true) ? "/" : p! }
+}
