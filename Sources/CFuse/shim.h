@@ -28,6 +28,9 @@ static inline void tdefs_conn_want(struct fuse_conn_info *conn, unsigned long lo
 static inline void tdefs_conn_unwant(struct fuse_conn_info *conn, unsigned long long cap) {
     conn->want &= ~(unsigned)cap;
 }
+static inline int tdefs_conn_wants(const struct fuse_conn_info *conn, unsigned long long cap) {
+    return (conn->want & cap) != 0;
+}
 
 // fuse_file_info bitfields do not import as settable properties.
 static inline void tdefs_fi_set_keep_cache(struct fuse_file_info *fi, int v) { fi->keep_cache = v ? 1 : 0; }

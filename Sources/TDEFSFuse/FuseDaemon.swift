@@ -1,1 +1,124 @@
+import CFuse
+import CPlatform
+import Glibc
+import Logging
 import TDEFSCore
+
+/// Serves one engine on one mountpoint through libfuse's low-level API: `mount()`, then `run()`
+/// on the thread that should own the signals (normally the main thread).
+public final class FuseDaemon {
+    /// libfuse starts another worker when fewer than this many are idle, up to `maxThreads`.
+    static let maxIdleThreads: UInt32 = 10
+    static let maxThreads: UInt32 = 64
+
+    private let fileSystem: FileSystem
+    private let mountpoint: String
+    private let options: MountOptions
+    private let logger: Logger
+    private let state: SessionState
+    /// The reference libfuse holds as userdata; released when the daemon goes away.
+    private let userdata: Unmanaged<SessionState>
+    private var session: OpaquePointer?
+
+    public init(fileSystem: FileSystem, mountpoint: String, options: MountOptions, logger: Logger) {
+        self.fileSystem = fileSystem
+        self.mountpoint = mountpoint
+        self.options = options
+        self.logger = logger
+        self.state = SessionState(fileSystem: fileSystem, logger: logger)
+        self.userdata = Unmanaged.passRetained(state)
+    }
+
+    deinit {
+        if let session {
+            // Mounted but never run.
+            fuse_session_unmount(session)
+            fuse_session_destroy(session)
+        }
+        userdata.release()
+    }
+
+    /// Creates the FUSE session and mounts it. Throws with a message for the operator.
+    public func mount() throws {
+        guard session == nil else { throw FuseDaemonError("\(mountpoint) is already mounted by this daemon") }
+        // Threads started from here on (libfuse's, the readiness probe) inherit the blocked mask;
+        // run() unblocks the signals only in the loop's thread.
+        _ = tdefs_block_term_signals(1)
+        try MountPreflight.check(mountpoint: mountpoint, options: options)
+
+        var args = fuse_args(argc: 0, argv: nil, allocated: 0)
+        defer { fuse_opt_free_args(&args) }
+        for argument in options.argumentVector {
+            guard fuse_opt_add_arg(&args, argument) == 0 else {
+                throw FuseDaemonError("out of memory while building the FUSE arguments")
+            }
+        }
+        var ops = FuseOperations.table()
+        guard let session = tdefs_fuse_session_new(&args, &ops, userdata.toOpaque()) else {
+            throw FuseDaemonError("libfuse refused the mount options "
+                + "'\(options.fuseOptionList.joined(separator: ","))' (see the message from fuse above)")
+        }
+        guard fuse_session_mount(session, mountpoint) == 0 else {
+            fuse_session_destroy(session)
+            throw FuseDaemonError(MountPreflight.mountFailureMessage(mountpoint: mountpoint, options: options))
+        }
+        self.session = session
+        logger.debug("mounted", metadata: ["mountpoint": "\(mountpoint)", "source": "\(options.fsname)"])
+    }
+
+    /// Serves requests on the calling thread until the filesystem is unmounted or the process
+    /// gets SIGTERM, SIGINT or SIGHUP. Calls `onReady` once, from another thread, when the mount
+    /// answers. Returns 0 on a clean stop, 1 on failure. Unmounts, destroys the engine and the
+    /// session before it returns.
+    public func run(onReady: @escaping @Sendable () -> Void) -> Int32 {
+        guard let session else {
+            logger.error("run() called without a successful mount()")
+            return 1
+        }
+        _ = tdefs_block_term_signals(1)
+        let probe = ReadinessProbe(mountpoint: mountpoint, state: state, onReady: onReady)
+        let probeThread = probe.start()
+
+        if fuse_set_signal_handlers(session) != 0 {
+            logger.warning("cannot install the FUSE signal handlers; stop the daemon with 'tdefs unmount'")
+        }
+        _ = tdefs_block_term_signals(0)
+
+        let result: Int32
+        if let config = fuse_loop_cfg_create() {
+            fuse_loop_cfg_set_idle_threads(config, Self.maxIdleThreads)
+            fuse_loop_cfg_set_max_threads(config, Self.maxThreads)
+            fuse_loop_cfg_set_clone_fd(config, 0)
+            result = tdefs_fuse_session_loop_mt(session, config)
+            fuse_loop_cfg_destroy(config)
+        } else {
+            logger.error("cannot create the FUSE loop configuration")
+            result = -ENOMEM
+        }
+
+        // Tear down without being interrupted: a second SIGTERM now must not kill the process
+        // before the engine has been destroyed.
+        _ = tdefs_block_term_signals(1)
+        state.stopped.store(true, ordering: .releasing)
+        fuse_remove_signal_handlers(session)
+        fuse_session_unmount(session)
+        // Unmounting fails any stat still waiting in the probe, so this join ends.
+        if let probeThread { _ = pthread_join(probeThread, nil) }
+        state.destroyOnce()
+        fuse_session_destroy(session)
+        self.session = nil
+
+        switch result {
+        case 0:
+            logger.debug("unmounted", metadata: ["mountpoint": "\(mountpoint)"])
+            return 0
+        case SIGTERM, SIGINT, SIGHUP:
+            logger.debug("stopped by signal \(result), unmounted", metadata: ["mountpoint": "\(mountpoint)"])
+            return 0
+        default:
+            let reason = result < 0 ? String(cString: strerror(-result)) : "status \(result)"
+            logger.error("the FUSE loop failed: \(reason)", metadata: ["mountpoint": "\(mountpoint)"])
+            return 1
+        }
+    }
+}

@@ -33,9 +33,10 @@ public enum KeySource: Equatable, Sendable {
             return KeySecret(kind: .text, bytes: buf.secure(line))
         case .keyCommand(let command):
             let buf = try KeyCommand.run(command, limit: Self.sizeLimit)
-            let text = KeyText.withoutTrailingNewline(buf.bytes)
-            guard !text.isEmpty else { throw .emptyPassphrase(what: "the key command's output") }
-            return KeySecret(kind: .text, bytes: buf.secure(text), what: "the key command's output")
+            guard !KeyText.withoutTrailingNewline(buf.bytes).isEmpty else {
+                throw .emptyPassphrase(what: "the key command's output")
+            }
+            return KeySecret(kind: .commandOutput, bytes: buf.secure(0..<buf.count), what: "the key command's output")
         case .prompt:
             return KeySecret(kind: .text, bytes: try TerminalPrompt.passphrase(confirm: confirm), what: "the passphrase")
         }
@@ -63,8 +64,11 @@ public struct KeySecret: Sendable {
     public enum Kind: Sendable {
         /// Already a key (a key file's decoded content).
         case key
-        /// A passphrase, a key command's output or a typed line.
+        /// A passphrase (file or typed), without its line end.
         case text
+        /// A key command's standard output as it came: a key file's content to HKDF volumes,
+        /// a passphrase (without its final line end) to scrypt volumes.
+        case commandOutput
     }
 
     public let kind: Kind
@@ -75,13 +79,23 @@ public struct KeySecret: Sendable {
         self.kind = kind; self.bytes = bytes; self.what = what
     }
 
-    /// The input of the volume's KDF: for scrypt the bytes as they are; for HKDF a key, so text is
-    /// read as a key file's content would be (≥ 32 raw bytes, or base64).
+    /// The input of the volume's KDF. For scrypt: the passphrase bytes (a key command's output
+    /// without its final line end). For HKDF: a key, so text and command output are read as a key
+    /// file's content is (≥ 32 raw bytes, or one line of base64).
     public func material(for kdf: VolumeConfig.KeyDerivation) throws(KeySourceError) -> SecureBytes {
         switch (kind, kdf) {
         case (.key, _), (.text, .scrypt):
             return bytes
-        case (.text, .hkdfSHA256):
+        case (.commandOutput, .scrypt):
+            return bytes.withUnsafeBytes { b in
+                let line = KeyText.withoutTrailingNewline(b)
+                let s = SecureBytes(count: line.count)
+                s.withUnsafeMutableBytes { dst in
+                    if !line.isEmpty { dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: b[line])) }
+                }
+                return s
+            }
+        case (.text, .hkdfSHA256), (.commandOutput, .hkdfSHA256):
             return try bytes.withUnsafeBytes { (b) throws(KeySourceError) -> SecureBytes in
                 try KeyText.key(from: b, what: what)
             }

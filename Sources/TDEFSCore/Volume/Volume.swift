@@ -29,7 +29,7 @@ public enum Volume {
         let dir = try BackingDirectory(path: backingPath)
         guard try dir.isEmpty() else {
             if case .some(.some) = try? dir.readFile(configName, limit: configLimit) {
-                throw .notEmpty(path: backingPath + " (it is already a tdefs volume)")
+                throw .alreadyAVolume(path: backingPath)
             }
             throw .notEmpty(path: backingPath)
         }

@@ -62,13 +62,28 @@ extension VolumeConfig: Codable {
         return config
     }
 
-    /// The JSON text written to disk (pretty-printed, with a final newline).
+    /// The JSON text written to disk: fields in the documented order, a final newline.
     public func encoded() -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .withoutEscapingSlashes]
-        // Encoding plain strings and integers cannot fail.
-        guard let data = try? encoder.encode(self) else { preconditionFailure("tdefs.conf encoding failed") }
-        return Array(data) + [0x0A]
+        Array((json.render() + "\n").utf8)
+    }
+
+    /// tdefs.conf as an ordered JSON value.
+    public var json: JSONText {
+        var source: [(String, JSONText)] = [("kdf", .string(keySource.kdf.rawValue)),
+                                            ("salt", .string(Base64URL.encode(keySource.salt)))]
+        if keySource.kdf == .scrypt, let p = keySource.scrypt {
+            source += [("n", .uint(p.n)), ("r", .uint(p.r)), ("p", .uint(p.p))]
+        }
+        return .object([
+            ("format", .string(Self.formatName)),
+            ("formatVersion", .int(Int64(formatVersion))),
+            ("volumeID", .string(Base64URL.encode(volumeID))),
+            ("created", .string(created)),
+            ("keySource", .object(source)),
+            ("currentEpoch", .uint(currentEpoch)),
+            ("epochs", .array(epochs.map(\.json))),
+            ("rotation", rotation?.json ?? .null),
+        ])
     }
 
     private static func describe(_ e: DecodingError) -> String {
@@ -83,7 +98,7 @@ extension VolumeConfig: Codable {
         case .typeMismatch(_, let ctx), .valueNotFound(_, let ctx):
             return "field \(path(ctx)) has the wrong type"
         case .dataCorrupted(let ctx):
-            return ctx.codingPath.isEmpty ? "malformed JSON" : "field \(path(ctx)): \(ctx.debugDescription)"
+            return ctx.codingPath.isEmpty ? "malformed JSON, or a number out of range" : "field \(path(ctx)): \(ctx.debugDescription)"
         @unknown default:
             return "malformed JSON"
         }
@@ -95,7 +110,10 @@ extension VolumeConfig.KeySource: Codable {
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: Keys.self)
-        kdf = try c.decode(VolumeConfig.KeyDerivation.self, forKey: .kdf)
+        guard let kdf = VolumeConfig.KeyDerivation(rawValue: try c.decode(String.self, forKey: .kdf)) else {
+            throw DecodingError.dataCorruptedError(forKey: .kdf, in: c, debugDescription: "unknown kdf")
+        }
+        self.kdf = kdf
         salt = try c.decodeBase64URL(.salt)
         if kdf == .scrypt {
             scrypt = KDF.ScryptParameters(n: try c.decode(UInt64.self, forKey: .n),
@@ -139,6 +157,21 @@ extension VolumeConfig.Epoch: Codable {
         try c.encode(created, forKey: .created)
         try c.encode(cipher.cipherName, forKey: .cipher)
         try c.encode(Base64URL.encode(wrappedKey), forKey: .wrappedKey)
+    }
+}
+
+extension VolumeConfig.Epoch {
+    public var json: JSONText {
+        .object([("epoch", .uint(epoch)), ("created", .string(created)), ("cipher", .string(cipher.cipherName)),
+                 ("wrappedKey", .string(Base64URL.encode(wrappedKey)))])
+    }
+}
+
+extension VolumeConfig.Rotation {
+    public var json: JSONText {
+        var fields: [(String, JSONText)] = [("state", .string(state)), ("done", .uint(done)), ("total", .uint(total))]
+        if let toEpoch { fields.append(("toEpoch", .uint(toEpoch))) }
+        return .object(fields)
     }
 }
 

@@ -12,6 +12,8 @@ public enum VolumeError: Error, Equatable, Sendable, CustomStringConvertible {
     case wrongKey(path: String)
     /// `init` needs an empty (or missing) backing directory.
     case notEmpty(path: String)
+    /// `init` found a volume there already.
+    case alreadyAVolume(path: String)
     /// Another process holds the volume's lock (it is mounted, or being changed).
     case locked(path: String)
     /// A system call failed.
@@ -26,6 +28,7 @@ public enum VolumeError: Error, Equatable, Sendable, CustomStringConvertible {
             return "corrupt or unsupported tdefs.conf in \(p): format version \(v) is newer than this tdefs supports (1)"
         case .wrongKey(let p): return "wrong key for \(p)"
         case .notEmpty(let p): return "backing directory \(p) is not empty"
+        case .alreadyAVolume(let p): return "\(p) is already a tdefs volume"
         case .locked(let p): return "\(p) is already mounted or in use (tdefs.lock is held)"
         case .io(let p, let op, let e): return "\(op) \(p): \(e)"
         }

@@ -1,0 +1,28 @@
+import Logging
+import Synchronization
+import TDEFSCore
+
+/// Per-session state: the libfuse `userdata` of every request. Immutable apart from a few atomic
+/// flags, so any worker thread may use it.
+final class SessionState: Sendable {
+    let fileSystem: FileSystem
+    let logger: Logger
+    /// Set once the daemon has answered a getattr of the root (success or error): the mount is live.
+    let rootAnswered = Atomic<Bool>(false)
+    /// Set when the loop has ended; the readiness probe then no longer reports ready.
+    let stopped = Atomic<Bool>(false)
+    private let destroyed = Atomic<Bool>(false)
+
+    init(fileSystem: FileSystem, logger: Logger) {
+        self.fileSystem = fileSystem
+        self.logger = logger
+    }
+
+    /// Calls the engine's destroy exactly once, whether libfuse's destroy callback or the end of
+    /// FuseDaemon.run gets there first.
+    func destroyOnce() {
+        if !destroyed.exchange(true, ordering: .acquiringAndReleasing) {
+            fileSystem.destroy()
+        }
+    }
+}

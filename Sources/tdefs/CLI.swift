@@ -1,0 +1,47 @@
+import ArgumentParser
+import Glibc
+
+/// The `tdefs` command and its subcommands.
+struct TDEFS: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tdefs",
+        abstract: "Transparent data encryption for any database, as a FUSE filesystem.",
+        discussion: "Exit statuses are listed in docs/exit-codes.md.",
+        subcommands: [InitCommand.self, MountCommand.self, UnmountCommand.self, StatusCommand.self]
+    )
+}
+
+enum CLI {
+    /// Parses the command line, runs the command and exits with its status. Command-line errors
+    /// exit 2 (not ArgumentParser's 64); help and --version exit 0.
+    static func main() -> Never {
+        do {
+            var command = try TDEFS.parseAsRoot()
+            try command.run()
+            exit(ExitStatus.ok.rawValue)
+        } catch let error as CLIError {
+            Console.fail(error.message)
+            exit(error.status.rawValue)
+        } catch let error as ExitCode {
+            exit(error.rawValue)
+        } catch {
+            let code = TDEFS.exitCode(for: error)
+            let message = TDEFS.fullMessage(for: error)
+            if code == .success {
+                if !message.isEmpty { Console.out(message) }
+                exit(0)
+            }
+            if isParserError(code) {
+                if !message.isEmpty { Console.error(message) }
+                exit(ExitStatus.usage.rawValue)
+            }
+            let classified = CLIError.from(error)
+            Console.fail(classified.message)
+            exit(classified.status.rawValue)
+        }
+    }
+
+    private static func isParserError(_ code: ExitCode) -> Bool {
+        code == .validationFailure
+    }
+}

@@ -1,0 +1,47 @@
+import CPlatform
+import Glibc
+import Logging
+import TDEFSCore
+import TDEFSFuse
+
+/// Serves an unlocked volume on its mountpoint in this process until it is unmounted.
+enum DaemonRunner {
+    /// Returns the exit status for the process: 0 after a clean unmount or SIGTERM.
+    /// Throws (status 13) when the engine cannot open the volume or the mount fails; `onReady`
+    /// is then never called.
+    static func serve(backingPath: String, mountPath: String, keyring: Keyring, lock: VolumeLock,
+                      options: MountOptionList, onReady: @escaping @Sendable () -> Void) throws(CLIError) -> Int32 {
+        // Before any thread exists: the FUSE loop's thread alone takes SIGTERM/SIGINT/SIGHUP.
+        _ = tdefs_block_term_signals(1)
+        _ = tdefs_disable_core_dumps()
+        signal(SIGPIPE, SIG_IGN)
+        LoggingSystem.bootstrap { _ in DaemonLogHandler(volume: backingPath) }
+        let logger = Logger(label: "tdefs")
+
+        let fileSystem: FileSystem
+        do {
+            fileSystem = try FileSystem(backingPath: backingPath, keyring: keyring, options: EngineOptions(), logger: logger)
+        } catch {
+            if error == .EIO {
+                throw CLIError(.corruptVolume, "the volume \(backingPath) is damaged (\(error)); run tdefs fsck")
+            }
+            throw CLIError(.mountFailed, "cannot open the volume \(backingPath): \(error)")
+        }
+        let mountOptions = MountOptions(allowOther: options.allowOther, readOnly: options.readOnly,
+                                        fuseOptions: options.passThrough, fsname: backingPath)
+        let daemon = FuseDaemon(fileSystem: fileSystem, mountpoint: mountPath, options: mountOptions, logger: logger)
+        do {
+            try daemon.mount()
+        } catch {
+            throw CLIError(.mountFailed, "\(error)")
+        }
+        logger.info("mounted on \(mountPath) (epoch \(keyring.current.epoch), \(keyring.current.size.cipherName))")
+        let status = daemon.run {
+            logger.info("ready")
+            onReady()
+        }
+        withExtendedLifetime(lock) {}
+        logger.info(status == 0 ? "unmounted from \(mountPath)" : "stopped with errors")
+        return status == 0 ? ExitStatus.ok.rawValue : ExitStatus.failure.rawValue
+    }
+}

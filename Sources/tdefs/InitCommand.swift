@@ -1,0 +1,33 @@
+import ArgumentParser
+import TDEFSCore
+
+enum CipherChoice: String, ExpressibleByArgument, CaseIterable {
+    case aes256 = "aes-256-gcm"
+    case aes192 = "aes-192-gcm"
+    var size: AESKeySize { self == .aes256 ? .aes256 : .aes192 }
+}
+
+/// tdefs init BACKING [KEY] [--cipher aes-256-gcm|aes-192-gcm]
+struct InitCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "init",
+        abstract: "Create a new volume in an empty (or missing) backing directory.")
+
+    @Argument(help: ArgumentHelp("The backing directory that will hold the encrypted files.", valueName: "backing"))
+    var backing: String
+
+    @OptionGroup var key: KeyOptions
+
+    @Option(help: "Content cipher of the volume's first key epoch (aes-192-gcm is for legacy volumes).")
+    var cipher: CipherChoice = .aes256
+
+    func run() throws {
+        let (source, secret) = try key.read(confirm: true)
+        let kdf = source.kdfForNewVolume
+        let material = try secret.material(for: kdf)
+        let path = Paths.absolute(backing)
+        let config = try Volume.create(backingPath: path, secret: material, kdf: kdf, cipher: cipher.size)
+        Console.out("tdefs: created volume \(Base64URL.encode(config.volumeID)) in \(path) "
+            + "(\(cipher.size.cipherName), key derivation \(kdf.rawValue))")
+    }
+}

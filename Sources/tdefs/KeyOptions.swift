@@ -1,0 +1,45 @@
+import ArgumentParser
+import Glibc
+import TDEFSCore
+
+/// KEY := --key-file PATH | --passphrase-file PATH | --key-command CMD (none: prompt on a terminal).
+struct KeyOptions: ParsableArguments {
+    @Option(name: .customLong("key-file"), help: ArgumentHelp(
+        "File with the key: at least 32 bytes, raw or as one line of base64.", valueName: "path"))
+    var keyFile: String?
+
+    @Option(name: .customLong("passphrase-file"), help: ArgumentHelp(
+        "File whose first line is the passphrase.", valueName: "path"))
+    var passphraseFile: String?
+
+    @Option(name: .customLong("key-command"), help: ArgumentHelp(
+        "Command (run by /bin/sh -c) that prints the key or passphrase on its standard output.",
+        valueName: "command"))
+    var keyCommand: String?
+
+    func validate() throws {
+        let given = [keyFile, passphraseFile, keyCommand].compactMap { $0 }
+        if given.count > 1 {
+            throw ValidationError("give at most one of --key-file, --passphrase-file, --key-command")
+        }
+        for value in given where value.isEmpty {
+            throw ValidationError("a key option's value is empty")
+        }
+    }
+
+    /// The chosen source; the terminal prompt when none is given and standard input is a terminal.
+    func source() throws(CLIError) -> KeySource {
+        if let keyFile { return .keyFile(keyFile) }
+        if let passphraseFile { return .passphraseFile(passphraseFile) }
+        if let keyCommand { return .keyCommand(keyCommand) }
+        guard isatty(0) == 1 else { throw CLIError.from(KeySourceError.noTerminal) }
+        return .prompt
+    }
+
+    /// Reads the secret (asking twice when prompting for a new volume).
+    func read(confirm: Bool) throws -> (KeySource, KeySecret) {
+        let source = try source()
+        let secret = try source.read(confirm: confirm, warn: { Console.warn($0) })
+        return (source, secret)
+    }
+}

@@ -1,0 +1,131 @@
+import ArgumentParser
+import Glibc
+import TDEFSCore
+
+/// tdefs mount BACKING MOUNTPOINT [KEY] [-f|--foreground] [-o OPT,...]
+struct MountCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mount",
+        abstract: "Mount a volume; returns once the mount is live (or runs in the foreground with -f).",
+        discussion: """
+            Mount options (-o, comma-separated, repeatable): allow_other (let other users in; the \
+            kernel checks permissions), ro, rw, nonempty (mount over a non-empty directory); any \
+            other option is passed to FUSE. The daemon logs to $TDEFS_LOG_FILE when set (level \
+            from $TDEFS_LOG_LEVEL), and to stderr with --foreground.
+            """)
+
+    @Argument(help: ArgumentHelp("The volume's backing directory.", valueName: "backing"))
+    var backing: String
+
+    @Argument(help: ArgumentHelp("An existing, empty directory to mount on.", valueName: "mountpoint"))
+    var mountpoint: String
+
+    @OptionGroup var key: KeyOptions
+
+    @Flag(name: [.short, .long], help: "Stay in the foreground and log to stderr (for systemd Type=notify).")
+    var foreground = false
+
+    @Option(name: .customShort("o"), help: ArgumentHelp("Mount options, comma-separated.", valueName: "opt,..."))
+    var options: [String] = []
+
+    // The daemon child's side of a background mount (set by the parent, not by people).
+    @Option(name: .customLong("secret-fd"), help: .hidden) var secretFD: Int32?
+    @Option(name: .customLong("ready-fd"), help: .hidden) var readyFD: Int32?
+    @Option(name: .customLong("lock-fd"), help: .hidden) var lockFD: Int32?
+
+    func validate() throws {
+        if (secretFD == nil) != (readyFD == nil) || (lockFD != nil && secretFD == nil) {
+            throw ValidationError("--secret-fd and --ready-fd go together")
+        }
+        if secretFD != nil && (key.keyFile != nil || key.passphraseFile != nil || key.keyCommand != nil) {
+            throw ValidationError("--secret-fd excludes the key options")
+        }
+    }
+
+    func run() throws {
+        let list = try MountOptionList(options)
+        if let secretFD, let readyFD {
+            runDaemonChild(secretFD: secretFD, readyFD: readyFD, options: list)
+        }
+        let (backingPath, mountPath) = try preflight(nonempty: list.nonempty)
+        let config = try Volume.loadConfig(backingPath: backingPath)
+        let (_, secret) = try key.read(confirm: false)
+        let material = try secret.material(for: config.keySource.kdf)
+        // A wrong key stops here: nothing mounted, nothing in the backing directory touched.
+        let keyring = try Volume.unlock(config: config, secret: material, path: backingPath)
+
+        if foreground {
+            let lock = try VolumeLock(backingPath: backingPath)
+            let notify = SystemdNotify.socketPath()
+            let status = try DaemonRunner.serve(backingPath: backingPath, mountPath: mountPath, keyring: keyring,
+                                                lock: lock, options: list) {
+                if let notify { SystemdNotify.send("READY=1", to: notify) }
+            }
+            if status != 0 { throw ExitCode(status) }
+        } else {
+            let lock = try VolumeLock(backingPath: backingPath, inheritable: true)
+            try DaemonLauncher.launch(backingPath: backingPath, mountPath: mountPath, options: list,
+                                      material: material, lock: lock)
+        }
+    }
+
+    /// Resolves both paths and refuses what would fail or surprise later: a missing backing
+    /// directory (12), a missing or non-empty mountpoint (13), a volume mounted already (15).
+    private func preflight(nonempty: Bool) throws(CLIError) -> (String, String) {
+        guard let backingPath = Paths.resolved(backing), Paths.isDirectory(backingPath) else {
+            throw CLIError.from(VolumeError.backingMissing(path: backing))
+        }
+        let mounts = MountTable.read()
+        if let existing = MountTable.tdefsMount(ofBacking: backingPath, in: mounts) {
+            throw CLIError(.alreadyMounted, "\(backingPath) is already mounted at \(existing.mountPoint)")
+        }
+        if let existing = VolumeLocator.tdefsMount(at: mountpoint, in: mounts) {
+            throw CLIError(.alreadyMounted, "\(existing.mountPoint) is already a tdefs mount (of \(existing.source))")
+        }
+        guard let mountPath = Paths.resolved(mountpoint), Paths.isDirectory(mountPath) else {
+            throw CLIError(.mountFailed, "mountpoint \(mountpoint) does not exist or is not a directory")
+        }
+        if mountPath == backingPath || mountPath.hasPrefix(backingPath + "/") || backingPath.hasPrefix(mountPath + "/") {
+            throw CLIError(.mountFailed, "the mountpoint and the backing directory must not contain each other")
+        }
+        if !nonempty && Paths.hasEntries(mountPath) {
+            throw CLIError(.mountFailed, "mountpoint \(mountPath) is not empty (use -o nonempty to mount over it)")
+        }
+        return (backingPath, mountPath)
+    }
+
+    /// The daemon started by a background mount: the parent checked everything and unlocked the
+    /// volume once; this process unlocks again from the material on `secretFD`, mounts, reports on
+    /// `readyFD`, and serves until unmounted.
+    private func runDaemonChild(secretFD: Int32, readyFD: Int32, options: MountOptionList) -> Never {
+        _ = fcntl(secretFD, F_SETFD, FD_CLOEXEC)
+        _ = fcntl(readyFD, F_SETFD, FD_CLOEXEC)
+        signal(SIGPIPE, SIG_IGN)
+        _ = chdir("/")
+        let ready = ReadyChannel(fd: readyFD)
+        do {
+            let material: SecureBytes
+            do {
+                material = try SecretDescriptor.read(fd: secretFD)
+            } catch {
+                close(secretFD)
+                throw error
+            }
+            close(secretFD)
+            let backingPath = Paths.absolute(backing)
+            let mountPath = Paths.absolute(mountpoint)
+            let config = try Volume.loadConfig(backingPath: backingPath)
+            let keyring = try Volume.unlock(config: config, secret: material, path: backingPath)
+            let lock = try lockFD.map { fd throws(VolumeError) in try VolumeLock(inheritedFD: fd, backingPath: backingPath) }
+                ?? VolumeLock(backingPath: backingPath)
+            let status = try DaemonRunner.serve(backingPath: backingPath, mountPath: mountPath, keyring: keyring,
+                                                lock: lock, options: options) { ready.sendReady() }
+            Glibc.exit(status)
+        } catch {
+            let failure = CLIError.from(error)
+            Console.fail(failure.message)
+            ready.sendFailure(failure)
+            Glibc.exit(failure.status.rawValue)
+        }
+    }
+}

@@ -1,0 +1,31 @@
+/// The `-o` values of `tdefs mount`, comma-separated and repeatable.
+struct MountOptionList {
+    var allowOther = false
+    var readOnly = false
+    /// Mount over a directory that is not empty (tdefs refuses that otherwise).
+    var nonempty = false
+    /// Everything else, handed to libfuse as is.
+    var passThrough: [String] = []
+    /// All values as given (for the daemon child's command line).
+    var all: [String] = []
+
+    init(_ values: [String]) throws(CLIError) {
+        for value in values {
+            for item in value.split(separator: ",", omittingEmptySubsequences: true).map(String.init) {
+                all.append(item)
+                switch item {
+                case "allow_other": allowOther = true
+                case "ro": readOnly = true
+                case "rw": readOnly = false
+                case "nonempty": nonempty = true
+                case "default_permissions": break  // always on: the kernel checks permissions
+                default:
+                    if item.hasPrefix("fsname=") || item.hasPrefix("subtype=") {
+                        throw CLIError(.usage, "-o \(item): tdefs sets fsname and subtype itself")
+                    }
+                    passThrough.append(item)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,28 @@
+import ArgumentParser
+import TDEFSCore
+
+/// tdefs status BACKING|MOUNTPOINT [--json]: needs no key.
+struct StatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Show a volume's format, cipher, key epochs, rotation and mount state (no key needed).")
+
+    @Argument(help: ArgumentHelp("A backing directory, or the mountpoint of a mounted volume.", valueName: "backing|mountpoint"))
+    var path: String
+
+    @Flag(help: "Print one JSON object.")
+    var json = false
+
+    func run() throws {
+        let located = VolumeLocator.locate(path)
+        let config = try Volume.loadConfig(backingPath: located.backingPath)
+        let census = try VolumeCensus.count(backingPath: located.backingPath, currentEpoch: config.currentEpoch)
+        let report = StatusReport(located: located, config: config, census: census,
+                                  locked: VolumeLock.isHeld(backingPath: located.backingPath))
+        if json {
+            Console.out(report.json.render())
+        } else {
+            Console.out(report.humanText)
+        }
+    }
+}

@@ -1,0 +1,117 @@
+import TDEFSCore
+
+/// What `tdefs status` reports; `--json` prints it as one object (docs/cli.md lists the fields).
+struct StatusReport {
+    struct EpochInfo {
+        var epoch: UInt32
+        var created: String
+        var cipher: String
+        var files: Int
+        var current: Bool
+    }
+
+    var backing: String
+    var volumeID: String
+    var format: String
+    var formatVersion: Int
+    var created: String
+    var cipher: String
+    var keyDerivation: String
+    var currentEpoch: UInt32
+    var lastRotated: String
+    var epochs: [EpochInfo]
+    var rotation: VolumeConfig.Rotation?
+    var mounted: Bool
+    var mountpoint: String?
+    var locked: Bool
+    var filesWithUnknownEpoch: Int
+    var damagedHeaders: Int
+    var unreadableEntries: Int
+
+    init(located: LocatedVolume, config: VolumeConfig, census: FileCensus, locked: Bool) {
+        backing = located.backingPath
+        volumeID = Base64URL.encode(config.volumeID)
+        format = VolumeConfig.formatName
+        formatVersion = config.formatVersion
+        created = config.created
+        cipher = config.cipher?.cipherName ?? "unknown"
+        keyDerivation = config.keySource.kdf.rawValue
+        currentEpoch = config.currentEpoch
+        lastRotated = config.epoch(config.currentEpoch)?.created ?? config.created
+        epochs = config.epochs.sorted { $0.epoch < $1.epoch }.map {
+            EpochInfo(epoch: $0.epoch, created: $0.created, cipher: $0.cipher.cipherName,
+                      files: census.filesPerEpoch[$0.epoch] ?? 0, current: $0.epoch == config.currentEpoch)
+        }
+        let known = Set(config.epochs.map(\.epoch))
+        filesWithUnknownEpoch = census.filesPerEpoch.filter { !known.contains($0.key) }.map(\.value).reduce(0, +)
+        damagedHeaders = census.damagedHeaders
+        unreadableEntries = census.unreadable
+        rotation = config.rotation
+        mounted = located.mount != nil
+        mountpoint = located.mount?.mountPoint
+        self.locked = locked
+    }
+
+    /// The `status --json` object, fields in a fixed order.
+    var json: JSONText {
+        var fields: [(String, JSONText)] = [
+            ("backing", .string(backing)),
+            ("volumeID", .string(volumeID)),
+            ("format", .string(format)),
+            ("formatVersion", .int(Int64(formatVersion))),
+            ("created", .string(created)),
+            ("cipher", .string(cipher)),
+            ("keyDerivation", .string(keyDerivation)),
+            ("currentEpoch", .uint(currentEpoch)),
+            ("lastRotated", .string(lastRotated)),
+            ("epochs", .array(epochs.map {
+                .object([("epoch", .uint($0.epoch)), ("created", .string($0.created)), ("cipher", .string($0.cipher)),
+                         ("files", .int(Int64($0.files))), ("current", .bool($0.current))])
+            })),
+            ("rotation", rotation?.json ?? .null),
+            ("mounted", .bool(mounted)),
+        ]
+        if let mountpoint { fields.append(("mountpoint", .string(mountpoint))) }
+        fields += [
+            ("locked", .bool(locked)),
+            ("filesWithUnknownEpoch", .int(Int64(filesWithUnknownEpoch))),
+            ("damagedHeaders", .int(Int64(damagedHeaders))),
+            ("unreadableEntries", .int(Int64(unreadableEntries))),
+        ]
+        return .object(fields)
+    }
+
+    /// Aligned "label  value" lines for people.
+    var humanText: String {
+        var lines: [(String, String)] = [
+            ("backing", backing),
+            ("volume ID", volumeID),
+            ("format", "\(format) v\(formatVersion)"),
+            ("created", created),
+            ("cipher", cipher),
+            ("key source", keyDerivation == "scrypt" ? "passphrase (scrypt)" : "key (hkdf-sha256)"),
+            ("last rotated", lastRotated),
+        ]
+        for e in epochs {
+            let mark = e.current ? ", current" : ""
+            let files = e.files == 1 ? "1 file" : "\(e.files) files"
+            lines.append(("epoch \(e.epoch)", "\(e.cipher), created \(e.created), \(files)\(mark)"))
+        }
+        if let r = rotation {
+            let to = r.toEpoch.map { " to epoch \($0)" } ?? ""
+            lines.append(("rotation", "\(r.state)\(to), \(r.done)/\(r.total)"))
+        } else {
+            lines.append(("rotation", "none"))
+        }
+        if let mountpoint {
+            lines.append(("mounted", "yes, at \(mountpoint)"))
+        } else {
+            lines.append(("mounted", locked ? "no (but the volume is locked by a tdefs process)" : "no"))
+        }
+        if filesWithUnknownEpoch > 0 { lines.append(("warning", "\(filesWithUnknownEpoch) files name an epoch the volume does not list")) }
+        if damagedHeaders > 0 { lines.append(("warning", "\(damagedHeaders) files have a damaged header (run tdefs fsck)")) }
+        if unreadableEntries > 0 { lines.append(("warning", "\(unreadableEntries) backing entries could not be read")) }
+        let width = lines.map(\.0.count).max() ?? 0
+        return lines.map { $0.0 + String(repeating: " ", count: width - $0.0.count + 2) + $0.1 }.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,35 @@
+import Glibc
+
+/// sd_notify(3) without libsystemd: one datagram to $NOTIFY_SOCKET (a path, or "@" for abstract).
+enum SystemdNotify {
+    /// The socket systemd gave us, if any (read once, before the daemon starts).
+    static func socketPath() -> String? {
+        guard let raw = getenv("NOTIFY_SOCKET") else { return nil }
+        let path = String(cString: raw)
+        return path.isEmpty ? nil : path
+    }
+
+    static func send(_ message: String, to path: String) {
+        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        var bytes = Array(path.utf8)
+        if bytes.first == UInt8(ascii: "@") { bytes[0] = 0 }
+        let capacity = MemoryLayout.size(ofValue: addr.sun_path)
+        guard bytes.count < capacity else { return }
+        withUnsafeMutableBytes(of: &addr.sun_path) { dst in
+            for (i, b) in bytes.enumerated() { dst[i] = b }
+        }
+        let length = socklen_t(MemoryLayout<sa_family_t>.size + bytes.count + (bytes.first == 0 ? 0 : 1))
+        var msg = message
+        msg.withUTF8 { p in
+            withUnsafePointer(to: &addr) { a in
+                a.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
+                    _ = sendto(fd, p.baseAddress, p.count, Int32(MSG_NOSIGNAL), sa, length)
+                }
+            }
+        }
+    }
+}
