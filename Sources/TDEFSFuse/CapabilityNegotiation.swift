@@ -45,10 +45,6 @@ enum CapabilityNegotiation {
         // max_readahead stays as the kernel offered it.
     }
 
-    static func has(_ conn: UnsafeMutablePointer<fuse_conn_info>, _ cap: Int32) -> Bool {
-        tdefs_conn_can(conn, flag(cap)) != 0
-    }
-
     static func wants(_ conn: UnsafeMutablePointer<fuse_conn_info>, _ cap: Int32) -> Bool {
         tdefs_conn_wants(conn, flag(cap)) != 0
     }

@@ -55,8 +55,10 @@ public final class FuseDaemon {
         }
         var ops = FuseOperations.table()
         guard let session = tdefs_fuse_session_new(&args, &ops, userdata.toOpaque()) else {
-            throw FuseDaemonError("libfuse refused the mount options "
-                + "'\(options.fuseOptionList.joined(separator: ","))' (see the message from fuse above)")
+            let extra = options.fuseOptions.filter { !$0.isEmpty }
+            throw FuseDaemonError(extra.isEmpty
+                ? "libfuse could not create a FUSE session (see the message from fuse above)"
+                : "libfuse refused the mount options '\(extra.joined(separator: ","))' (see the message from fuse above)")
         }
         guard fuse_session_mount(session, mountpoint) == 0 else {
             fuse_session_destroy(session)
