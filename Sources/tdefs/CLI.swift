@@ -7,7 +7,7 @@ struct TDEFS: ParsableCommand {
         commandName: "tdefs",
         abstract: "Transparent data encryption for any database, as a FUSE filesystem.",
         discussion: "Exit statuses are listed in docs/exit-codes.md.",
-        subcommands: [InitCommand.self, MountCommand.self, UnmountCommand.self, StatusCommand.self]
+        subcommands: [InitCommand.self, MountCommand.self, UnmountCommand.self, StatusCommand.self, FsckCommand.self]
     )
 }
 
