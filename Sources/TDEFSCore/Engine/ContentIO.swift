@@ -29,8 +29,12 @@ struct ContentIO {
     func read(offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws(Errno) -> Int {
         let bsize = try backingSize()
         let size = ExtentGeometry.plainSize(backingSize: bsize)
-        if offset >= size || buffer.count == 0 { return 0 }
         let end = min(size, offset + Int64(buffer.count))
+        // A torn last extent (1 to 32 stray bytes) must not read as a silently shorter file.
+        if end == size && buffer.count > 0 && ExtentGeometry.hasDamagedTail(backingSize: bsize) {
+            throw damaged(extent: size / Self.P, why: "file ends in a torn extent")
+        }
+        if offset >= size || buffer.count == 0 { return 0 }
         let first = offset / Self.P, last = (end - 1) / Self.P
         let start = ExtentGeometry.backingOffset(ofExtent: first)
         let want = Int(min(bsize, ExtentGeometry.backingOffset(ofExtent: last + 1)) - start)
