@@ -14,6 +14,7 @@
 #include <linux/falloc.h>
 #include <linux/fs.h>
 #include <sys/xattr.h>
+#include <sys/socket.h>
 
 const int tdefs_O_PATH = O_PATH;
 const int tdefs_O_DIRECT = O_DIRECT;
@@ -100,3 +101,12 @@ ssize_t tdefs_listxattr(const char *path, char *list, size_t size) { return list
 int tdefs_removexattr(const char *path, const char *name) { return removexattr(path, name); }
 ssize_t tdefs_lgetxattr(const char *path, const char *name, void *value, size_t size) { return lgetxattr(path, name, value, size); }
 ssize_t tdefs_llistxattr(const char *path, char *list, size_t size) { return llistxattr(path, list, size); }
+
+long tdefs_peer_uid(int fd) {
+    struct ucred cred;
+    socklen_t len = sizeof(cred);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return -1;
+    return (long)cred.uid;
+}
+
+int tdefs_accept_cloexec(int fd) { return accept4(fd, NULL, NULL, SOCK_CLOEXEC); }

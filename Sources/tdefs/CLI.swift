@@ -7,7 +7,8 @@ struct TDEFS: ParsableCommand {
         commandName: "tdefs",
         abstract: "Transparent data encryption for any database, as a FUSE filesystem.",
         discussion: "Exit statuses are listed in docs/exit-codes.md.",
-        subcommands: [InitCommand.self, MountCommand.self, UnmountCommand.self, StatusCommand.self, FsckCommand.self]
+        subcommands: [InitCommand.self, MountCommand.self, UnmountCommand.self, StatusCommand.self, PasswdCommand.self,
+                      RotateCommand.self, RetireCommand.self, ExportKeyCommand.self, FsckCommand.self]
     )
 }
 

@@ -8,6 +8,9 @@ import Logging
 public final class VolumeChecker {
     public typealias Progress = (_ doneBytes: Int64, _ totalBytes: Int64, _ objects: Int) -> Void
 
+    /// tdefs' own files at the top of a backing directory.
+    static let rootFiles: Set<String> = ["tdefs.conf", "tdefs.lock", ConfigTransaction.lockName, "tdefs.import"]
+
     let backingPath: String
     let keyring: Keyring
     let repair: Bool
@@ -84,7 +87,7 @@ public final class VolumeChecker {
             switch NameCodec.classify(name) {
             case .reserved:
                 if name == DirectoryIV.fileName { continue }
-                if isRoot && (name == "tdefs.conf" || name == "tdefs.lock") { continue }
+                if isRoot && Self.rootFiles.contains(name) { continue }
                 if name.hasPrefix("tdefs.tmp.") {
                     var removed = false
                     if repair { BackingEntries.removeTree(dirFD: fd, name: name); removed = true }

@@ -5,11 +5,20 @@ public struct FileCensus: Equatable, Sendable {
     /// Regular files by the epoch their header names. Empty files (no header yet) count under the
     /// current epoch, which their header will name.
     public var filesPerEpoch: [UInt32: Int] = [:]
+    /// Directories by the epoch of their IV file (the key of their names).
+    public var directoriesPerEpoch: [UInt32: Int] = [:]
+    /// Symlinks by the epoch of their target's key.
+    public var symlinksPerEpoch: [UInt32: Int] = [:]
     /// Files whose first 96 bytes are not a version-1 header.
     public var damagedHeaders = 0
     /// Entries that could not be opened or read.
     public var unreadable = 0
     public init() {}
+
+    /// Objects of any kind under `epoch`: when 0, the epoch can be retired.
+    public func uses(of epoch: UInt32) -> Int {
+        filesPerEpoch[epoch, default: 0] + directoriesPerEpoch[epoch, default: 0] + symlinksPerEpoch[epoch, default: 0]
+    }
 }
 
 /// Walks a backing directory (openat, never following symlinks) and reads each regular file's header.
@@ -35,6 +44,11 @@ public enum VolumeCensus {
 
     /// Takes ownership of `fd` (closes it).
     private static func walk(_ fd: Int32, currentEpoch: UInt32, into census: inout FileCensus) {
+        if let iv = try? DirectoryIV.read(directoryFD: fd) {
+            census.directoriesPerEpoch[iv.epoch, default: 0] += 1
+        } else {
+            census.unreadable += 1
+        }
         guard let dir = fdopendir(fd) else { close(fd); census.unreadable += 1; return }
         defer { closedir(dir) }
         var subdirs: [String] = []
@@ -53,6 +67,12 @@ public enum VolumeCensus {
                     census.filesPerEpoch[currentEpoch, default: 0] += 1
                 } else if let epoch = headerEpoch(parent: fd, name: name, census: &census) {
                     census.filesPerEpoch[epoch, default: 0] += 1
+                }
+            case S_IFLNK:
+                if let epoch = symlinkEpoch(parent: fd, name: name) {
+                    census.symlinksPerEpoch[epoch, default: 0] += 1
+                } else {
+                    census.unreadable += 1
                 }
             default:
                 break
@@ -80,5 +100,13 @@ public enum VolumeCensus {
         }
         guard got == buf.count, let header = FileHeader(parsing: buf) else { census.damagedHeaders += 1; return nil }
         return header.epoch
+    }
+
+    /// The epoch in the first 4 bytes of an encrypted symlink target (docs/format.md).
+    private static func symlinkEpoch(parent: Int32, name: String) -> UInt32? {
+        var buf = [UInt8](repeating: 0, count: 4096)
+        let n = buf.withUnsafeMutableBytes { readlinkat(parent, name, $0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count) }
+        guard n >= 8, let head = Base64URL.decode(buf[0..<8]), head.count >= 4 else { return nil }
+        return head[0..<4].reduce(UInt32(0)) { ($0 << 8) | UInt32($1) }
     }
 }

@@ -1,0 +1,126 @@
+import CPlatform
+import Glibc
+import Logging
+import Synchronization
+
+/// The daemon's control socket: the CLI's online rotation and retirement talk to it. Only root or
+/// the daemon's own user may connect (SO_PEERCRED); each connection carries one request.
+public final class ControlServer: Sendable {
+    let path: String
+    let keyring: Keyring
+    let logger: Logger
+    let listenFD: Int32
+    let stopped = Atomic<Bool>(false)
+
+    public init(volumeID: [UInt8], keyring: Keyring, logger: Logger) throws(Errno) {
+        path = ControlSocketPath.path(volumeID: volumeID)
+        self.keyring = keyring
+        self.logger = logger
+        if mkdir(ControlSocketPath.directory, 0o700) != 0 && errno != EEXIST { throw Errno.current }
+        unlink(path)
+        let fd = try sys { socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else { close(fd); throw Errno.ENAMETOOLONG }
+        withUnsafeMutableBytes(of: &addr.sun_path) { p in
+            for (i, b) in bytes.enumerated() { p[i] = b }
+        }
+        let old = umask(0o177)
+        let r = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        umask(old)
+        guard r == 0, listen(fd, 8) == 0 else {
+            let e = Errno.current
+            close(fd)
+            throw e
+        }
+        listenFD = fd
+    }
+
+    /// Serves requests on a thread of its own until `stop()`.
+    public func start() {
+        let box = Unmanaged.passRetained(self).toOpaque()
+        var thread = pthread_t()
+        pthread_create(&thread, nil, { arg in
+            let server = Unmanaged<ControlServer>.fromOpaque(arg!).takeRetainedValue()
+            server.serve()
+            return nil
+        }, box)
+        pthread_detach(thread)
+    }
+
+    public func stop() {
+        if stopped.exchange(true, ordering: .acquiringAndReleasing) { return }
+        shutdown(listenFD, Int32(SHUT_RDWR))
+        unlink(path)
+    }
+
+    func serve() {
+        while !stopped.load(ordering: .acquiring) {
+            let c = tdefs_accept_cloexec(listenFD)
+            if c < 0 {
+                if errno == EINTR || errno == ECONNABORTED { continue }
+                break
+            }
+            handle(c)
+            close(c)
+        }
+        close(listenFD)
+    }
+
+    func handle(_ c: Int32) {
+        let peer = tdefs_peer_uid(c)
+        guard peer == 0 || peer == Int(getuid()) else {
+            reply(c, ControlReply(ok: false, error: "permission denied"))
+            return
+        }
+        var tv = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var buf = [UInt8]()
+        var chunk = [UInt8](repeating: 0, count: 1024)
+        while buf.count <= ControlRequest.maxBytes && !buf.contains(0x0A) {
+            let n = chunk.withUnsafeMutableBytes { read(c, $0.baseAddress, $0.count) }
+            if n <= 0 { break }
+            buf += chunk[0..<n]
+        }
+        defer { buf.withUnsafeMutableBytes { tdefs_zero($0) } }
+        let line = Array(buf.prefix { $0 != 0x0A })
+        guard let request = ControlRequest.parse(line) else {
+            reply(c, ControlReply(ok: false, error: "malformed request"))
+            return
+        }
+        reply(c, perform(request))
+    }
+
+    func perform(_ r: ControlRequest) -> ControlReply {
+        switch r.op {
+        case .status:
+            break
+        case .addEpoch:
+            guard let epoch = r.epoch, let size = r.cipher.flatMap(AESKeySize.init(cipherName:)),
+                  var raw = r.key.flatMap(Base64URL.decode) else { return ControlReply(ok: false, error: "malformed request") }
+            let master = SecureBytes(copying: raw)
+            raw.withUnsafeMutableBytes { tdefs_zero($0) }
+            keyring.add(EpochKeys(epoch: epoch, size: size, masterKey: master, volumeID: keyring.volumeID), makeCurrent: true)
+            logger.notice("key epoch \(epoch) unlocked and current for new files (online rotation)")
+        case .retire:
+            guard let epoch = r.epoch, epoch != keyring.current.epoch else {
+                return ControlReply(ok: false, error: "the current epoch cannot be retired")
+            }
+            keyring.remove(epoch: epoch)
+            logger.notice("key epoch \(epoch) retired from memory")
+        }
+        return ControlReply(ok: true, currentEpoch: keyring.current.epoch, epochs: keyring.epochNumbers)
+    }
+
+    func reply(_ c: Int32, _ r: ControlReply) {
+        let bytes = r.encoded()
+        _ = bytes.withUnsafeBytes { write(c, $0.baseAddress, $0.count) }
+    }
+}
+
+func tdefs_zero(_ b: UnsafeMutableRawBufferPointer) {
+    if let p = b.baseAddress { tdefs_explicit_bzero(p, b.count) }
+}

@@ -1,0 +1,80 @@
+import CPlatform
+import Glibc
+
+/// Re-wraps every file key of a volume under one epoch: each header is rewritten in place with a
+/// single 96-byte write (within one disk sector), so at any instant a header names either its old
+/// epoch or the new one, and both are in tdefs.conf until the rotation ends. Safe on a mounted
+/// volume: the daemon reads a header once and never writes one after creating it.
+public final class HeaderRewrap {
+    public struct Outcome: Sendable {
+        public var rewrapped = 0
+        public var alreadyCurrent = 0
+        public var failed: [String] = []
+    }
+
+    let backingPath: String
+    let keyring: Keyring
+    let target: EpochKeys
+    let progress: (_ done: Int, _ total: Int) -> Void
+
+    public init(backingPath: String, keyring: Keyring, target: EpochKeys,
+                progress: @escaping (_ done: Int, _ total: Int) -> Void = { _, _ in }) {
+        self.backingPath = backingPath
+        self.keyring = keyring
+        self.target = target
+        self.progress = progress
+    }
+
+    public func run() throws(Errno) -> Outcome {
+        let root = try sys { Glibc.open(backingPath, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
+        defer { close(root) }
+        var files: [(dir: Int32, name: String, path: String)] = []
+        var dirs: [Int32] = []
+        defer { for d in dirs { close(d) } }
+        collect(root, "", &files, &dirs)
+        var outcome = Outcome()
+        for (i, f) in files.enumerated() {
+            rewrap(f.dir, f.name, f.path, &outcome)
+            progress(i + 1, files.count)
+        }
+        // Every header is on disk before the rotation is recorded as finished.
+        _ = tdefs_syncfs(root)
+        return outcome
+    }
+
+    func collect(_ dir: Int32, _ path: String, _ files: inout [(dir: Int32, name: String, path: String)], _ dirs: inout [Int32]) {
+        var subdirs: [String] = []
+        try? BackingEntries.forEachEntry(directoryFD: dir) { name, _, type in
+            guard VolumeCensus.isUserEntry(name) else { return true }
+            var st = stat()
+            guard fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { return true }
+            if (st.st_mode & S_IFMT) == S_IFREG && st.st_size > 0 { files.append((dir, name, path + "/" + name)) }
+            if (st.st_mode & S_IFMT) == S_IFDIR { subdirs.append(name) }
+            return true
+        }
+        for name in subdirs {
+            let fd = openat(dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            guard fd >= 0 else { continue }
+            dirs.append(fd)
+            collect(fd, path + "/" + name, &files, &dirs)
+        }
+    }
+
+    func rewrap(_ dir: Int32, _ name: String, _ path: String, _ outcome: inout Outcome) {
+        let fd = openat(dir, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { outcome.failed.append(path); return }
+        defer { close(fd) }
+        var buf = [UInt8](repeating: 0, count: FileHeader.byteCount)
+        let n = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
+        guard n == FileHeader.byteCount, var header = FileHeader(parsing: buf) else { outcome.failed.append(path); return }
+        if header.epoch == target.epoch { outcome.alreadyCurrent += 1; return }
+        guard let old = keyring.epoch(header.epoch), let fileKey = header.unwrap(keys: old) else {
+            outcome.failed.append(path)
+            return
+        }
+        header.wrap(fileKey: fileKey, keys: target)
+        let bytes = header.bytes
+        let w = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
+        if w == bytes.count { outcome.rewrapped += 1 } else { outcome.failed.append(path) }
+    }
+}

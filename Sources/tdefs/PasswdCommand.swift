@@ -1,0 +1,29 @@
+import ArgumentParser
+import TDEFSCore
+
+/// tdefs passwd BACKING [KEY] (--new-key-file P | --new-passphrase-file P | --new-key-command C)
+struct PasswdCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "passwd",
+        abstract: "Replace the volume's key source; rewrites tdefs.conf only (works while mounted).")
+
+    @Argument(help: ArgumentHelp("The backing directory, or the mountpoint of a mounted volume.", valueName: "backing|mountpoint"))
+    var path: String
+
+    @OptionGroup var key: KeyOptions
+    @OptionGroup var newKey: NewKeyOptions
+
+    func run() throws {
+        let backing = VolumeLocator.locate(path).backingPath
+        let keySource = KeyLifecycle.newKeySource(for: newKey.source)
+        let newKEK = try KeyLifecycle.kek(from: newKey.source, keySource: keySource)
+        let config = try ConfigTransaction.update(backingPath: backing) { config in
+            // Checked under the lock, against the configuration being replaced.
+            let (keyring, _) = try KeyLifecycle.unlock(key, config: config, backing: backing)
+            try EpochFactory.rewrapAll(&config, keyring: keyring, kek: newKEK, keySource: keySource)
+        }
+        KeyLifecycle.audit("passwd", config: config, backing: backing, epoch: config.currentEpoch,
+                           [("kdf", keySource.kdf.rawValue)])
+        Console.out("tdefs: key source of \(backing) replaced (\(keySource.kdf.rawValue)); the old key no longer opens it")
+    }
+}
