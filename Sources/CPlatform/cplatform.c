@@ -110,3 +110,7 @@ long tdefs_peer_uid(int fd) {
 }
 
 int tdefs_accept_cloexec(int fd) { return accept4(fd, NULL, NULL, SOCK_CLOEXEC); }
+
+ssize_t tdefs_fgetxattr(int fd, const char *name, void *value, size_t size) { return fgetxattr(fd, name, value, size); }
+int tdefs_fsetxattr(int fd, const char *name, const void *value, size_t size, int flags) { return fsetxattr(fd, name, value, size, flags); }
+int tdefs_fremovexattr(int fd, const char *name) { return fremovexattr(fd, name); }

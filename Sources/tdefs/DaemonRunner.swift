@@ -8,9 +8,11 @@ import TDEFSFuse
 enum DaemonRunner {
     /// Returns the exit status for the process: 0 after a clean unmount or SIGTERM.
     /// Throws (status 13) when the engine cannot open the volume or the mount fails; `onReady`
-    /// is then never called.
+    /// is then never called. `onStopping` is called once the FUSE loop has ended and the mount is
+    /// gone, before the process exits.
     static func serve(backingPath: String, mountPath: String, keyring: Keyring, lock: VolumeLock,
-                      options: MountOptionList, onReady: @escaping @Sendable () -> Void) throws(CLIError) -> Int32 {
+                      options: MountOptionList, onReady: @escaping @Sendable () -> Void,
+                      onStopping: () -> Void = {}) throws(CLIError) -> Int32 {
         // Before any thread exists: the FUSE loop's thread alone takes SIGTERM/SIGINT/SIGHUP.
         _ = tdefs_block_term_signals(1)
         _ = tdefs_disable_core_dumps()
@@ -36,10 +38,25 @@ enum DaemonRunner {
             throw CLIError(.mountFailed, "\(error)")
         }
         logger.info("mounted on \(mountPath) (epoch \(keyring.current.epoch), \(keyring.current.size.cipherName))")
+        // Online rotation and retirement reach this daemon through its control socket.
+        let control: ControlServer?
+        do {
+            control = try ControlServer(volumeID: keyring.volumeID, keyring: keyring, fileSystem: fileSystem, logger: logger)
+            control?.start()
+        } catch {
+            logger.warning("no control socket (\(error)): online rotation cannot reach this daemon")
+            control = nil
+        }
+        defer { control?.stop() }
+        AuditLog.record("unlock", volume: Base64URL.encode(keyring.volumeID), backing: backingPath,
+                        epoch: keyring.current.epoch, details: [("mountpoint", mountPath)], logger: logger)
         let status = daemon.run {
             logger.info("ready")
             onReady()
         }
+        // run() returns once the loop has ended (SIGTERM/SIGINT/SIGHUP, or an unmount from
+        // outside) and the engine has been flushed and the mount removed.
+        onStopping()
         withExtendedLifetime(lock) {}
         logger.info(status == 0 ? "unmounted from \(mountPath)" : "stopped with errors")
         return status == 0 ? ExitStatus.ok.rawValue : ExitStatus.failure.rawValue

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Glibc
+import Logging
 import TDEFSCore
 
 /// tdefs rotate BACKING|MOUNTPOINT [KEY] [--reencrypt] [--cipher ...]
@@ -66,6 +67,16 @@ struct RotateCommand: ParsableCommand {
             }
         }
 
+        if reencrypt {
+            try reencryptAll(backing: backing, keyring: keyring, target: target, mounted: mounted, volumeID: updated.volumeID)
+            let final = try ConfigTransaction.update(backingPath: backing) { c in c.rotation = nil }
+            let census = try VolumeCensus.count(backingPath: backing, currentEpoch: final.currentEpoch)
+            KeyLifecycle.audit("rotate-done", config: final, backing: backing, epoch: target.epoch,
+                               [("files", String(census.filesPerEpoch[target.epoch, default: 0])), ("reencrypted", "true")])
+            Console.out("tdefs: re-encrypted \(backing) under epoch \(target.epoch) (\(target.size.cipherName))"
+                + "\(mounted ? " online" : ""); older epochs can now be exported and retired")
+            return
+        }
         let bar = ProgressBar(label: "rotate")
         var lastSave = ProgressBar.now()
         let rewrap = HeaderRewrap(backingPath: backing, keyring: keyring, target: target) { done, total in
@@ -73,17 +84,11 @@ struct RotateCommand: ParsableCommand {
             let now = ProgressBar.now()
             if now - lastSave > 2 {
                 lastSave = now
-                _ = try? ConfigTransaction.update(backingPath: backing) { c in
-                    c.rotation?.done = UInt64(done)
-                    c.rotation?.total = UInt64(total)
-                }
+                Self.saveProgress(backing, done: done, total: total)
             }
         }
         let outcome = try rewrap.run()
         bar.finish()
-        if reencrypt {
-            throw CLIError(.failure, "rotate --reencrypt is not available yet; headers were rewrapped under epoch \(target.epoch)")
-        }
         guard outcome.failed.isEmpty else {
             throw CLIError(.corruptVolume, "\(outcome.failed.count) file(s) could not be rewrapped (run tdefs fsck), e.g. "
                 + outcome.failed.prefix(3).joined(separator: ", "))
@@ -94,5 +99,50 @@ struct RotateCommand: ParsableCommand {
                            [("files", String(total)), ("rewrapped", String(outcome.rewrapped))])
         Console.out("tdefs: rotated \(backing) to epoch \(target.epoch) (\(target.size.cipherName)): "
             + "\(outcome.rewrapped) file key(s) rewrapped\(mounted ? " online" : "")")
+    }
+
+    static func saveProgress(_ backing: String, done: Int, total: Int) {
+        _ = try? ConfigTransaction.update(backingPath: backing) { c in
+            c.rotation?.done = UInt64(done)
+            c.rotation?.total = UInt64(total)
+        }
+    }
+
+    /// Every file, name, symlink and directory attribute under the target epoch: by the daemon
+    /// when mounted (polled for progress), else by an engine in this process.
+    func reencryptAll(backing: String, keyring: Keyring, target: EpochKeys, mounted: Bool, volumeID: [UInt8]) throws {
+        let census = try VolumeCensus.count(backingPath: backing, currentEpoch: target.epoch)
+        let totalFiles = census.filesPerEpoch.values.reduce(0, +)
+        let bar = ProgressBar(label: "re-encrypt")
+        var lastSave = ProgressBar.now()
+        func report(files: Int, bytes: Int64) {
+            bar.update(doneBytes: Int64(files), totalBytes: Int64(max(totalFiles, files)), items: files)
+            let now = ProgressBar.now()
+            if now - lastSave > 2 { lastSave = now; Self.saveProgress(backing, done: files, total: max(totalFiles, files)) }
+        }
+        if mounted {
+            guard let first = ControlClient.send(ControlRequest(op: .reencrypt, epoch: target.epoch), volumeID: volumeID), first.ok else {
+                throw CLIError(.failure, "the daemon of \(backing) refused to re-encrypt; run tdefs rotate --reencrypt again")
+            }
+            while true {
+                usleep(200_000)
+                guard let r = ControlClient.send(ControlRequest(op: .status), volumeID: volumeID) else {
+                    throw CLIError(.failure, "the daemon of \(backing) stopped answering; run tdefs rotate --reencrypt again to resume")
+                }
+                report(files: r.files ?? 0, bytes: r.bytes ?? 0)
+                if r.reencrypt == "done" { break }
+                if r.reencrypt != "running" {
+                    throw CLIError(.failure, "online re-encryption failed (\(r.error ?? "see the daemon's log")); run tdefs rotate --reencrypt again to resume")
+                }
+            }
+        } else {
+            let lock = try VolumeLock(backingPath: backing)
+            defer { withExtendedLifetime(lock) {} }
+            let logger = Logger(label: "tdefs")
+            let fs = try FileSystem(backingPath: backing, keyring: keyring, options: EngineOptions(chownToCaller: false), logger: logger)
+            defer { fs.destroy() }
+            try fs.reencryptTree(to: target) { p in report(files: p.files, bytes: p.bytes) }
+        }
+        bar.finish()
     }
 }

@@ -50,6 +50,9 @@ ssize_t tdefs_listxattr(const char *path, char *list, size_t size);
 int tdefs_removexattr(const char *path, const char *name);
 ssize_t tdefs_lgetxattr(const char *path, const char *name, void *value, size_t size);
 ssize_t tdefs_llistxattr(const char *path, char *list, size_t size);
+ssize_t tdefs_fgetxattr(int fd, const char *name, void *value, size_t size);
+int tdefs_fsetxattr(int fd, const char *name, const void *value, size_t size, int flags);
+int tdefs_fremovexattr(int fd, const char *name);
 // The uid of the process at the other end of a Unix socket (SO_PEERCRED); -1 on failure.
 long tdefs_peer_uid(int fd);
 // accept(2) with SOCK_CLOEXEC.

@@ -8,6 +8,9 @@ public struct ControlRequest: Codable, Equatable, Sendable {
         case addEpoch = "add-epoch"
         /// Drop an epoch's key from memory.
         case retire
+        /// Start re-encrypting everything under `epoch` (already unlocked by add-epoch); progress
+        /// shows in later status replies.
+        case reencrypt
     }
     public var op: Operation
     public var epoch: UInt32?
@@ -29,7 +32,7 @@ public struct ControlRequest: Codable, Equatable, Sendable {
             guard r.epoch != nil, let c = r.cipher, AESKeySize(cipherName: c) != nil,
                   let k = r.key, Base64URL.decode(k)?.count == VolumeCrypto.masterKeyBytes else { return nil }
             return r
-        case .retire:
+        case .retire, .reencrypt:
             return r.epoch == nil ? nil : r
         }
     }
@@ -45,9 +48,15 @@ public struct ControlReply: Codable, Equatable, Sendable {
     public var error: String?
     public var currentEpoch: UInt32?
     public var epochs: [UInt32]?
+    /// Online re-encryption: "running", "done" or "failed", with files and bytes done.
+    public var reencrypt: String?
+    public var files: Int?
+    public var bytes: Int64?
 
-    public init(ok: Bool, error: String? = nil, currentEpoch: UInt32? = nil, epochs: [UInt32]? = nil) {
+    public init(ok: Bool, error: String? = nil, currentEpoch: UInt32? = nil, epochs: [UInt32]? = nil,
+                reencrypt: String? = nil, files: Int? = nil, bytes: Int64? = nil) {
         self.ok = ok; self.error = error; self.currentEpoch = currentEpoch; self.epochs = epochs
+        self.reencrypt = reencrypt; self.files = files; self.bytes = bytes
     }
 
     public static func parse(_ bytes: [UInt8]) -> ControlReply? {

@@ -8,13 +8,17 @@ import Synchronization
 public final class ControlServer: Sendable {
     let path: String
     let keyring: Keyring
+    let fileSystem: FileSystem
     let logger: Logger
     let listenFD: Int32
     let stopped = Atomic<Bool>(false)
+    /// The online re-encryption, if one was started: state, error, progress.
+    let reencryption = Mutex<(state: String, error: String?, progress: FileSystem.ReencryptProgress)?>(nil)
 
-    public init(volumeID: [UInt8], keyring: Keyring, logger: Logger) throws(Errno) {
+    public init(volumeID: [UInt8], keyring: Keyring, fileSystem: FileSystem, logger: Logger) throws(Errno) {
         path = ControlSocketPath.path(volumeID: volumeID)
         self.keyring = keyring
+        self.fileSystem = fileSystem
         self.logger = logger
         if mkdir(ControlSocketPath.directory, 0o700) != 0 && errno != EEXIST { throw Errno.current }
         unlink(path)
@@ -111,8 +115,32 @@ public final class ControlServer: Sendable {
             }
             keyring.remove(epoch: epoch)
             logger.notice("key epoch \(epoch) retired from memory")
+        case .reencrypt:
+            guard let epoch = r.epoch, let target = keyring.epoch(epoch), epoch == keyring.current.epoch else {
+                return ControlReply(ok: false, error: "epoch \(r.epoch ?? 0) is not the current epoch of this daemon")
+            }
+            let started: Bool = reencryption.withLock { state in
+                if state?.state == "running" { return false }
+                state = ("running", nil, FileSystem.ReencryptProgress())
+                return true
+            }
+            if started { startReencryption(target) }
         }
-        return ControlReply(ok: true, currentEpoch: keyring.current.epoch, epochs: keyring.epochNumbers)
+        let re = reencryption.withLock { $0 }
+        return ControlReply(ok: true, currentEpoch: keyring.current.epoch, epochs: keyring.epochNumbers,
+                            reencrypt: re?.state, files: re?.progress.files, bytes: re?.progress.bytes)
+    }
+
+    func startReencryption(_ target: EpochKeys) {
+        let job = ReencryptJob(server: self, target: target)
+        let box = Unmanaged.passRetained(job).toOpaque()
+        var thread = pthread_t()
+        pthread_create(&thread, nil, { arg in
+            let job = Unmanaged<ReencryptJob>.fromOpaque(arg!).takeRetainedValue()
+            job.run()
+            return nil
+        }, box)
+        pthread_detach(thread)
     }
 
     func reply(_ c: Int32, _ r: ControlReply) {
@@ -123,4 +151,25 @@ public final class ControlServer: Sendable {
 
 func tdefs_zero(_ b: UnsafeMutableRawBufferPointer) {
     if let p = b.baseAddress { tdefs_explicit_bzero(p, b.count) }
+}
+
+/// The online re-encryption, on a thread of its own.
+final class ReencryptJob: Sendable {
+    let server: ControlServer
+    let target: EpochKeys
+    init(server: ControlServer, target: EpochKeys) { self.server = server; self.target = target }
+
+    func run() {
+        server.logger.notice("re-encryption under epoch \(target.epoch) started")
+        do {
+            try server.fileSystem.reencryptTree(to: target) { p in
+                server.reencryption.withLock { $0?.progress = p }
+            }
+            server.reencryption.withLock { $0?.state = "done" }
+            server.logger.notice("re-encryption under epoch \(target.epoch) done")
+        } catch {
+            server.reencryption.withLock { $0?.state = "failed"; $0?.error = "\(error)" }
+            server.logger.error("re-encryption under epoch \(target.epoch) failed: \(error)")
+        }
+    }
 }

@@ -75,12 +75,18 @@ struct ContentIO {
             out.initializeMemory(as: UInt8.self, repeating: 0, count: plainLength)
             return
         }
-        let ok = withAAD(extent: j) { aad in
-            gcm.open(nonce: UnsafeRawBufferPointer(rebasing: stored[0..<Self.nonce]), aad: aad,
-                     ciphertext: UnsafeRawBufferPointer(rebasing: stored[Self.nonce..<(Self.nonce + plainLength)]),
-                     tag: UnsafeRawBufferPointer(rebasing: stored[(Self.nonce + plainLength)...]), plaintext: out)
+        func open(_ g: AESGCM) -> Bool {
+            withAAD(extent: j) { aad in
+                g.open(nonce: UnsafeRawBufferPointer(rebasing: stored[0..<Self.nonce]), aad: aad,
+                       ciphertext: UnsafeRawBufferPointer(rebasing: stored[Self.nonce..<(Self.nonce + plainLength)]),
+                       tag: UnsafeRawBufferPointer(rebasing: stored[(Self.nonce + plainLength)...]), plaintext: out)
+            }
         }
-        if !ok { throw damaged(extent: j, why: "authentication failed") }
+        if open(gcm) { return }
+        // During a re-key, extents not yet converted are still under the previous key.
+        if let previous = header.previousKey,
+           fs.gcmContexts.withContext(key: previous, size: header.previousSize, { open($0) }) { return }
+        throw damaged(extent: j, why: "authentication failed")
     }
 
     func damaged(extent j: Int64, why: String) -> Errno {
@@ -177,6 +183,33 @@ struct ContentIO {
                 (cbuf.baseAddress! + i * Int(Self.S)).copyMemory(from: n.baseAddress! + i * Self.nonce, byteCount: Self.nonce)
             }
         }
+    }
+
+    // MARK: Re-keying
+
+    /// Re-encrypts extents [first, first + count) under the current file key (reading each with
+    /// whichever key opens it). Holes stay holes. Returns the number of extents the file has.
+    func convert(first: Int64, count: Int64) throws(Errno) -> Int64 {
+        let size = try plainSize()
+        let extents = (size + Self.P - 1) / Self.P
+        let last = min(extents, first + count) - 1
+        if first > last { return extents }
+        try fs.gcmContexts.withContext(key: header.fileKey, size: header.header.size) { (gcm) throws(Errno) in
+            try withUnsafeTemporaryAllocation(byteCount: ExtentGeometry.storedBytes + ExtentGeometry.plainBytes, alignment: 16) { (tmp) throws(Errno) in
+                let plain = tmp.baseAddress!, slot = tmp.baseAddress! + ExtentGeometry.plainBytes
+                for j in first...last {
+                    let len = Int(min(Self.P, size - j * Self.P))
+                    let got = try preadFully(slot, len + ExtentGeometry.overhead, ExtentGeometry.backingOffset(ofExtent: j))
+                    let stored = UnsafeRawBufferPointer(start: slot, count: got)
+                    if got == len + ExtentGeometry.overhead && isAllZero(stored) { continue }
+                    try decrypt(extent: j, stored: stored, plainLength: len, into: plain, gcm: gcm)
+                    fillNonces(UnsafeMutableRawBufferPointer(start: slot, count: ExtentGeometry.storedBytes), count: 1)
+                    try seal(extent: j, plain: UnsafeRawBufferPointer(start: plain, count: len), slot: slot, gcm: gcm)
+                    try pwriteFully(slot, len + ExtentGeometry.overhead, ExtentGeometry.backingOffset(ofExtent: j))
+                }
+            }
+        }
+        return extents
     }
 
     // MARK: Truncation

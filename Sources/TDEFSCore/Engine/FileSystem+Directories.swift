@@ -30,7 +30,7 @@ extension FileSystem {
     public func readdir(_ dir: OpenDirectory, offset: Int64) throws(Errno) -> ArraySlice<DirectoryEntry> {
         var entries = dir.snapshot.withLock { $0 }
         if entries == nil || offset == 0 {
-            entries = try listing(of: dir.inode)
+            entries = try inDirectory(dir.inode) { () throws(Errno) in try listing(of: dir.inode) }
             dir.snapshot.withLock { $0 = entries }
         }
         let all = entries!

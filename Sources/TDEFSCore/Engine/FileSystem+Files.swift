@@ -45,39 +45,41 @@ extension FileSystem {
 
     public func create(parent: UInt64, name: String, mode: mode_t, flags: Int32, context: RequestContext) throws(Errno) -> (Entry, OpenFile) {
         let dir = try inodes.get(parent)
-        let b = try backingName(of: name, in: dir)
-        let owner = try ownership(in: dir, context: context)
-        if b.isLong { try writeLongNameSideFile(dirFD: dir.fd, backingName: b.name, encrypted: b.encrypted) }
-        let fd = openat(dir.fd, b.name, O_CREAT | O_EXCL | O_RDWR | O_NOFOLLOW | O_CLOEXEC, mode & 0o7777)
-        if fd < 0 {
-            let e = Errno.current
-            if e.code == EEXIST && flags & O_EXCL == 0 {
-                let entry = try lookup(parent: parent, name: name)
-                do throws(Errno) {
-                    return (entry, try open(entry.node, flags: flags))
-                } catch {
-                    forget(entry.node, count: 1)
-                    throw error
+        return try inDirectory(dir) { () throws(Errno) -> (Entry, OpenFile) in
+            let b = try backingName(of: name, in: dir)
+            let owner = try ownership(in: dir, context: context)
+            if b.isLong { try writeLongNameSideFile(dirFD: dir.fd, backingName: b.name, encrypted: b.encrypted) }
+            let fd = openat(dir.fd, b.name, O_CREAT | O_EXCL | O_RDWR | O_NOFOLLOW | O_CLOEXEC, mode & 0o7777)
+            if fd < 0 {
+                let e = Errno.current
+                if e.code == EEXIST && flags & O_EXCL == 0 {
+                    let entry = try lookup(parent: parent, name: name)
+                    do throws(Errno) {
+                        return (entry, try open(entry.node, flags: flags))
+                    } catch {
+                        forget(entry.node, count: 1)
+                        throw error
+                    }
                 }
+                throw e
             }
-            throw e
-        }
-        do throws(Errno) {
-            if options.chownToCaller { _ = try sys { fchown(fd, owner.uid, owner.gid) } }
-            _ = try sys { fchmod(fd, mode & 0o7777) }
-            let (header, fileKey) = FileHeader.create(keys: keyring.current)
-            let bytes = header.bytes
-            let n = try sys { bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) } }
-            if n != bytes.count { throw Errno.EIO }
-            let entry = try register(backing: b.name, in: dir, name: name)
-            let inode = try inodes.get(entry.node)
-            inode.content?.header.withLock { $0 = LoadedHeader(header: header, fileKey: fileKey) }
-            return (entry, OpenFile(inode: inode, fd: fd, append: flags & O_APPEND != 0))
-        } catch {
-            close(fd)
-            unlinkat(dir.fd, b.name, 0)
-            if b.isLong { removeLongNameSideFile(dirFD: dir.fd, backingName: b.name) }
-            throw error
+            do throws(Errno) {
+                if options.chownToCaller { _ = try sys { fchown(fd, owner.uid, owner.gid) } }
+                _ = try sys { fchmod(fd, mode & 0o7777) }
+                let (header, fileKey) = FileHeader.create(keys: keyring.current)
+                let bytes = header.bytes
+                let n = try sys { bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) } }
+                if n != bytes.count { throw Errno.EIO }
+                let entry = try register(backing: b.name, in: dir, name: name)
+                let inode = try inodes.get(entry.node)
+                inode.content?.header.withLock { $0 = LoadedHeader(header: header, fileKey: fileKey) }
+                return (entry, OpenFile(inode: inode, fd: fd, append: flags & O_APPEND != 0))
+            } catch {
+                close(fd)
+                unlinkat(dir.fd, b.name, 0)
+                if b.isLong { removeLongNameSideFile(dirFD: dir.fd, backingName: b.name) }
+                throw error
+            }
         }
     }
 
@@ -153,9 +155,27 @@ extension FileSystem {
                 logger.error("file header does not authenticate", metadata: ["path": "\(path(of: inode))"])
                 throw Errno.EIO
             }
-            loaded = LoadedHeader(header: header, fileKey: key)
+            loaded = try pendingRekey(fd, inode, current: header, currentKey: key)
+                ?? LoadedHeader(header: header, fileKey: key)
         }
         content.header.withLock { if $0 == nil { $0 = loaded } }
         return ContentIO(fd: fd, header: content.header.withLock { $0! }, fs: self, inode: inode)
     }
+
+    /// The header of an interrupted re-key (rotate --reencrypt), kept in the reserved attribute
+    /// user.tdefs.rekey until the new header is in place: then both keys open extents.
+    func pendingRekey(_ fd: Int32, _ inode: Inode, current: FileHeader, currentKey: SecureBytes) throws(Errno) -> LoadedHeader? {
+        var buf = [UInt8](repeating: 0, count: FileHeader.byteCount + 1)
+        let n = buf.withUnsafeMutableBytes { tdefs_fgetxattr(fd, Self.rekeyAttribute, $0.baseAddress, $0.count) }
+        if n < 0 { return nil }
+        guard n == FileHeader.byteCount, let next = FileHeader(parsing: Array(buf[0..<n])), next.fileID == current.fileID,
+              let keys = keyring.epoch(next.epoch), let nextKey = next.unwrap(keys: keys) else {
+            logger.error("damaged re-key record", metadata: ["path": "\(path(of: inode))"])
+            throw Errno.EIO
+        }
+        if nextKey.constantTimeEquals(currentKey) { return nil }
+        return LoadedHeader(header: next, fileKey: nextKey, previousKey: currentKey, previousSize: current.size)
+    }
+
+    static let rekeyAttribute = "user.tdefs.rekey"
 }

@@ -4,8 +4,10 @@ import Glibc
 extension FileSystem {
     public func lookup(parent: UInt64, name: String) throws(Errno) -> Entry {
         let dir = try inodes.get(parent)
-        let b = try backingName(of: name, in: dir)
-        return try register(backing: b.name, in: dir, name: name)
+        return try inDirectory(dir) { () throws(Errno) -> Entry in
+            let b = try backingName(of: name, in: dir)
+            return try register(backing: b.name, in: dir, name: name)
+        }
     }
 
     public func readlink(_ node: UInt64) throws(Errno) -> String {
@@ -28,112 +30,128 @@ extension FileSystem {
 
     public func mknod(parent: UInt64, name: String, mode: mode_t, rdev: dev_t, context: RequestContext) throws(Errno) -> Entry {
         let dir = try inodes.get(parent)
-        let b = try backingName(of: name, in: dir)
-        let owner = try ownership(in: dir, context: context)
-        if b.isLong { try writeLongNameSideFile(dirFD: dir.fd, backingName: b.name, encrypted: b.encrypted) }
-        if (mode & S_IFMT) == S_IFREG {
-            // A regular file made by mknod gets its header at once, like one made by create.
-            let (entry, file) = try create(parent: parent, name: name, mode: mode & ~S_IFMT, flags: O_WRONLY | O_EXCL, context: context)
-            release(file)
-            return entry
+        return try inDirectory(dir) { () throws(Errno) -> Entry in
+            let b = try backingName(of: name, in: dir)
+            let owner = try ownership(in: dir, context: context)
+            if b.isLong { try writeLongNameSideFile(dirFD: dir.fd, backingName: b.name, encrypted: b.encrypted) }
+            if (mode & S_IFMT) == S_IFREG {
+                // A regular file made by mknod gets its header at once, like one made by create.
+                let (entry, file) = try create(parent: parent, name: name, mode: mode & ~S_IFMT, flags: O_WRONLY | O_EXCL, context: context)
+                release(file)
+                return entry
+            }
+            _ = try sys { mknodat(dir.fd, b.name, mode, rdev) }
+            try setOwner(dirFD: dir.fd, backing: b.name, uid: owner.uid, gid: owner.gid)
+            return try register(backing: b.name, in: dir, name: name)
         }
-        _ = try sys { mknodat(dir.fd, b.name, mode, rdev) }
-        try setOwner(dirFD: dir.fd, backing: b.name, uid: owner.uid, gid: owner.gid)
-        return try register(backing: b.name, in: dir, name: name)
     }
 
     public func mkdir(parent: UInt64, name: String, mode: mode_t, context: RequestContext) throws(Errno) -> Entry {
         let dir = try inodes.get(parent)
-        let b = try backingName(of: name, in: dir)
-        let owner = try ownership(in: dir, context: context)
-        if b.isLong { try writeLongNameSideFile(dirFD: dir.fd, backingName: b.name, encrypted: b.encrypted) }
-        // Built under a temporary name and renamed into place: never a named directory without its IV.
-        let tmp = temporaryName()
-        _ = try sys { mkdirat(dir.fd, tmp, 0o700) }
-        do throws(Errno) {
-            let fd = try sys { openat(dir.fd, tmp, tdefs_O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
-            defer { close(fd) }
-            try DirectoryIV.random(epoch: keyring.current.epoch).write(directoryFD: fd)
-            try setOwner(dirFD: dir.fd, backing: tmp, uid: owner.uid, gid: owner.gid)
-            let finalMode = (mode & 0o7777) | (owner.setgid ? S_ISGID : 0)
-            _ = try sys { fchmodat(dir.fd, tmp, finalMode, 0) }
-            _ = try sys { tdefs_renameat2(dir.fd, tmp, dir.fd, b.name, tdefs_RENAME_NOREPLACE) }
-        } catch {
-            BackingEntries.removeTree(dirFD: dir.fd, name: tmp)
-            throw error
+        return try inDirectory(dir) { () throws(Errno) -> Entry in
+            let b = try backingName(of: name, in: dir)
+            let owner = try ownership(in: dir, context: context)
+            if b.isLong { try writeLongNameSideFile(dirFD: dir.fd, backingName: b.name, encrypted: b.encrypted) }
+            // Built under a temporary name and renamed into place: never a named directory without its IV.
+            let tmp = temporaryName()
+            _ = try sys { mkdirat(dir.fd, tmp, 0o700) }
+            do throws(Errno) {
+                let fd = try sys { openat(dir.fd, tmp, tdefs_O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
+                defer { close(fd) }
+                try DirectoryIV.random(epoch: keyring.current.epoch).write(directoryFD: fd)
+                try setOwner(dirFD: dir.fd, backing: tmp, uid: owner.uid, gid: owner.gid)
+                let finalMode = (mode & 0o7777) | (owner.setgid ? S_ISGID : 0)
+                _ = try sys { fchmodat(dir.fd, tmp, finalMode, 0) }
+                _ = try sys { tdefs_renameat2(dir.fd, tmp, dir.fd, b.name, tdefs_RENAME_NOREPLACE) }
+            } catch {
+                BackingEntries.removeTree(dirFD: dir.fd, name: tmp)
+                throw error
+            }
+            return try register(backing: b.name, in: dir, name: name)
         }
-        return try register(backing: b.name, in: dir, name: name)
     }
 
     public func symlink(target: String, parent: UInt64, name: String, context: RequestContext) throws(Errno) -> Entry {
         let dir = try inodes.get(parent)
-        let b = try backingName(of: name, in: dir)
-        let stored = try SymlinkCodec.encrypt(Array(target.utf8), keys: keyring.current)
-        let owner = try ownership(in: dir, context: context)
-        if b.isLong { try writeLongNameSideFile(dirFD: dir.fd, backingName: b.name, encrypted: b.encrypted) }
-        _ = try sys { symlinkat(stored, dir.fd, b.name) }
-        try setOwner(dirFD: dir.fd, backing: b.name, uid: owner.uid, gid: owner.gid)
-        return try register(backing: b.name, in: dir, name: name)
+        return try inDirectory(dir) { () throws(Errno) -> Entry in
+            let b = try backingName(of: name, in: dir)
+            let stored = try SymlinkCodec.encrypt(Array(target.utf8), keys: keyring.current)
+            let owner = try ownership(in: dir, context: context)
+            if b.isLong { try writeLongNameSideFile(dirFD: dir.fd, backingName: b.name, encrypted: b.encrypted) }
+            _ = try sys { symlinkat(stored, dir.fd, b.name) }
+            try setOwner(dirFD: dir.fd, backing: b.name, uid: owner.uid, gid: owner.gid)
+            return try register(backing: b.name, in: dir, name: name)
+        }
     }
 
     public func link(_ node: UInt64, newParent: UInt64, newName: String) throws(Errno) -> Entry {
         let inode = try inodes.get(node)
         let dir = try inodes.get(newParent)
-        let b = try backingName(of: newName, in: dir)
-        if b.isLong { try writeLongNameSideFile(dirFD: dir.fd, backingName: b.name, encrypted: b.encrypted) }
-        if inode.isSymlink {
-            // /proc/self/fd/N of a symlink cannot be followed to the link itself: use AT_EMPTY_PATH.
-            _ = try sys { linkat(inode.fd, "", dir.fd, b.name, tdefs_AT_EMPTY_PATH) }
-        } else {
-            _ = try sys { linkat(AT_FDCWD, inode.procPath, dir.fd, b.name, AT_SYMLINK_FOLLOW) }
+        return try inDirectory(dir) { () throws(Errno) -> Entry in
+            let b = try backingName(of: newName, in: dir)
+            if b.isLong { try writeLongNameSideFile(dirFD: dir.fd, backingName: b.name, encrypted: b.encrypted) }
+            if inode.isSymlink {
+                // /proc/self/fd/N of a symlink cannot be followed to the link itself: use AT_EMPTY_PATH.
+                _ = try sys { linkat(inode.fd, "", dir.fd, b.name, tdefs_AT_EMPTY_PATH) }
+            } else {
+                _ = try sys { linkat(AT_FDCWD, inode.procPath, dir.fd, b.name, AT_SYMLINK_FOLLOW) }
+            }
+            return try register(backing: b.name, in: dir, name: newName)
         }
-        return try register(backing: b.name, in: dir, name: newName)
     }
 
     public func unlink(parent: UInt64, name: String) throws(Errno) {
         let dir = try inodes.get(parent)
-        let b = try backingName(of: name, in: dir)
-        _ = try sys { unlinkat(dir.fd, b.name, 0) }
-        if b.isLong { removeLongNameSideFile(dirFD: dir.fd, backingName: b.name) }
+        return try inDirectory(dir) { () throws(Errno) -> Void in
+            let b = try backingName(of: name, in: dir)
+            _ = try sys { unlinkat(dir.fd, b.name, 0) }
+            if b.isLong { removeLongNameSideFile(dirFD: dir.fd, backingName: b.name) }
+        }
     }
 
     public func rmdir(parent: UInt64, name: String) throws(Errno) {
         let dir = try inodes.get(parent)
-        let b = try backingName(of: name, in: dir)
-        try removeEmptyDirectoryContents(parentFD: dir.fd, backing: b.name)
-        _ = try sys { unlinkat(dir.fd, b.name, AT_REMOVEDIR) }
-        if b.isLong { removeLongNameSideFile(dirFD: dir.fd, backingName: b.name) }
+        return try inDirectory(dir) { () throws(Errno) -> Void in
+            let b = try backingName(of: name, in: dir)
+            try removeEmptyDirectoryContents(parentFD: dir.fd, backing: b.name)
+            _ = try sys { unlinkat(dir.fd, b.name, AT_REMOVEDIR) }
+            if b.isLong { removeLongNameSideFile(dirFD: dir.fd, backingName: b.name) }
+        }
     }
 
     public func rename(parent: UInt64, name: String, newParent: UInt64, newName: String, flags: UInt32) throws(Errno) {
         let from = try inodes.get(parent)
         let to = try inodes.get(newParent)
-        let src = try backingName(of: name, in: from)
-        let dst = try backingName(of: newName, in: to)
-        let exchange = flags & tdefs_RENAME_EXCHANGE != 0
-        if flags & ~(tdefs_RENAME_EXCHANGE | tdefs_RENAME_NOREPLACE) != 0 { throw Errno.EINVAL }
+        try inDirectory(from) { () throws(Errno) in
+            try inDirectory(to, alreadyHolding: from) { () throws(Errno) in
+                let src = try backingName(of: name, in: from)
+                let dst = try backingName(of: newName, in: to)
+                let exchange = flags & tdefs_RENAME_EXCHANGE != 0
+                if flags & ~(tdefs_RENAME_EXCHANGE | tdefs_RENAME_NOREPLACE) != 0 { throw Errno.EINVAL }
 
-        var srcSt = stat(), dstSt = stat()
-        _ = try sys { fstatat(from.fd, src.name, &srcSt, AT_SYMLINK_NOFOLLOW) }
-        let dstExists = fstatat(to.fd, dst.name, &dstSt, AT_SYMLINK_NOFOLLOW) == 0
-        if dstExists && srcSt.st_ino == dstSt.st_ino && srcSt.st_dev == dstSt.st_dev && !exchange {
-            return  // Same object (hard links or same name): rename does nothing, as POSIX says.
-        }
-        if dst.isLong { try writeLongNameSideFile(dirFD: to.fd, backingName: dst.name, encrypted: dst.encrypted) }
-        if exchange && src.isLong { try writeLongNameSideFile(dirFD: from.fd, backingName: src.name, encrypted: src.encrypted) }
-        // A backing directory is never empty (it holds its IV): replacing an empty one needs it emptied first.
-        if dstExists && !exchange && flags & tdefs_RENAME_NOREPLACE == 0
-            && (dstSt.st_mode & S_IFMT) == S_IFDIR && (srcSt.st_mode & S_IFMT) == S_IFDIR {
-            try removeEmptyDirectoryContents(parentFD: to.fd, backing: dst.name)
-        }
-        _ = try sys { tdefs_renameat2(from.fd, src.name, to.fd, dst.name, flags) }
-        if !exchange && src.isLong { removeLongNameSideFile(dirFD: from.fd, backingName: src.name) }
+                var srcSt = stat(), dstSt = stat()
+                _ = try sys { fstatat(from.fd, src.name, &srcSt, AT_SYMLINK_NOFOLLOW) }
+                let dstExists = fstatat(to.fd, dst.name, &dstSt, AT_SYMLINK_NOFOLLOW) == 0
+                if dstExists && srcSt.st_ino == dstSt.st_ino && srcSt.st_dev == dstSt.st_dev && !exchange {
+                    return  // Same object (hard links or same name): rename does nothing, as POSIX says.
+                }
+                if dst.isLong { try writeLongNameSideFile(dirFD: to.fd, backingName: dst.name, encrypted: dst.encrypted) }
+                if exchange && src.isLong { try writeLongNameSideFile(dirFD: from.fd, backingName: src.name, encrypted: src.encrypted) }
+                // A backing directory is never empty (it holds its IV): replacing an empty one needs it emptied first.
+                if dstExists && !exchange && flags & tdefs_RENAME_NOREPLACE == 0
+                    && (dstSt.st_mode & S_IFMT) == S_IFDIR && (srcSt.st_mode & S_IFMT) == S_IFDIR {
+                    try removeEmptyDirectoryContents(parentFD: to.fd, backing: dst.name)
+                }
+                _ = try sys { tdefs_renameat2(from.fd, src.name, to.fd, dst.name, flags) }
+                if !exchange && src.isLong { removeLongNameSideFile(dirFD: from.fd, backingName: src.name) }
 
-        let moved = InodeKey(dev: UInt64(srcSt.st_dev), ino: UInt64(srcSt.st_ino))
-        inodes.find(moved)?.location.withLock { $0 = InodeLocation(parent: newParent, name: newName, backingName: dst.name) }
-        if exchange && dstExists {
-            let other = InodeKey(dev: UInt64(dstSt.st_dev), ino: UInt64(dstSt.st_ino))
-            inodes.find(other)?.location.withLock { $0 = InodeLocation(parent: parent, name: name, backingName: src.name) }
+                let moved = InodeKey(dev: UInt64(srcSt.st_dev), ino: UInt64(srcSt.st_ino))
+                inodes.find(moved)?.location.withLock { $0 = InodeLocation(parent: newParent, name: newName, backingName: dst.name) }
+                if exchange && dstExists {
+                    let other = InodeKey(dev: UInt64(dstSt.st_dev), ino: UInt64(dstSt.st_ino))
+                    inodes.find(other)?.location.withLock { $0 = InodeLocation(parent: parent, name: name, backingName: src.name) }
+                }
+            }
         }
     }
 
@@ -156,5 +174,14 @@ extension FileSystem {
         var own: [String] = []
         try BackingEntries.forEachEntry(directoryFD: fd) { name, _, _ in own.append(name); return true }
         for name in own { BackingEntries.removeTree(dirFD: fd, name: name) }
+    }
+
+    /// Runs a namespace operation in `dir` with its namespace lock shared; re-encrypting the
+    /// directory's names takes it alone. Finishes a name migration a crash interrupted first.
+    func inDirectory<R>(_ dir: Inode, alreadyHolding other: Inode? = nil,
+                        _ body: () throws(Errno) -> R) throws(Errno) -> R {
+        if other === dir { return try body() }
+        try finishInterruptedMigration(dir)
+        return try dir.namespaceLock.withReadLock(body)
     }
 }

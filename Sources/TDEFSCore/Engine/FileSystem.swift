@@ -89,7 +89,7 @@ public final class FileSystem: Sendable {
     }
 
     /// The plaintext name of backing entry `backing` in `dir`, or nil (reserved, or damaged: logged).
-    func plaintextName(ofBacking backing: String, in dir: Inode, iv: DirectoryIV, keys: EpochKeys) -> String? {
+    func plaintextName(ofBacking backing: String, in dir: Inode, iv: DirectoryIV, keys: EpochKeys, quiet: Bool = false) -> String? {
         let encrypted: String
         switch NameCodec.classify(backing) {
         case .encrypted:
@@ -106,6 +106,7 @@ public final class FileSystem: Sendable {
             return nil
         }
         guard let plain = NameCodec.decrypt(encrypted, iv: iv.iv, key: keys.names) else {
+            if quiet { return nil }
             logger.error("name does not decrypt", metadata: ["dir": "\(path(of: dir))", "entry": "\(backing)"])
             return nil
         }

@@ -28,6 +28,10 @@ final class Inode: Sendable {
     let directoryIV = Mutex<DirectoryIV?>(nil)
     /// Regular files: content state (key, lock).
     let content: FileContent?
+    /// Directories: namespace operations share it; re-encrypting the names takes it alone.
+    let namespaceLock = RWLock()
+    /// Directories: whether an interrupted name migration (tdefs.diriv.next) was looked for.
+    let migrationChecked = Atomic<Bool>(false)
     /// Symlinks: the decrypted target, read once.
     let symlinkTarget = Mutex<[UInt8]?>(nil)
 
@@ -51,13 +55,19 @@ final class Inode: Sendable {
 }
 
 /// The loaded header of a regular file.
+/// While a file is re-keyed (rotate --reencrypt), `previousKey` is its old key: extents not yet
+/// converted still open with it.
 final class LoadedHeader: Sendable {
     let header: FileHeader
     let fileKey: SecureBytes
     let xattrKeys: XattrKeys
-    init(header: FileHeader, fileKey: SecureBytes) {
+    let previousKey: SecureBytes?
+    let previousSize: AESKeySize
+    init(header: FileHeader, fileKey: SecureBytes, previousKey: SecureBytes? = nil, previousSize: AESKeySize? = nil) {
         self.header = header
         self.fileKey = fileKey
+        self.previousKey = previousKey
+        self.previousSize = previousSize ?? header.size
         xattrKeys = XattrKeys.forFile(fileKey: fileKey, fileID: header.fileID, size: header.size)
     }
 }

@@ -75,4 +75,17 @@ final class InodeTable: Sendable {
             }
         }
     }
+
+    /// Rewrites the recorded location of every inode last seen in directory `parent`.
+    func updateLocations(parent: UInt64, _ change: (inout InodeLocation) -> Void) {
+        let all = state.withLock { Array($0.byNode.values) }
+        for inode in all {
+            inode.location.withLock { loc in
+                if var l = loc, l.parent == parent {
+                    change(&l)
+                    loc = l
+                }
+            }
+        }
+    }
 }

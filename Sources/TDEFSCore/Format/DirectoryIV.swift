@@ -3,6 +3,8 @@ import Glibc
 /// The 28-byte `tdefs.diriv` file of every backing directory (docs/format.md).
 public struct DirectoryIV: Equatable, Sendable {
     public static let fileName = "tdefs.diriv"
+    /// The next IV while a directory's names are re-encrypted (rotate --reencrypt).
+    public static let nextFileName = "tdefs.diriv.next"
     public static let byteCount = 28
     static let magic: [UInt8] = Array("TDDI".utf8)
 
@@ -35,8 +37,8 @@ public struct DirectoryIV: Equatable, Sendable {
     }
 
     /// Reads the IV file in a backing directory. ENOENT when missing, EIO when malformed.
-    public static func read(directoryFD: Int32) throws(Errno) -> DirectoryIV {
-        let fd = try sys { openat(directoryFD, fileName, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) }
+    public static func read(directoryFD: Int32, name: String = fileName) throws(Errno) -> DirectoryIV {
+        let fd = try sys { openat(directoryFD, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) }
         defer { close(fd) }
         var buf = [UInt8](repeating: 0, count: byteCount + 1)
         let n = try sys { buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) } }
@@ -45,8 +47,8 @@ public struct DirectoryIV: Equatable, Sendable {
     }
 
     /// Writes and fsyncs a new IV file (O_EXCL) in a backing directory, mode 0400.
-    public func write(directoryFD: Int32) throws(Errno) {
-        let fd = try sys { openat(directoryFD, Self.fileName, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o400) }
+    public func write(directoryFD: Int32, name: String = fileName) throws(Errno) {
+        let fd = try sys { openat(directoryFD, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o400) }
         defer { close(fd) }
         let b = bytes
         let n = try sys { b.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) } }

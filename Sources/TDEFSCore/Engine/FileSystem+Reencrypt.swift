@@ -1,0 +1,196 @@
+import CPlatform
+import Glibc
+import Synchronization
+
+/// rotate --reencrypt: every file gets a new file key, every directory a new IV under the target
+/// epoch (names re-encrypted), every symlink target and directory attribute the target epoch's
+/// keys. Runs in the daemon while the volume is in use (online) or in the CLI (offline). Each step
+/// is crash-safe and resumable; see docs/rotation.md.
+extension FileSystem {
+    /// Extents converted per lock hold: readers and writers of the file wait at most this long.
+    static let reencryptBatch: Int64 = 64
+
+    public struct ReencryptProgress: Sendable {
+        public var files = 0
+        public var directories = 0
+        public var bytes: Int64 = 0
+    }
+
+    /// Walks the whole tree. `progress` is called after each file.
+    public func reencryptTree(to target: EpochKeys, progress: (ReencryptProgress) -> Void = { _ in }) throws(Errno) {
+        var done = ReencryptProgress()
+        var queue: [UInt64] = [Self.rootNode]
+        while let node = queue.popLast() {
+            let dir = try inodes.get(node)
+            try dir.namespaceLock.withWriteLock { () throws(Errno) in try migrateNames(dir, to: target) }
+            done.directories += 1
+            for entry in try inDirectory(dir, { () throws(Errno) in try listing(of: dir) }) where entry.name != "." && entry.name != ".." {
+                guard let child = try? lookup(parent: node, name: entry.name) else { continue }
+                let inode = try inodes.get(child.node)
+                if inode.isDirectory {
+                    queue.append(child.node)  // forgotten after its turn
+                    continue
+                }
+                defer { forget(child.node, count: 1) }
+                if inode.isRegular {
+                    done.bytes += try reencryptFile(inode, to: target)
+                    done.files += 1
+                    progress(done)
+                }
+            }
+            if node != Self.rootNode { forget(node, count: 1) }
+        }
+        _ = tdefs_syncfs(rootFD)
+    }
+
+    // MARK: Files
+
+    /// Re-keys one file in place; returns its plaintext size. A file already under `target` with
+    /// no pending re-key is left alone.
+    @discardableResult
+    func reencryptFile(_ inode: Inode, to target: EpochKeys) throws(Errno) -> Int64 {
+        let file = try reopen(inode, flags: O_RDWR)
+        let content = inode.content!
+        // 1. Record the new header beside the old one (durably) before any extent uses the new key.
+        let next: FileHeader? = try content.lock.withWriteLock { () throws(Errno) -> FileHeader? in
+            guard let io = try contentIO(file.fd, inode, createHeader: false) else { return nil }
+            let loaded = io.header
+            if loaded.previousKey != nil { return loaded.header }  // resuming an interrupted re-key
+            if loaded.header.epoch == target.epoch { return nil }
+            let newKey = SecureBytes.random(count: FileHeader.fileKeyBytes)
+            var header = FileHeader(size: target.size, epoch: target.epoch, fileID: loaded.header.fileID, wrapped: [])
+            header.wrap(fileKey: newKey, keys: target)
+            let bytes = header.bytes
+            _ = try sys { bytes.withUnsafeBytes { tdefs_fsetxattr(file.fd, Self.rekeyAttribute, $0.baseAddress, $0.count, 0) } }
+            _ = try sys { Glibc.fsync(file.fd) }
+            content.header.withLock {
+                $0 = LoadedHeader(header: header, fileKey: newKey, previousKey: loaded.fileKey, previousSize: loaded.header.size)
+            }
+            return header
+        }
+        guard let next else { return try ContentIO.plainSize(fd: file.fd) }
+        // 2. Convert the extents a batch at a time, so nobody waits long for the file.
+        var j: Int64 = 0
+        var extents: Int64 = 1
+        while j < extents {
+            extents = try content.lock.withWriteLock { () throws(Errno) -> Int64 in
+                try contentIO(file.fd, inode, createHeader: false)!.convert(first: j, count: Self.reencryptBatch)
+            }
+            j += Self.reencryptBatch
+        }
+        // 3. Every extent is durable under the new key: switch the header, then drop the record.
+        return try content.lock.withWriteLock { () throws(Errno) -> Int64 in
+            let io = try contentIO(file.fd, inode, createHeader: false)!
+            _ = try io.convert(first: j, count: Int64.max / 2)  // extents a writer added meanwhile
+            _ = try sys { fdatasync(file.fd) }
+            let bytes = next.bytes
+            let w = try sys { bytes.withUnsafeBytes { pwrite(file.fd, $0.baseAddress, $0.count, 0) } }
+            if w != bytes.count { throw Errno.EIO }
+            _ = try sys { fdatasync(file.fd) }
+            _ = tdefs_fremovexattr(file.fd, Self.rekeyAttribute)
+            let key = io.header.fileKey
+            content.header.withLock { $0 = LoadedHeader(header: next, fileKey: key) }
+            return try io.plainSize()
+        }
+    }
+
+    // MARK: Directories
+
+    /// Finishes a name migration that a crash interrupted (tdefs.diriv.next present), once per inode.
+    func finishInterruptedMigration(_ dir: Inode) throws(Errno) {
+        guard dir.isDirectory, !dir.migrationChecked.load(ordering: .acquiring) else { return }
+        if faccessat(dir.fd, DirectoryIV.nextFileName, F_OK, AT_SYMLINK_NOFOLLOW) == 0 {
+            try dir.namespaceLock.withWriteLock { () throws(Errno) in try migrateNames(dir, to: nil) }
+        }
+        dir.migrationChecked.store(true, ordering: .releasing)
+    }
+
+    /// Re-encrypts a directory's names under a new IV of `target` (or of the pending next IV when
+    /// resuming). Caller holds the directory's namespace lock exclusively.
+    func migrateNames(_ dir: Inode, to target: EpochKeys?) throws(Errno) {
+        let old = try directoryIV(of: dir)
+        var next: DirectoryIV
+        if let pending = try? DirectoryIV.read(directoryFD: dir.fd, name: DirectoryIV.nextFileName) {
+            next = pending
+        } else {
+            guard let target, old.epoch != target.epoch else { return }
+            next = DirectoryIV.random(epoch: target.epoch)
+            let tmp = temporaryName()
+            try next.write(directoryFD: dir.fd, name: tmp)
+            _ = try sys { renameat(dir.fd, tmp, dir.fd, DirectoryIV.nextFileName) }
+        }
+        let oldKeys = try nameKeys(for: old), newKeys = try nameKeys(for: next)
+        var entries: [String] = []
+        try BackingEntries.forEachEntry(directoryFD: dir.fd) { name, _, _ in entries.append(name); return true }
+        for backing in entries {
+            let kind = NameCodec.classify(backing)
+            guard kind == .encrypted || kind == .long else { continue }
+            guard let plain = plaintextName(ofBacking: backing, in: dir, iv: old, keys: oldKeys, quiet: true) else {
+                continue  // already under the next IV (resumed), or damaged (left for fsck)
+            }
+            let encrypted = NameCodec.encrypt(Array(plain.utf8), iv: next.iv, key: newKeys.names)
+            let b = NameCodec.backingName(forEncrypted: encrypted)
+            if b.isLong { try writeLongNameSideFile(dirFD: dir.fd, backingName: b.name, encrypted: encrypted) }
+            _ = try sys { tdefs_renameat2(dir.fd, backing, dir.fd, b.name, tdefs_RENAME_NOREPLACE) }
+            if kind == .long { removeLongNameSideFile(dirFD: dir.fd, backingName: backing) }
+            try reencryptSymlinkIfAny(dirFD: dir.fd, backing: b.name, target: newKeys)
+        }
+        try reencryptDirectoryAttributes(dir, from: oldKeys, to: newKeys)
+        // Every renamed entry is durable before the IV switch, and the switch before we go on.
+        let dfd = try sys { openat(dir.fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
+        defer { close(dfd) }
+        _ = try sys { Glibc.fsync(dfd) }
+        _ = try sys { renameat(dir.fd, DirectoryIV.nextFileName, dir.fd, DirectoryIV.fileName) }
+        _ = try sys { Glibc.fsync(dfd) }
+        dir.directoryIV.withLock { $0 = next }
+        inodes.updateLocations(parent: dir.node) { loc in
+            let b = NameCodec.backingName(forEncrypted: NameCodec.encrypt(Array(loc.name.utf8), iv: next.iv, key: newKeys.names))
+            loc.backingName = b.name
+        }
+    }
+
+    /// A symlink's target moves to the target epoch: a new link under a temporary name, renamed over.
+    func reencryptSymlinkIfAny(dirFD: Int32, backing: String, target: EpochKeys) throws(Errno) {
+        var st = stat()
+        guard fstatat(dirFD, backing, &st, AT_SYMLINK_NOFOLLOW) == 0, (st.st_mode & S_IFMT) == S_IFLNK else { return }
+        var buf = [UInt8](repeating: 0, count: 4097)
+        let n = try sys { buf.withUnsafeMutableBytes { readlinkat(dirFD, backing, $0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count) } }
+        if Base64URL.decode(Array(buf[0..<min(n, 8)]))?.prefix(4).elementsEqual(BigEndian.bytes32(target.epoch)) == true { return }
+        guard let plain = SymlinkCodec.decrypt(Array(buf[0..<n]), keyring: keyring) else { return }
+        let stored = try SymlinkCodec.encrypt(plain, keys: target)
+        let tmp = temporaryName()
+        _ = try sys { symlinkat(stored, dirFD, tmp) }
+        _ = fchownat(dirFD, tmp, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW)
+        var times = [st.st_atim, st.st_mtim]
+        _ = utimensat(dirFD, tmp, &times, AT_SYMLINK_NOFOLLOW)
+        _ = try sys { renameat(dirFD, tmp, dirFD, backing) }
+    }
+
+    /// Moves a directory's user.* attributes from one epoch's keys to another's.
+    func reencryptDirectoryAttributes(_ dir: Inode, from old: EpochKeys, to new: EpochKeys) throws(Errno) {
+        let oldKeys = XattrKeys.forDirectory(keys: old), newKeys = XattrKeys.forDirectory(keys: new)
+        let size = tdefs_listxattr(dir.procPath, nil, 0)
+        guard size > 0 else { return }
+        var buf = [UInt8](repeating: 0, count: size)
+        let n = buf.withUnsafeMutableBytes { tdefs_listxattr(dir.procPath, $0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count) }
+        guard n > 0 else { return }
+        for raw in buf[0..<n].split(separator: 0) {
+            let backing = String(decoding: raw, as: UTF8.self)
+            guard let name = XattrCodec.decryptName(backing, keys: oldKeys),
+                  let value = XattrCodec.openValue(try readBackingXattr(dir.procPath, backing), backingName: backing, keys: oldKeys)
+            else { continue }
+            let newName = try XattrCodec.encryptName(name, keys: newKeys)
+            let sealed = XattrCodec.sealValue(value, backingName: newName, keys: newKeys)
+            _ = try sys { sealed.withUnsafeBytes { tdefs_setxattr(dir.procPath, newName, $0.baseAddress, $0.count, 0) } }
+            _ = tdefs_removexattr(dir.procPath, backing)
+        }
+    }
+}
+
+extension ContentIO {
+    static func plainSize(fd: Int32) throws(Errno) -> Int64 {
+        var st = stat()
+        _ = try sys { fstat(fd, &st) }
+        return ExtentGeometry.plainSize(backingSize: Int64(st.st_size))
+    }
+}
