@@ -46,16 +46,29 @@ extension FileSystem {
     // MARK: Files
 
     /// Re-keys one file in place; returns its plaintext size. A file already under `target` with
-    /// no pending re-key is left alone.
+    /// no pending re-key is left alone; a re-key that an earlier, interrupted rotation began is
+    /// finished first.
     @discardableResult
     func reencryptFile(_ inode: Inode, to target: EpochKeys) throws(Errno) -> Int64 {
         let file = try reopen(inode, flags: O_RDWR)
+        for _ in 0..<2 {
+            guard let (next, resumed) = try beginRekey(file, inode, to: target) else {
+                return try ContentIO.plainSize(fd: file.fd)
+            }
+            let size = try finishRekey(file, inode, next)
+            if !resumed || next.epoch == target.epoch { return size }
+        }
+        return try ContentIO.plainSize(fd: file.fd)
+    }
+
+    /// Records the new header beside the old one (durably) before any extent uses the new key.
+    /// Returns the header to move to, and whether it was already pending.
+    func beginRekey(_ file: OpenFile, _ inode: Inode, to target: EpochKeys) throws(Errno) -> (FileHeader, Bool)? {
         let content = inode.content!
-        // 1. Record the new header beside the old one (durably) before any extent uses the new key.
-        let next: FileHeader? = try content.lock.withWriteLock { () throws(Errno) -> FileHeader? in
+        return try content.lock.withWriteLock { () throws(Errno) -> (FileHeader, Bool)? in
             guard let io = try contentIO(file.fd, inode, createHeader: false) else { return nil }
             let loaded = io.header
-            if loaded.previousKey != nil { return loaded.header }  // resuming an interrupted re-key
+            if loaded.previousKey != nil { return (loaded.header, true) }
             if loaded.header.epoch == target.epoch { return nil }
             let newKey = SecureBytes.random(count: FileHeader.fileKeyBytes)
             var header = FileHeader(size: target.size, epoch: target.epoch, fileID: loaded.header.fileID, wrapped: [])
@@ -66,10 +79,14 @@ extension FileSystem {
             content.header.withLock {
                 $0 = LoadedHeader(header: header, fileKey: newKey, previousKey: loaded.fileKey, previousSize: loaded.header.size)
             }
-            return header
+            return (header, false)
         }
-        guard let next else { return try ContentIO.plainSize(fd: file.fd) }
-        // 2. Convert the extents a batch at a time, so nobody waits long for the file.
+    }
+
+    /// Converts the extents a batch at a time (nobody waits long for the file), then, with every
+    /// extent durable under the new key, switches the header and drops the pending record.
+    func finishRekey(_ file: OpenFile, _ inode: Inode, _ next: FileHeader) throws(Errno) -> Int64 {
+        let content = inode.content!
         var j: Int64 = 0
         var extents: Int64 = 1
         while j < extents {
@@ -78,7 +95,6 @@ extension FileSystem {
             }
             j += Self.reencryptBatch
         }
-        // 3. Every extent is durable under the new key: switch the header, then drop the record.
         return try content.lock.withWriteLock { () throws(Errno) -> Int64 in
             let io = try contentIO(file.fd, inode, createHeader: false)!
             _ = try io.convert(first: j, count: Int64.max / 2)  // extents a writer added meanwhile
