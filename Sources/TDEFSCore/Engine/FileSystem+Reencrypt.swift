@@ -138,6 +138,9 @@ extension FileSystem {
         let oldKeys = try nameKeys(for: old), newKeys = try nameKeys(for: next)
         var entries: [String] = []
         try BackingEntries.forEachEntry(directoryFD: dir.fd) { name, _, _ in entries.append(name); return true }
+        // Temporaries of an interrupted migration (or mkdir) here are ours: nobody else can be
+        // using them while we hold the directory alone.
+        for name in entries where name.hasPrefix("tdefs.tmp.") { BackingEntries.removeTree(dirFD: dir.fd, name: name) }
         for backing in entries {
             let kind = NameCodec.classify(backing)
             guard kind == .encrypted || kind == .long else { continue }
