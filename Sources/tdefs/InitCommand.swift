@@ -27,6 +27,8 @@ struct InitCommand: ParsableCommand {
         let material = try secret.material(for: kdf)
         let path = Paths.absolute(backing)
         let config = try Volume.create(backingPath: path, secret: material, kdf: kdf, cipher: cipher.size)
+        KeyLifecycle.audit("init", config: config, backing: path, epoch: config.currentEpoch,
+                           [("cipher", cipher.size.cipherName), ("kdf", kdf.rawValue)])
         Console.out("tdefs: created volume \(Base64URL.encode(config.volumeID)) in \(path) "
             + "(\(cipher.size.cipherName), key derivation \(kdf.rawValue))")
     }

@@ -101,11 +101,14 @@ struct RotateCommand: ParsableCommand {
             + "\(outcome.rewrapped) file key(s) rewrapped\(mounted ? " online" : "")")
     }
 
+    /// Records progress in tdefs.conf (status shows it) and as an audit event.
     static func saveProgress(_ backing: String, done: Int, total: Int) {
-        _ = try? ConfigTransaction.update(backingPath: backing) { c in
+        guard let c = try? ConfigTransaction.update(backingPath: backing, { c in
             c.rotation?.done = UInt64(done)
             c.rotation?.total = UInt64(total)
-        }
+        }) else { return }
+        KeyLifecycle.audit("rotate-progress", config: c, backing: backing, epoch: c.rotation?.toEpoch,
+                           [("done", String(done)), ("total", String(total))])
     }
 
     /// Every file, name, symlink and directory attribute under the target epoch: by the daemon
