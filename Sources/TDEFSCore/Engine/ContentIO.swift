@@ -190,26 +190,44 @@ struct ContentIO {
     /// Re-encrypts extents [first, first + count) under the current file key (reading each with
     /// whichever key opens it). Holes stay holes. Returns the number of extents the file has.
     func convert(first: Int64, count: Int64) throws(Errno) -> Int64 {
-        let size = try plainSize()
+        let bsize = try backingSize()
+        let size = ExtentGeometry.plainSize(backingSize: bsize)
         let extents = (size + Self.P - 1) / Self.P
-        let last = min(extents, first + count) - 1
-        if first > last { return extents }
-        try fs.gcmContexts.withContext(key: header.fileKey, size: header.header.size) { (gcm) throws(Errno) in
-            try withUnsafeTemporaryAllocation(byteCount: ExtentGeometry.storedBytes + ExtentGeometry.plainBytes, alignment: 16) { (tmp) throws(Errno) in
-                let plain = tmp.baseAddress!, slot = tmp.baseAddress! + ExtentGeometry.plainBytes
-                for j in first...last {
-                    let len = Int(min(Self.P, size - j * Self.P))
-                    let got = try preadFully(slot, len + ExtentGeometry.overhead, ExtentGeometry.backingOffset(ofExtent: j))
-                    let stored = UnsafeRawBufferPointer(start: slot, count: got)
-                    if got == len + ExtentGeometry.overhead && isAllZero(stored) { continue }
-                    try decrypt(extent: j, stored: stored, plainLength: len, into: plain, gcm: gcm)
-                    fillNonces(UnsafeMutableRawBufferPointer(start: slot, count: ExtentGeometry.storedBytes), count: 1)
-                    try seal(extent: j, plain: UnsafeRawBufferPointer(start: plain, count: len), slot: slot, gcm: gcm)
-                    try pwriteFully(slot, len + ExtentGeometry.overhead, ExtentGeometry.backingOffset(ofExtent: j))
-                }
-            }
+        let maxBatch = Int64(fs.cipherBuffers.bufferSize / ExtentGeometry.storedBytes)
+        var start = first
+        while start < min(extents, first + count) {
+            let last = min(extents, first + count, start + maxBatch) - 1
+            try convertBatch(start, last, size: size, backingSize: bsize)
+            start = last + 1
         }
         return extents
+    }
+
+    /// One read, re-encryption in the buffer, one write for extents [first, last].
+    private func convertBatch(_ first: Int64, _ last: Int64, size: Int64, backingSize bsize: Int64) throws(Errno) {
+        let begin = ExtentGeometry.backingOffset(ofExtent: first)
+        let want = Int(min(bsize, ExtentGeometry.backingOffset(ofExtent: last + 1)) - begin)
+        let n = Int(last - first + 1)
+        try fs.cipherBuffers.withBuffer { (cbuf) throws(Errno) in
+            let got = try preadFully(cbuf.baseAddress!, want, begin)
+            try withUnsafeTemporaryAllocation(byteCount: n * Self.nonce + ExtentGeometry.plainBytes, alignment: 16) { (scratch) throws(Errno) in
+                let nonces = scratch.baseAddress!, plain = scratch.baseAddress! + n * Self.nonce
+                Random.fill(UnsafeMutableRawBufferPointer(start: nonces, count: n * Self.nonce))
+                try fs.gcmContexts.withContext(key: header.fileKey, size: header.header.size) { (gcm) throws(Errno) in
+                    for j in first...last {
+                        let i = Int(j - first)
+                        let len = Int(min(Self.P, size - j * Self.P))
+                        let slot = cbuf.baseAddress! + i * Int(Self.S)
+                        let stored = UnsafeRawBufferPointer(start: slot, count: max(0, min(len + ExtentGeometry.overhead, got - i * Int(Self.S))))
+                        if stored.count == len + ExtentGeometry.overhead && isAllZero(stored) { continue }  // a hole
+                        try decrypt(extent: j, stored: stored, plainLength: len, into: plain, gcm: gcm)
+                        slot.copyMemory(from: nonces + i * Self.nonce, byteCount: Self.nonce)
+                        try seal(extent: j, plain: UnsafeRawBufferPointer(start: plain, count: len), slot: slot, gcm: gcm)
+                    }
+                }
+            }
+            try pwriteFully(cbuf.baseAddress!, got, begin)
+        }
     }
 
     // MARK: Truncation
