@@ -16,6 +16,11 @@ packages=(
     attr                    # getfattr/setfattr, for looking at extended attributes by hand
     util-linux              # setpriv, runuser, flock (the allow_other test runs as nobody)
     e2fsprogs procps ca-certificates git
+    postgresql-15 postgresql-contrib   # database tests: initdb, pg_ctl, pgbench, pg_amcheck, pg_checksums
+    mariadb-server mariadb-client sysbench   # database tests: MariaDB 10.11 and its OLTP write load
+    redis-server                       # database tests: Redis with appendonly + RDB
+    python3 python3-fusepy libfuse2    # database tests: SQLite workers and the power-loss layer (Tests/Support)
+    systemd mount                      # Ops* tests: systemd-analyze verify, systemd-creds; mount(8)/umount(8) for the fstab helper
 )
 missing=()
 for p in "${packages[@]}"; do

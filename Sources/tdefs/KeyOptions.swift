@@ -17,10 +17,21 @@ struct KeyOptions: ParsableArguments {
         valueName: "command"))
     var keyCommand: String?
 
+    /// Extension to the command-line contract, for systemd units: the credential NAME in
+    /// $CREDENTIALS_DIRECTORY (LoadCredential=, LoadCredentialEncrypted=), read like a key
+    /// command's output (a key for key volumes, a passphrase for passphrase volumes).
+    @Option(name: .customLong("key-credential"), help: ArgumentHelp(
+        "systemd credential in $CREDENTIALS_DIRECTORY holding the key or passphrase (LoadCredential=).",
+        valueName: "name"))
+    var keyCredential: String?
+
     func validate() throws {
-        let given = [keyFile, passphraseFile, keyCommand].compactMap { $0 }
+        let given = [keyFile, passphraseFile, keyCommand, keyCredential].compactMap { $0 }
         if given.count > 1 {
-            throw ValidationError("give at most one of --key-file, --passphrase-file, --key-command")
+            throw ValidationError("give at most one of --key-file, --passphrase-file, --key-command, --key-credential")
+        }
+        if let keyCredential, keyCredential.contains("/") || keyCredential == "." || keyCredential == ".." {
+            throw ValidationError("--key-credential takes a credential name, not a path")
         }
         for value in given where value.isEmpty {
             throw ValidationError("a key option's value is empty")
@@ -38,6 +49,11 @@ struct KeyOptions: ParsableArguments {
 
     /// Reads the secret (asking twice when prompting for a new volume).
     func read(confirm: Bool) throws -> (KeySource, KeySecret) {
+        if let keyCredential {
+            let path = try Credentials.path(of: keyCredential)
+            // A new volume made from a credential is a key volume, as with a key file.
+            return (.keyFile(path), try Credentials.read(path, name: keyCredential))
+        }
         let source = try source()
         let secret = try source.read(confirm: confirm, warn: { Console.warn($0) })
         return (source, secret)

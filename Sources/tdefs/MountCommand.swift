@@ -37,7 +37,8 @@ struct MountCommand: ParsableCommand {
         if (secretFD == nil) != (readyFD == nil) || (lockFD != nil && secretFD == nil) {
             throw ValidationError("--secret-fd and --ready-fd go together")
         }
-        if secretFD != nil && (key.keyFile != nil || key.passphraseFile != nil || key.keyCommand != nil) {
+        if secretFD != nil && (key.keyFile != nil || key.passphraseFile != nil || key.keyCommand != nil
+                               || key.keyCredential != nil) {
             throw ValidationError("--secret-fd excludes the key options")
         }
     }
@@ -47,8 +48,28 @@ struct MountCommand: ParsableCommand {
         if let secretFD, let readyFD {
             runDaemonChild(secretFD: secretFD, readyFD: readyFD, options: list)
         }
+        // Under systemd (Type=notify, with --foreground): STATUS= while starting, READY=1 once
+        // the mount answers, STOPPING=1 when it is gone; a failure is told in STATUS= too.
+        let notify = foreground ? SystemdNotify.socketPath() : nil
+        do {
+            try mount(list: list, notify: notify)
+        } catch {
+            if let notify {
+                if let code = error as? ExitCode {
+                    SystemdNotify.send("STATUS=Stopped with errors (exit \(code.rawValue)); see the log", to: notify)
+                } else if !(error is ValidationError) {
+                    let failure = CLIError.from(error)
+                    SystemdNotify.send("STATUS=Failed: \(SystemdNotify.oneLine(failure.message))", to: notify)
+                }
+            }
+            throw error
+        }
+    }
+
+    private func mount(list: MountOptionList, notify: String?) throws {
         let (backingPath, mountPath) = try preflight(nonempty: list.nonempty)
         let config = try Volume.loadConfig(backingPath: backingPath)
+        if let notify { SystemdNotify.send("STATUS=Unlocking \(backingPath)", to: notify) }
         let (_, secret) = try key.read(confirm: false)
         let material = try secret.material(for: config.keySource.kdf)
         // A wrong key stops here: nothing mounted, nothing in the backing directory touched.
@@ -56,11 +77,21 @@ struct MountCommand: ParsableCommand {
 
         if foreground {
             let lock = try VolumeLock(backingPath: backingPath)
-            let notify = SystemdNotify.socketPath()
+            if let notify { SystemdNotify.send("STATUS=Mounting \(backingPath) on \(mountPath)", to: notify) }
+            let cipher = keyring.current.size.cipherName
+            let epoch = keyring.current.epoch
             let status = try DaemonRunner.serve(backingPath: backingPath, mountPath: mountPath, keyring: keyring,
-                                                lock: lock, options: list) {
-                if let notify { SystemdNotify.send("READY=1", to: notify) }
-            }
+                                                lock: lock, options: list, onReady: {
+                // Called by the readiness probe only after a stat of the mountpoint was answered.
+                if let notify {
+                    SystemdNotify.send("READY=1\nSTATUS=Mounted \(backingPath) on \(mountPath) "
+                        + "(epoch \(epoch), \(cipher))", to: notify)
+                }
+            }, onStopping: {
+                if let notify {
+                    SystemdNotify.send("STOPPING=1\nSTATUS=Unmounted \(backingPath) from \(mountPath)", to: notify)
+                }
+            })
             if status != 0 { throw ExitCode(status) }
         } else {
             let lock = try VolumeLock(backingPath: backingPath, inheritable: true)

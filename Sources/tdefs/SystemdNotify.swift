@@ -9,6 +9,11 @@ enum SystemdNotify {
         return path.isEmpty ? nil : path
     }
 
+    /// A message on one line (STATUS= takes one line; newlines separate assignments).
+    static func oneLine(_ text: String) -> String {
+        text.split(whereSeparator: \.isNewline).joined(separator: " ")
+    }
+
     static func send(_ message: String, to path: String) {
         let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return }
