@@ -70,9 +70,10 @@ public final class FuseDaemon {
 
     /// Serves requests on the calling thread until the filesystem is unmounted or the process
     /// gets SIGTERM, SIGINT or SIGHUP. Calls `onReady` once, from another thread, when the mount
-    /// answers. Returns 0 on a clean stop, 1 on failure. Unmounts, destroys the engine and the
-    /// session before it returns.
-    public func run(onReady: @escaping @Sendable () -> Void) -> Int32 {
+    /// answers, and `onLoopEnd` as soon as the loop has ended (before the flush and unmount: where
+    /// systemd is told STOPPING=1). Returns 0 on a clean stop, 1 on failure. Unmounts, destroys the
+    /// engine and the session before it returns.
+    public func run(onReady: @escaping @Sendable () -> Void, onLoopEnd: () -> Void = {}) -> Int32 {
         guard let session else {
             logger.error("run() called without a successful mount()")
             return 1
@@ -101,6 +102,7 @@ public final class FuseDaemon {
         // Tear down without being interrupted: a second SIGTERM now must not kill the process
         // before the engine has been destroyed.
         _ = tdefs_block_term_signals(1)
+        onLoopEnd()
         state.stopped.store(true, ordering: .releasing)
         fuse_remove_signal_handlers(session)
         fuse_session_unmount(session)

@@ -8,8 +8,8 @@ import TDEFSFuse
 enum DaemonRunner {
     /// Returns the exit status for the process: 0 after a clean unmount or SIGTERM.
     /// Throws (status 13) when the engine cannot open the volume or the mount fails; `onReady`
-    /// is then never called. `onStopping` is called once the FUSE loop has ended and the mount is
-    /// gone, before the process exits.
+    /// is then never called. `onStopping` is called as soon as the FUSE loop has ended, before the
+    /// flush and unmount.
     static func serve(backingPath: String, mountPath: String, keyring: Keyring, lock: VolumeLock,
                       options: MountOptionList, onReady: @escaping @Sendable () -> Void,
                       onStopping: () -> Void = {}) throws(CLIError) -> Int32 {
@@ -50,13 +50,13 @@ enum DaemonRunner {
         defer { control?.stop() }
         AuditLog.record("unlock", volume: Base64URL.encode(keyring.volumeID), backing: backingPath,
                         epoch: keyring.current.epoch, details: [("mountpoint", mountPath)], logger: logger)
-        let status = daemon.run {
+        // run() returns once the loop has ended (SIGTERM/SIGINT/SIGHUP, or an unmount from
+        // outside) and the engine has been flushed and the mount removed; onStopping runs as
+        // soon as the loop ends.
+        let status = daemon.run(onReady: {
             logger.info("ready")
             onReady()
-        }
-        // run() returns once the loop has ended (SIGTERM/SIGINT/SIGHUP, or an unmount from
-        // outside) and the engine has been flushed and the mount removed.
-        onStopping()
+        }, onLoopEnd: onStopping)
         withExtendedLifetime(lock) {}
         logger.info(status == 0 ? "unmounted from \(mountPath)" : "stopped with errors")
         return status == 0 ? ExitStatus.ok.rawValue : ExitStatus.failure.rawValue
