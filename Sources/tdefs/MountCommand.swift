@@ -73,7 +73,13 @@ struct MountCommand: ParsableCommand {
         let (_, secret) = try key.read(confirm: false)
         let material = try secret.material(for: config.keySource.kdf)
         // A wrong key stops here: nothing mounted, nothing in the backing directory touched.
-        let keyring = try Volume.unlock(config: config, secret: material, path: backingPath)
+        let keyring: Keyring
+        do {
+            keyring = try Volume.unlock(config: config, secret: material, path: backingPath)
+        } catch VolumeError.wrongKey(let path) {
+            KeyLifecycle.audit("unlock-failed", config: config, backing: backingPath, epoch: config.currentEpoch)
+            throw VolumeError.wrongKey(path: path)
+        }
 
         if foreground {
             let lock = try VolumeLock(backingPath: backingPath)
