@@ -14,6 +14,8 @@ enum CapabilityNegotiation {
         FUSE_CAP_ASYNC_READ,
         // The engine handles O_TRUNC in open/create itself (no setattr before open).
         FUSE_CAP_ATOMIC_O_TRUNC,
+        // Listings carry attributes: `ls -l` and `rm -r` need no lookup per entry.
+        FUSE_CAP_READDIRPLUS,
     ]
 
     /// Capabilities we must not have, whatever libfuse's defaults are.
@@ -32,8 +34,8 @@ enum CapabilityNegotiation {
         FUSE_CAP_HANDLE_KILLPRIV,
         // The kernel applies the umask before sending a mode; no ACLs.
         FUSE_CAP_DONT_MASK, FUSE_CAP_POSIX_ACL,
-        // No readdirplus implementation.
-        FUSE_CAP_READDIRPLUS, FUSE_CAP_READDIRPLUS_AUTO,
+        // Always readdirplus once a directory is listed (not the kernel's adaptive choice).
+        FUSE_CAP_READDIRPLUS_AUTO,
     ]
 
     static func negotiate(_ conn: UnsafeMutablePointer<fuse_conn_info>) {

@@ -42,6 +42,7 @@ enum FuseOperations {
         }
         ops.opendir = { req, ino, fi in FuseOperations.opendir(req, ino, fi) }
         ops.readdir = { req, ino, size, off, fi in FuseOperations.readdir(req, ino, size, off, fi) }
+        ops.readdirplus = { req, ino, size, off, fi in FuseOperations.readdirplus(req, ino, size, off, fi) }
         ops.releasedir = { req, ino, fi in FuseOperations.releasedir(req, ino, fi) }
         ops.fsyncdir = { req, ino, datasync, fi in FuseOperations.fsyncdir(req, ino, datasync, fi) }
         ops.statfs = { req, ino in FuseOperations.statfs(req, ino) }
@@ -51,7 +52,7 @@ enum FuseOperations {
         ops.getxattr = { req, ino, name, size in FuseOperations.getxattr(req, ino, name, size) }
         ops.listxattr = { req, ino, size in FuseOperations.listxattr(req, ino, size) }
         ops.removexattr = { req, ino, name in FuseOperations.removexattr(req, ino, name) }
-        // Deliberately absent: getlk/setlk/flock (the kernel keeps locks locally), readdirplus,
+        // Deliberately absent: getlk/setlk/flock (the kernel keeps locks locally),
         // access (default_permissions), write_buf (no splice), ioctl, poll, bmap,
         // copy_file_range and lseek (ENOSYS makes the kernel fall back to its generic code).
         return ops
@@ -386,6 +387,48 @@ enum FuseOperations {
                         fuse_add_direntry(req, base + used, remaining, $0, &attr, off_t(entry.offset))
                     }
                     if needed > remaining { break }
+                    used += needed
+                }
+                _ = fuse_reply_buf(req, base, used)
+            } catch {
+                replyError(req, error.code)
+            }
+        }
+        if replied == nil { replyError(req, ENOMEM) }
+    }
+
+    /// Like readdir, with each entry's attributes; every entry that reaches the kernel counts one
+    /// lookup ("." and ".." carry node 0: no attributes, no lookup).
+    static func readdirplus(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ size: Int, _ off: off_t,
+                            _ fi: UnsafeMutablePointer<fuse_file_info>?) {
+        let fs = engine(req)
+        guard let dir = openDirectory(fi) else { return replyError(req, EBADF) }
+        let replied: Void? = ReplyBuffers.withBuffer(count: size) { buffer in
+            do throws(Errno) {
+                let entries = try fs.readdir(dir, offset: Int64(off))
+                guard let base = buffer.baseAddress?.assumingMemoryBound(to: CChar.self) else {
+                    _ = fuse_reply_buf(req, nil, 0)
+                    return
+                }
+                var used = 0
+                for entry in entries {
+                    var param = fuse_entry_param()
+                    var looked: Entry?
+                    if !entry.isDotOrDotDot, let e = try? fs.lookup(entry, in: dir) {
+                        looked = e
+                        param = entryParam(e)
+                    } else {
+                        param.attr.st_ino = ino_t(entry.inode)
+                        param.attr.st_mode = mode_t(entry.type) << 12
+                    }
+                    let remaining = buffer.count - used
+                    let needed = entry.name.withCString {
+                        fuse_add_direntry_plus(req, base + used, remaining, $0, &param, off_t(entry.offset))
+                    }
+                    if needed > remaining {
+                        if let looked { fs.forget(looked.node, count: 1) }
+                        break
+                    }
                     used += needed
                 }
                 _ = fuse_reply_buf(req, base, used)

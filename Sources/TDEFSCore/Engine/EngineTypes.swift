@@ -33,6 +33,10 @@ public struct DirectoryEntry: Sendable {
     public var inode: UInt64
     public var type: UInt8
     public var offset: Int64
+    /// The entry's name in the backing directory (empty for "." and "..").
+    var backingName: String = ""
+
+    public var isDotOrDotDot: Bool { name == "." || name == ".." }
 }
 
 /// Options the daemon decides at mount time.

@@ -38,6 +38,15 @@ extension FileSystem {
         return all[start...]
     }
 
+    /// For READDIRPLUS: looks up a listed entry by its backing name (no name encryption), counting
+    /// one lookup as lookup() does. The caller forgets it if the entry does not reach the kernel.
+    public func lookup(_ entry: DirectoryEntry, in dir: OpenDirectory) throws(Errno) -> Entry {
+        guard !entry.isDotOrDotDot, !entry.backingName.isEmpty else { throw Errno.EINVAL }
+        return try inDirectory(dir.inode) { () throws(Errno) -> Entry in
+            try register(backing: entry.backingName, in: dir.inode, name: entry.name)
+        }
+    }
+
     public func releasedir(_ dir: OpenDirectory) {}
 
     public func fsyncdir(_ dir: OpenDirectory, dataOnly: Bool) throws(Errno) {
@@ -57,7 +66,7 @@ extension FileSystem {
         ]
         try BackingEntries.forEachEntry(directoryFD: dir.fd) { backing, ino, type in
             if let name = plaintextName(ofBacking: backing, in: dir, iv: iv, keys: keys) {
-                out.append(DirectoryEntry(name: name, inode: ino, type: type, offset: Int64(out.count + 1)))
+                out.append(DirectoryEntry(name: name, inode: ino, type: type, offset: Int64(out.count + 1), backingName: backing))
             }
             return true
         }
