@@ -19,7 +19,7 @@ packages=(
     postgresql-15 postgresql-contrib   # database tests: initdb, pg_ctl, pgbench, pg_amcheck, pg_checksums
     mariadb-server mariadb-client sysbench   # database tests: MariaDB 10.11 and its OLTP write load
     redis-server                       # database tests: Redis with appendonly + RDB
-    python3 python3-fusepy libfuse2    # database tests: SQLite workers and the power-loss layer (Tests/Support)
+    python3 gcc libc6-dev              # database tests: SQLite workers (python3), the power-loss layer Tests/Support/lazyfs.c (cc, libfuse3-dev)
     systemd mount                      # Ops* tests: systemd-analyze verify, systemd-creds; mount(8)/umount(8) for the fstab helper
 )
 missing=()

@@ -8,7 +8,7 @@ struct TDEFS: ParsableCommand {
         abstract: "Transparent data encryption for any database, as a FUSE filesystem.",
         discussion: "Exit statuses are listed in docs/exit-codes.md.",
         subcommands: [InitCommand.self, MountCommand.self, UnmountCommand.self, StatusCommand.self, PasswdCommand.self,
-                      RotateCommand.self, RetireCommand.self, ExportKeyCommand.self, FsckCommand.self]
+                      RotateCommand.self, RetireCommand.self, ExportKeyCommand.self, FsckCommand.self, ImportCommand.self]
     )
 }
 

@@ -60,15 +60,24 @@ final class Inode: Sendable {
 final class LoadedHeader: Sendable {
     let header: FileHeader
     let fileKey: SecureBytes
-    let xattrKeys: XattrKeys
     let previousKey: SecureBytes?
     let previousSize: AESKeySize
+    private let derivedXattrKeys = Mutex<XattrKeys?>(nil)
     init(header: FileHeader, fileKey: SecureBytes, previousKey: SecureBytes? = nil, previousSize: AESKeySize? = nil) {
         self.header = header
         self.fileKey = fileKey
         self.previousKey = previousKey
         self.previousSize = previousSize ?? header.size
-        xattrKeys = XattrKeys.forFile(fileKey: fileKey, fileID: header.fileID, size: header.size)
+    }
+
+    /// Derived on first use: most opened files never touch an extended attribute.
+    var xattrKeys: XattrKeys {
+        derivedXattrKeys.withLock { keys in
+            if let keys { return keys }
+            let k = XattrKeys.forFile(fileKey: fileKey, fileID: header.fileID, size: header.size)
+            keys = k
+            return k
+        }
     }
 }
 

@@ -1,0 +1,96 @@
+import ArgumentParser
+import Glibc
+import Logging
+import TDEFSCore
+
+/// tdefs import PLAIN_DIR BACKING [KEY]: encrypts an existing, stopped data directory into a new
+/// volume; an interrupted import resumes when run again with the same arguments.
+struct ImportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import",
+        abstract: "Encrypt an existing (stopped) directory into a new volume.",
+        discussion: """
+            BACKING must be empty or missing (a new volume is created there with the given key), or hold \
+            an import that was interrupted (it then resumes). Owners, modes, times, hard links, symlinks, \
+            special files and user.* extended attributes are kept. PLAIN_DIR is only read, never changed. \
+            Mount the new volume where the data directory was, after moving the plaintext away.
+            """)
+
+    @Argument(help: ArgumentHelp("The plaintext directory to encrypt (its server stopped).", valueName: "plain-dir"))
+    var plainDir: String
+
+    @Argument(help: ArgumentHelp("The backing directory of the new volume.", valueName: "backing"))
+    var backing: String
+
+    @OptionGroup var key: KeyOptions
+
+    @Option(help: "Content cipher of a new volume.")
+    var cipher: CipherChoice = .aes256
+
+    func run() throws {
+        let source = Paths.absolute(plainDir)
+        let path = Paths.absolute(backing)
+        guard Paths.isDirectory(source) else { throw CLIError(.usage, "\(source) is not a directory") }
+        let s = Paths.resolved(source) ?? source, b = Paths.resolved(path) ?? path
+        if b == s || b.hasPrefix(s + "/") || s.hasPrefix(b + "/") {
+            throw CLIError(.usage, "the source and the backing directory must not contain each other")
+        }
+        if geteuid() != 0 {
+            Console.warn("not running as root: files owned by other users keep your ownership, and unreadable files fail")
+        }
+
+        var journal = ImportJournal(backing: path)
+        let survey = try Importer.survey(source)
+        let keyring: Keyring
+        var resumeAfter = 0
+        if Paths.isDirectory(path) && journal.exists {
+            let (recorded, done) = try journal.load()
+            guard recorded == survey else {
+                throw CLIError(.failure, "\(path) holds an interrupted import of a different (or since changed) source; "
+                               + "remove \(path) and import again")
+            }
+            let config = try Volume.loadConfig(backingPath: path)
+            let (_, secret) = try key.read(confirm: false)
+            keyring = try Volume.unlock(config: config, secret: try secret.material(for: config.keySource.kdf), path: path)
+            resumeAfter = done
+            Console.error("tdefs: resuming an interrupted import: \(done) of \(survey.entries) entries were done")
+        } else {
+            if Paths.isDirectory(path) && Paths.hasEntries(path) {
+                throw CLIError(.failure, "\(path) is not empty: import needs an empty or missing backing directory "
+                               + "(or one holding an interrupted import)")
+            }
+            let (source, secret) = try key.read(confirm: true)
+            let kdf = source.kdfForNewVolume
+            let material = try secret.material(for: kdf)
+            let config = try Volume.create(backingPath: path, secret: material, kdf: kdf, cipher: cipher.size)
+            keyring = try Volume.unlock(config: config, secret: material, path: path)
+        }
+        // Nobody mounts the volume while it is being filled.
+        let lock = try VolumeLock(backingPath: path)
+        defer { withExtendedLifetime(lock) {} }
+        if resumeAfter == 0 && !journal.exists {
+            try journal.create(survey)
+        } else {
+            try journal.reopen()
+        }
+
+        var logger = Logger(label: "tdefs.import")
+        logger.logLevel = .warning
+        let fs = try FileSystem(backingPath: path, keyring: keyring, logger: logger)
+        let bar = ProgressBar(label: "import")
+        let started = ProgressBar.now()
+        let importer = Importer(source: source, backing: path, fs: fs, journal: journal, resumeAfter: resumeAfter,
+                                totalBytes: survey.bytes, bar: bar)
+        let stats = try importer.run()
+        try journal.finish()
+        try importer.restoreRootTimes()
+        fs.destroy()
+        for w in stats.warnings.prefix(20) { Console.warn(w) }
+        if stats.warnings.count > 20 { Console.warn("... and \(stats.warnings.count - 20) more warnings like these") }
+        let seconds = max(ProgressBar.now() - started, 0.001)
+        Console.out("tdefs: imported \(source) into \(path): \(stats.entries - 1) entries, \(stats.files) files, "
+                    + "\(ProgressBar.bytes(stats.bytes)) in \(Int(seconds)).\(Int(seconds * 10) % 10) s"
+                    + (stats.skippedEntries > 0 ? " (\(stats.skippedEntries) entries done before the interruption)" : "")
+                    + "; the source was not changed. Mount it with: tdefs mount \(path) MOUNTPOINT [KEY]")
+    }
+}
