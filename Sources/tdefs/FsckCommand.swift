@@ -45,13 +45,15 @@ struct FsckCommand: ParsableCommand {
         } else {
             Console.out(Self.text(report, backing: located.backingPath))
         }
-        if !report.clean { throw ExitCode(ExitStatus.fsckFoundDamage.rawValue) }
+        if report.damaged { throw ExitCode(ExitStatus.fsckFoundDamage.rawValue) }
     }
 
     static func json(_ r: FsckReport, backing: String) -> JSONText {
         .object([
             ("backing", .string(backing)),
             ("clean", .bool(r.clean)),
+            ("damaged", .bool(r.damaged)),
+            ("leftovers", .int(Int64(r.leftovers))),
             ("directories", .int(Int64(r.directories))),
             ("files", .int(Int64(r.files))),
             ("symlinks", .int(Int64(r.symlinks))),
@@ -78,7 +80,13 @@ struct FsckCommand: ParsableCommand {
             let state = p.repaired ? " (repaired)" : p.repairable ? " (fsck --repair fixes this)" : ""
             lines.append("\(p.kind.rawValue): \(p.path ?? "?") [\(p.backingPath)]: \(p.detail)\(state)")
         }
-        lines.append(r.clean ? "clean" : "DAMAGED: \(r.problems.filter { !$0.repaired }.count) problem(s)")
+        if r.damaged {
+            lines.append("DAMAGED: \(r.problems.filter { !$0.repaired && !$0.repairable }.count) problem(s)")
+        } else if r.leftovers > 0 {
+            lines.append("clean, with \(r.leftovers) leftover(s) of interrupted operations (tdefs fsck --repair removes them)")
+        } else {
+            lines.append("clean")
+        }
         return lines.joined(separator: "\n")
     }
 }

@@ -62,7 +62,7 @@ extension FileSystem {
                 try setOwner(dirFD: dir.fd, backing: tmp, uid: owner.uid, gid: owner.gid)
                 let finalMode = (mode & 0o7777) | (owner.setgid ? S_ISGID : 0)
                 _ = try sys { fchmodat(dir.fd, tmp, finalMode, 0) }
-                _ = try sys { tdefs_renameat2(dir.fd, tmp, dir.fd, b.name, tdefs_RENAME_NOREPLACE) }
+                try renameNoReplace(dir.fd, tmp, dir.fd, b.name)
             } catch {
                 BackingEntries.removeTree(dirFD: dir.fd, name: tmp)
                 throw error
@@ -183,5 +183,16 @@ extension FileSystem {
         if other === dir { return try body() }
         try finishInterruptedMigration(dir)
         return try dir.namespaceLock.withReadLock(body)
+    }
+
+    /// renameat2(RENAME_NOREPLACE), or, on a backing filesystem without it, a check and a plain
+    /// rename: the kernel holds the directory's lock for a create in it, so no one can slip in.
+    func renameNoReplace(_ fromFD: Int32, _ from: String, _ toFD: Int32, _ to: String) throws(Errno) {
+        if tdefs_renameat2(fromFD, from, toFD, to, tdefs_RENAME_NOREPLACE) == 0 { return }
+        let e = errno
+        guard e == EINVAL || e == ENOSYS || e == ENOTSUP else { throw Errno(e) }
+        var st = stat()
+        if fstatat(toFD, to, &st, AT_SYMLINK_NOFOLLOW) == 0 { throw Errno.EEXIST }
+        _ = try sys { renameat(fromFD, from, toFD, to) }
     }
 }

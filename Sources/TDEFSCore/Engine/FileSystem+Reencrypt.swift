@@ -150,7 +150,7 @@ extension FileSystem {
             let encrypted = NameCodec.encrypt(Array(plain.utf8), iv: next.iv, key: newKeys.names)
             let b = NameCodec.backingName(forEncrypted: encrypted)
             if b.isLong { try writeLongNameSideFile(dirFD: dir.fd, backingName: b.name, encrypted: encrypted) }
-            _ = try sys { tdefs_renameat2(dir.fd, backing, dir.fd, b.name, tdefs_RENAME_NOREPLACE) }
+            try renameNoReplace(dir.fd, backing, dir.fd, b.name)
             if kind == .long { removeLongNameSideFile(dirFD: dir.fd, backingName: backing) }
             try reencryptSymlinkIfAny(dirFD: dir.fd, backing: b.name, target: newKeys)
         }

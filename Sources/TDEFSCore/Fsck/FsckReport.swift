@@ -32,6 +32,11 @@ public struct FsckReport: Codable, Sendable {
     public var extents = 0
     public var bytes: Int64 = 0
     public var problems: [FsckProblem] = []
+    /// Nothing left to report.
     public var clean: Bool { problems.allSatisfy { $0.repaired } }
+    /// Something a user's data depends on is damaged (not a mere leftover of an interrupted operation).
+    public var damaged: Bool { problems.contains { !$0.repaired && !$0.repairable } }
+    /// Leftovers of interrupted operations still present (harmless; --repair removes them).
+    public var leftovers: Int { problems.filter { !$0.repaired && $0.repairable }.count }
     public init() {}
 }
