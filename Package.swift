@@ -6,6 +6,8 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "tdefs", targets: ["tdefs"]),
+        // For the fuzz package in Fuzz/ (built separately with -sanitize=fuzzer; see docs/hardening.md).
+        .library(name: "TDEFSCore", targets: ["TDEFSCore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

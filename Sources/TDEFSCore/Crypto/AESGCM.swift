@@ -46,11 +46,19 @@ public final class AESGCM: @unchecked Sendable {
 
     deinit { EVP_CIPHER_CTX_free(ctx) }  // EVP_CIPHER_CTX_free cleanses key material.
 
+    /// The cipher the context is set up for: a new key for the same cipher reuses OpenSSL's
+    /// provider context (naming the cipher again would free and allocate it on every request).
+    private var cipherSize: AESKeySize?
+
     /// Sets the key (24 or 32 bytes) for subsequent operations.
     public func setKey(_ key: UnsafeRawBufferPointer, size: AESKeySize) {
         precondition(key.count >= size.gcmKeyBytes)
-        var ok = EVP_CipherInit_ex2(ctx, FetchedCiphers.gcm(size), nil, nil, 1, nil)
-        ok &= EVP_CIPHER_CTX_ctrl(ctx, TDEFS_EVP_CTRL_GCM_SET_IVLEN, Int32(nonceLength), nil)
+        var ok: Int32 = 1
+        if cipherSize != size {
+            ok &= EVP_CipherInit_ex2(ctx, FetchedCiphers.gcm(size), nil, nil, 1, nil)
+            ok &= EVP_CIPHER_CTX_ctrl(ctx, TDEFS_EVP_CTRL_GCM_SET_IVLEN, Int32(nonceLength), nil)
+            cipherSize = size
+        }
         ok &= EVP_CipherInit_ex2(ctx, nil, key.baseAddress!.assumingMemoryBound(to: UInt8.self), nil, 1, nil)
         precondition(ok == 1, "AES-GCM key setup failed")
         keyed = true

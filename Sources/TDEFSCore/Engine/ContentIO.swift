@@ -38,8 +38,9 @@ struct ContentIO {
         let first = offset / Self.P, last = (end - 1) / Self.P
         let start = ExtentGeometry.backingOffset(ofExtent: first)
         let want = Int(min(bsize, ExtentGeometry.backingOffset(ofExtent: last + 1)) - start)
-        return try fs.cipherBuffers.withBuffer { (cbuf) throws(Errno) -> Int in
-            let got = try preadFully(cbuf.baseAddress!, want, start)
+        return try fs.withWorkspace { (ws) throws(Errno) -> Int in
+            let cbuf = ws.cipher.baseAddress!
+            let got = try preadFully(cbuf, want, start)
             return try fs.gcmContexts.withContext(key: header.fileKey, size: header.header.size) { (gcm) throws(Errno) -> Int in
                 var produced = 0
                 for j in first...last {
@@ -47,16 +48,15 @@ struct ContentIO {
                     let extLen = Int(min(Self.P, size - extStart))
                     let from = Int(max(offset, extStart) - extStart)
                     let to = Int(min(end, extStart + Self.P) - extStart)
-                    let stored = UnsafeRawBufferPointer(start: cbuf.baseAddress! + Int(j - first) * Int(Self.S),
-                                                        count: max(0, min(extLen + ExtentGeometry.overhead, got - Int(j - first) * Int(Self.S))))
+                    let slot = Int(j - first) * Int(Self.S)
+                    let stored = UnsafeRawBufferPointer(start: cbuf + slot,
+                                                        count: max(0, min(extLen + ExtentGeometry.overhead, got - slot)))
                     let out = buffer.baseAddress! + produced
                     if from == 0 && to == extLen {
                         try decrypt(extent: j, stored: stored, plainLength: extLen, into: out, gcm: gcm)
                     } else {
-                        try withUnsafeTemporaryAllocation(byteCount: ExtentGeometry.plainBytes, alignment: 16) { (tmp) throws(Errno) in
-                            try decrypt(extent: j, stored: stored, plainLength: extLen, into: tmp.baseAddress!, gcm: gcm)
-                            out.copyMemory(from: tmp.baseAddress! + from, byteCount: to - from)
-                        }
+                        try decrypt(extent: j, stored: stored, plainLength: extLen, into: ws.plain, gcm: gcm)
+                        out.copyMemory(from: ws.plain + from, byteCount: to - from)
                     }
                     produced += to - from
                 }
@@ -108,34 +108,32 @@ struct ContentIO {
         }
         let newSize = max(oldSize, end)
         let first = offset / Self.P, last = (end - 1) / Self.P
-        try fs.cipherBuffers.withBuffer { (cbuf) throws(Errno) in
+        try fs.withWorkspace { (ws) throws(Errno) in
+            let cbuf = ws.cipher.baseAddress!
             try fs.gcmContexts.withContext(key: header.fileKey, size: header.header.size) { (gcm) throws(Errno) in
                 var written = 0
-                fillNonces(cbuf, count: Int(last - first + 1))
+                fillNonces(ws, count: Int(last - first + 1))
                 for j in first...last {
                     let extStart = j * Self.P
                     let newLen = Int(min(Self.P, newSize - extStart))
                     let oldLen = Int(max(0, min(Self.P, oldSize - extStart)))
                     let from = Int(max(offset, extStart) - extStart)
                     let to = Int(min(end, extStart + Self.P) - extStart)
-                    let slot = cbuf.baseAddress! + Int(j - first) * Int(Self.S)
+                    let slot = cbuf + Int(j - first) * Int(Self.S)
                     let src = data.baseAddress! + Int(extStart + Int64(from) - offset)
                     if from == 0 && to == newLen {
                         try seal(extent: j, plain: UnsafeRawBufferPointer(start: src, count: newLen), slot: slot, gcm: gcm)
                     } else {
-                        try withUnsafeTemporaryAllocation(byteCount: ExtentGeometry.plainBytes, alignment: 16) { (tmp) throws(Errno) in
-                            let t = tmp.baseAddress!
-                            if oldLen > 0 {
-                                try readExtent(j, plainLength: oldLen, into: t, gcm: gcm)
-                            }
-                            if newLen > oldLen { (t + oldLen).initializeMemory(as: UInt8.self, repeating: 0, count: newLen - oldLen) }
-                            (t + from).copyMemory(from: src, byteCount: to - from)
-                            try seal(extent: j, plain: UnsafeRawBufferPointer(start: t, count: newLen), slot: slot, gcm: gcm)
-                        }
+                        // An edge extent: read, modify, write.
+                        let t = ws.plain
+                        if oldLen > 0 { try readExtent(j, plainLength: oldLen, into: t, gcm: gcm, ws: ws) }
+                        if newLen > oldLen { (t + oldLen).initializeMemory(as: UInt8.self, repeating: 0, count: newLen - oldLen) }
+                        (t + from).copyMemory(from: src, byteCount: to - from)
+                        try seal(extent: j, plain: UnsafeRawBufferPointer(start: t, count: newLen), slot: slot, gcm: gcm)
                     }
                     written = Int(j - first) * Int(Self.S) + newLen + ExtentGeometry.overhead
                 }
-                try pwriteFully(cbuf.baseAddress!, written, ExtentGeometry.backingOffset(ofExtent: first))
+                try pwriteFully(cbuf, written, ExtentGeometry.backingOffset(ofExtent: first))
             }
         }
     }
@@ -144,26 +142,23 @@ struct ContentIO {
     /// bytes: cut short, or padded with zeros.
     func resizeExtent(_ j: Int64, oldSize: Int64, newLength: Int) throws(Errno) {
         let oldLen = Int(max(0, min(Self.P, oldSize - j * Self.P)))
-        try fs.gcmContexts.withContext(key: header.fileKey, size: header.header.size) { (gcm) throws(Errno) in
-            try withUnsafeTemporaryAllocation(byteCount: ExtentGeometry.storedBytes + ExtentGeometry.plainBytes, alignment: 16) { (tmp) throws(Errno) in
-                let plain = tmp.baseAddress!, slot = tmp.baseAddress! + ExtentGeometry.plainBytes
-                if oldLen > 0 { try readExtent(j, plainLength: oldLen, into: plain, gcm: gcm) }
+        try fs.withWorkspace { (ws) throws(Errno) in
+            try fs.gcmContexts.withContext(key: header.fileKey, size: header.header.size) { (gcm) throws(Errno) in
+                let plain = ws.plain, slot = ws.cipher.baseAddress!
+                if oldLen > 0 { try readExtent(j, plainLength: oldLen, into: plain, gcm: gcm, ws: ws) }
                 if newLength > oldLen { (plain + oldLen).initializeMemory(as: UInt8.self, repeating: 0, count: newLength - oldLen) }
-                fillNonces(UnsafeMutableRawBufferPointer(start: slot, count: ExtentGeometry.storedBytes), count: 1)
+                fillNonces(ws, count: 1)
                 try seal(extent: j, plain: UnsafeRawBufferPointer(start: plain, count: newLength), slot: slot, gcm: gcm)
                 try pwriteFully(slot, newLength + ExtentGeometry.overhead, ExtentGeometry.backingOffset(ofExtent: j))
             }
         }
     }
 
-    /// Reads and decrypts one extent of `plainLength` bytes.
-    func readExtent(_ j: Int64, plainLength: Int, into out: UnsafeMutableRawPointer, gcm: AESGCM) throws(Errno) {
-        try withUnsafeTemporaryAllocation(byteCount: ExtentGeometry.storedBytes, alignment: 16) { (s) throws(Errno) in
-            let want = plainLength + ExtentGeometry.overhead
-            let got = try preadFully(s.baseAddress!, want, ExtentGeometry.backingOffset(ofExtent: j))
-            try decrypt(extent: j, stored: UnsafeRawBufferPointer(start: s.baseAddress!, count: got),
-                        plainLength: plainLength, into: out, gcm: gcm)
-        }
+    /// Reads and decrypts one extent of `plainLength` bytes (through the workspace's stored-extent area).
+    func readExtent(_ j: Int64, plainLength: Int, into out: UnsafeMutableRawPointer, gcm: AESGCM, ws: Workspace) throws(Errno) {
+        let got = try preadFully(ws.stored, plainLength + ExtentGeometry.overhead, ExtentGeometry.backingOffset(ofExtent: j))
+        try decrypt(extent: j, stored: UnsafeRawBufferPointer(start: ws.stored, count: got),
+                    plainLength: plainLength, into: out, gcm: gcm)
     }
 
     /// Encrypts into a slot whose first 16 bytes already hold a fresh random nonce.
@@ -176,12 +171,10 @@ struct ContentIO {
     }
 
     /// One getrandom call for all the nonces of a request, placed at the start of each slot.
-    func fillNonces(_ cbuf: UnsafeMutableRawBufferPointer, count: Int) {
-        withUnsafeTemporaryAllocation(byteCount: count * Self.nonce, alignment: 16) { n in
-            Random.fill(n)
-            for i in 0..<count {
-                (cbuf.baseAddress! + i * Int(Self.S)).copyMemory(from: n.baseAddress! + i * Self.nonce, byteCount: Self.nonce)
-            }
+    func fillNonces(_ ws: Workspace, count: Int) {
+        Random.fill(UnsafeMutableRawBufferPointer(start: ws.nonces, count: count * Self.nonce))
+        for i in 0..<count {
+            (ws.cipher.baseAddress! + i * Int(Self.S)).copyMemory(from: ws.nonces + i * Self.nonce, byteCount: Self.nonce)
         }
     }
 
@@ -193,10 +186,9 @@ struct ContentIO {
         let bsize = try backingSize()
         let size = ExtentGeometry.plainSize(backingSize: bsize)
         let extents = (size + Self.P - 1) / Self.P
-        let maxBatch = Int64(fs.cipherBuffers.bufferSize / ExtentGeometry.storedBytes)
         var start = first
         while start < min(extents, first + count) {
-            let last = min(extents, first + count, start + maxBatch) - 1
+            let last = min(extents, first + count, start + Int64(Workspace.extents)) - 1
             try convertBatch(start, last, size: size, backingSize: bsize)
             start = last + 1
         }
@@ -208,25 +200,23 @@ struct ContentIO {
         let begin = ExtentGeometry.backingOffset(ofExtent: first)
         let want = Int(min(bsize, ExtentGeometry.backingOffset(ofExtent: last + 1)) - begin)
         let n = Int(last - first + 1)
-        try fs.cipherBuffers.withBuffer { (cbuf) throws(Errno) in
-            let got = try preadFully(cbuf.baseAddress!, want, begin)
-            try withUnsafeTemporaryAllocation(byteCount: n * Self.nonce + ExtentGeometry.plainBytes, alignment: 16) { (scratch) throws(Errno) in
-                let nonces = scratch.baseAddress!, plain = scratch.baseAddress! + n * Self.nonce
-                Random.fill(UnsafeMutableRawBufferPointer(start: nonces, count: n * Self.nonce))
-                try fs.gcmContexts.withContext(key: header.fileKey, size: header.header.size) { (gcm) throws(Errno) in
-                    for j in first...last {
-                        let i = Int(j - first)
-                        let len = Int(min(Self.P, size - j * Self.P))
-                        let slot = cbuf.baseAddress! + i * Int(Self.S)
-                        let stored = UnsafeRawBufferPointer(start: slot, count: max(0, min(len + ExtentGeometry.overhead, got - i * Int(Self.S))))
-                        if stored.count == len + ExtentGeometry.overhead && isAllZero(stored) { continue }  // a hole
-                        try decrypt(extent: j, stored: stored, plainLength: len, into: plain, gcm: gcm)
-                        slot.copyMemory(from: nonces + i * Self.nonce, byteCount: Self.nonce)
-                        try seal(extent: j, plain: UnsafeRawBufferPointer(start: plain, count: len), slot: slot, gcm: gcm)
-                    }
+        try fs.withWorkspace { (ws) throws(Errno) in
+            let cbuf = ws.cipher.baseAddress!
+            let got = try preadFully(cbuf, want, begin)
+            Random.fill(UnsafeMutableRawBufferPointer(start: ws.nonces, count: n * Self.nonce))
+            try fs.gcmContexts.withContext(key: header.fileKey, size: header.header.size) { (gcm) throws(Errno) in
+                for j in first...last {
+                    let i = Int(j - first)
+                    let len = Int(min(Self.P, size - j * Self.P))
+                    let slot = cbuf + i * Int(Self.S)
+                    let stored = UnsafeRawBufferPointer(start: slot, count: max(0, min(len + ExtentGeometry.overhead, got - i * Int(Self.S))))
+                    if stored.count == len + ExtentGeometry.overhead && isAllZero(stored) { continue }  // a hole
+                    try decrypt(extent: j, stored: stored, plainLength: len, into: ws.plain, gcm: gcm)
+                    slot.copyMemory(from: ws.nonces + i * Self.nonce, byteCount: Self.nonce)
+                    try seal(extent: j, plain: UnsafeRawBufferPointer(start: ws.plain, count: len), slot: slot, gcm: gcm)
                 }
             }
-            try pwriteFully(cbuf.baseAddress!, got, begin)
+            try pwriteFully(cbuf, got, begin)
         }
     }
 
@@ -241,12 +231,12 @@ struct ContentIO {
             // leaves a shorter file, never an unreadable one.
             if r != 0 {
                 let oldLen = Int(min(Self.P, oldSize - k * Self.P))
-                try withUnsafeTemporaryAllocation(byteCount: ExtentGeometry.plainBytes, alignment: 16) { (plain) throws(Errno) in
+                try fs.withWorkspace { (ws) throws(Errno) in
                     try fs.gcmContexts.withContext(key: header.fileKey, size: header.header.size) { (gcm) throws(Errno) in
-                        try readExtent(k, plainLength: oldLen, into: plain.baseAddress!, gcm: gcm)
+                        try readExtent(k, plainLength: oldLen, into: ws.plain, gcm: gcm, ws: ws)
                     }
                     _ = try sys { ftruncate(fd, off_t(ExtentGeometry.backingOffset(ofExtent: k))) }
-                    try write(offset: k * Self.P, data: UnsafeRawBufferPointer(start: plain.baseAddress!, count: r))
+                    try write(offset: k * Self.P, data: UnsafeRawBufferPointer(start: ws.plain, count: r))
                 }
             } else {
                 _ = try sys { ftruncate(fd, off_t(ExtentGeometry.backingSize(plainSize: newSize))) }

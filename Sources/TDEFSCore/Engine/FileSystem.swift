@@ -12,8 +12,8 @@ public final class FileSystem: Sendable {
     let logger: Logger
     let inodes: InodeTable
     let rootFD: Int32
-    /// Ciphertext scratch for up to 1 MiB of plaintext plus edge extents.
-    let cipherBuffers = BufferPool(bufferSize: 258 * ExtentGeometry.storedBytes)
+    /// Per-request scratch memory (see Workspace).
+    let workspaces = BufferPool(bufferSize: Workspace.byteCount)
     let gcmContexts = GCMPool()
 
     public init(backingPath: String, keyring: Keyring, options: EngineOptions = EngineOptions(),
