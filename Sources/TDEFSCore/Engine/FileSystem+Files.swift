@@ -64,8 +64,13 @@ extension FileSystem {
                 throw e
             }
             do throws(Errno) {
-                if options.chownToCaller { _ = try sys { fchown(fd, owner.uid, owner.gid) } }
-                _ = try sys { fchmod(fd, mode & 0o7777) }
+                // openat already gave the daemon's owner (the directory's group in a set-group-ID
+                // directory) and the exact mode (umask is 0): change only what differs. chown
+                // clears set-user/group-ID bits, so those are set again afterwards.
+                if options.chownToCaller && (owner.uid != geteuid() || (owner.gid != getegid() && !owner.setgid)) {
+                    _ = try sys { fchown(fd, owner.uid, owner.gid) }
+                    if mode & 0o6000 != 0 { _ = try sys { fchmod(fd, mode & 0o7777) } }
+                }
                 let (header, fileKey) = FileHeader.create(keys: keyring.current)
                 let bytes = header.bytes
                 let n = try sys { bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) } }
