@@ -367,40 +367,43 @@ enum FuseOperations {
 
     static func readdir(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ size: Int, _ off: off_t,
                         _ fi: UnsafeMutablePointer<fuse_file_info>?) {
-        let fs = engine(req)
-        guard let dir = openDirectory(fi) else { return replyError(req, EBADF) }
-        let replied: Void? = ReplyBuffers.withBuffer(count: size) { buffer in
-            do throws(Errno) {
-                let entries = try fs.readdir(dir, offset: Int64(off))
-                guard let base = buffer.baseAddress?.assumingMemoryBound(to: CChar.self) else {
-                    _ = fuse_reply_buf(req, nil, 0)
-                    return
-                }
-                var used = 0
-                var attr = stat()
-                for entry in entries {
-                    // Only st_ino and the type bits of st_mode are used (DTTOIF: type << 12).
-                    attr.st_ino = ino_t(entry.inode)
-                    attr.st_mode = mode_t(entry.type) << 12
-                    let remaining = buffer.count - used
-                    let needed = entry.name.withCString {
-                        fuse_add_direntry(req, base + used, remaining, $0, &attr, off_t(entry.offset))
-                    }
-                    if needed > remaining { break }
-                    used += needed
-                }
-                _ = fuse_reply_buf(req, base, used)
-            } catch {
-                replyError(req, error.code)
-            }
+        replyListing(req, size, off, fi) { fs, dir, entry, base, remaining in
+            // Only st_ino and the type bits of st_mode are used (DTTOIF: type << 12).
+            var attr = stat()
+            attr.st_ino = ino_t(entry.inode)
+            attr.st_mode = mode_t(entry.type) << 12
+            let needed = entry.name.withCString { fuse_add_direntry(req, base, remaining, $0, &attr, off_t(entry.offset)) }
+            return needed <= remaining ? needed : nil
         }
-        if replied == nil { replyError(req, ENOMEM) }
     }
 
     /// Like readdir, with each entry's attributes; every entry that reaches the kernel counts one
     /// lookup ("." and ".." carry node 0: no attributes, no lookup).
     static func readdirplus(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ size: Int, _ off: off_t,
                             _ fi: UnsafeMutablePointer<fuse_file_info>?) {
+        replyListing(req, size, off, fi) { fs, dir, entry, base, remaining in
+            var param = fuse_entry_param()
+            var looked: Entry?
+            if !entry.isDotOrDotDot, let e = try? fs.lookup(entry, in: dir) {
+                looked = e
+                param = entryParam(e)
+            } else {
+                param.attr.st_ino = ino_t(entry.inode)
+                param.attr.st_mode = mode_t(entry.type) << 12
+            }
+            let needed = entry.name.withCString { fuse_add_direntry_plus(req, base, remaining, $0, &param, off_t(entry.offset)) }
+            if needed > remaining {
+                if let looked { fs.forget(looked.node, count: 1) }
+                return nil
+            }
+            return needed
+        }
+    }
+
+    /// Fills a reply buffer of at most `size` bytes with entries after cookie `off`; `add` puts one
+    /// entry at `base` and returns its size, or nil when it does not fit (the listing stops there).
+    static func replyListing(_ req: fuse_req_t?, _ size: Int, _ off: off_t, _ fi: UnsafeMutablePointer<fuse_file_info>?,
+                             _ add: (FileSystem, OpenDirectory, DirectoryEntry, UnsafeMutablePointer<CChar>, Int) -> Int?) {
         let fs = engine(req)
         guard let dir = openDirectory(fi) else { return replyError(req, EBADF) }
         let replied: Void? = ReplyBuffers.withBuffer(count: size) { buffer in
@@ -412,24 +415,8 @@ enum FuseOperations {
                 }
                 var used = 0
                 for entry in entries {
-                    var param = fuse_entry_param()
-                    var looked: Entry?
-                    if !entry.isDotOrDotDot, let e = try? fs.lookup(entry, in: dir) {
-                        looked = e
-                        param = entryParam(e)
-                    } else {
-                        param.attr.st_ino = ino_t(entry.inode)
-                        param.attr.st_mode = mode_t(entry.type) << 12
-                    }
-                    let remaining = buffer.count - used
-                    let needed = entry.name.withCString {
-                        fuse_add_direntry_plus(req, base + used, remaining, $0, &param, off_t(entry.offset))
-                    }
-                    if needed > remaining {
-                        if let looked { fs.forget(looked.node, count: 1) }
-                        break
-                    }
-                    used += needed
+                    guard let n = add(fs, dir, entry, base + used, buffer.count - used) else { break }
+                    used += n
                 }
                 _ = fuse_reply_buf(req, base, used)
             } catch {

@@ -7,12 +7,11 @@ import Logging
 public enum AuditLog {
     public static func record(_ event: String, volume: String, backing: String, epoch: UInt32?,
                               details: [(String, String)] = [], logger: Logger? = nil) {
-        var fields: [(String, String)] = [("time", Volume.timestamp()), ("event", event), ("volume", volume),
-                                          ("backing", backing)]
-        if let epoch { fields.append(("epoch", String(epoch))) }
-        fields += details
-        let line = "{" + fields.map { "\"\(escape($0.0))\":" + (isNumber($0.1) ? $0.1 : "\"\(escape($0.1))\"") }
-            .joined(separator: ",") + "}"
+        var fields: [(String, JSONText)] = [("time", .string(Volume.timestamp())), ("event", .string(event)),
+                                            ("volume", .string(volume)), ("backing", .string(backing))]
+        if let epoch { fields.append(("epoch", .uint(epoch))) }
+        fields += details.map { ($0.0, Int64($0.1).map { JSONText.int($0) } ?? .string($0.1)) }
+        let line = JSONText.object(fields).renderCompact()
         if let logger {
             logger.notice("audit \(line)")
         } else {
@@ -26,26 +25,5 @@ public enum AuditLog {
         let out = line + "\n"
         _ = out.withCString { write(fd, $0, strlen($0)) }
         _ = fsync(fd)
-    }
-
-    static func isNumber(_ s: String) -> Bool { !s.isEmpty && s.allSatisfy { $0.isASCII && $0.isNumber } }
-
-    static func escape(_ s: String) -> String {
-        var out = ""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            default:
-                if u.value < 0x20 {
-                    let hex = String(u.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(u)
-                }
-            }
-        }
-        return out
     }
 }
