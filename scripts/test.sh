@@ -16,6 +16,7 @@ fi
 export TDEFS_REQUIRE_FUSE=1
 log="$(mktemp /tmp/tdefs-test-log.XXXXXX)"
 status=0
+summary_line=""
 echo "test.sh: swift build"
 swift build --build-tests || status=$?
 if [ "$status" -eq 0 ]; then
@@ -28,7 +29,8 @@ if [ "$status" -eq 0 ]; then
     skipped=$(grep -cE "^Test Case '.*' skipped" "$log" || true)
     echo
     echo "================ tdefs test summary ================"
-    echo "passed: $passed   failed: $failed   skipped: $skipped"
+    summary_line="passed: $passed   failed: $failed   skipped: $skipped"
+    echo "$summary_line"
     if [ "$failed" -gt 0 ]; then
         echo "failed tests:"
         grep -E "^Test Case '.*' failed" "$log" | sed -E "s/^Test Case '(.*)' failed.*/  \1/" || true
@@ -42,8 +44,30 @@ if [ "$status" -eq 0 ]; then
     fi
 else
     echo "================ tdefs test summary ================"
-    echo "build failed (exit $status)"
+    summary_line="build failed (exit $status)"
+    echo "$summary_line"
 fi
+# Fuzzing (issue #7 item 3): each libFuzzer target for a bounded time from the seed corpus, and a
+# bounded part of the suite under AddressSanitizer and ThreadSanitizer. TDEFS_CI_SECURITY=0 skips
+# both (for a quick local run). Either one failing fails the run.
+security=""
+if [ "${TDEFS_CI_SECURITY:-1}" != "0" ]; then
+    fuzz_status=0
+    san_status=0
+    echo
+    echo "test.sh: scripts/fuzz.sh (FUZZ_SECONDS=${FUZZ_SECONDS:-20} per target)"
+    FUZZ_SECONDS="${FUZZ_SECONDS:-20}" bash scripts/fuzz.sh || fuzz_status=$?
+    echo "test.sh: scripts/sanitizers.sh (ASan, TSan)"
+    bash scripts/sanitizers.sh all || san_status=$?
+    security="fuzz: $([ "$fuzz_status" -eq 0 ] && echo PASS || echo FAIL)   sanitizers: $([ "$san_status" -eq 0 ] && echo PASS || echo FAIL)"
+    if [ "$fuzz_status" -ne 0 ] || [ "$san_status" -ne 0 ]; then [ "$status" -ne 0 ] || status=1; fi
+fi
+
+# The summary of the main test run comes last: CI parses its "passed: N failed: N" line.
+echo
+echo "================ tdefs test summary ================"
+echo "$summary_line"
+[ -z "$security" ] || echo "$security"
 echo "result: $([ "$status" -eq 0 ] && echo PASS || echo FAIL)"
 echo "===================================================="
 rm -f "$log"

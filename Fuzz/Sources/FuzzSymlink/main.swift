@@ -1,0 +1,24 @@
+import FuzzSupport
+import TDEFSCore
+
+/// Symlink targets and user.* xattrs as stored in the backing directory: SymlinkCodec.decrypt,
+/// XattrCodec.decryptName and XattrCodec.openValue never trap on any input; a target that
+/// decrypts re-encrypts and decrypts to itself.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    let bytes = fuzzBytes(data, size)
+    if let target = SymlinkCodec.decrypt(bytes, keyring: FuzzKeys.keyring), !target.isEmpty,
+       target.count <= SymlinkCodec.maxTargetBytes {
+        let again = try? SymlinkCodec.encrypt(target, keys: FuzzKeys.epoch1)
+        fuzzCheck(again.flatMap { SymlinkCodec.decrypt(Array($0.utf8), keyring: FuzzKeys.keyring) } == target,
+                  "symlink target does not round-trip")
+    }
+    let dirKeys = XattrKeys.forDirectory(keys: FuzzKeys.epoch1)
+    let name = String(decoding: bytes, as: UTF8.self)
+    _ = XattrCodec.decryptName(name, keys: dirKeys)
+    _ = XattrCodec.decryptName(XattrCodec.userPrefix + name, keys: dirKeys)
+    _ = XattrCodec.openValue(bytes, backingName: "user.fuzz", keys: dirKeys)
+    return 0
+}
+
+runFuzzer { fuzz($0, $1) }
