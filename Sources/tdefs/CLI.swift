@@ -1,3 +1,4 @@
+import CPlatform
 import ArgumentParser
 import Glibc
 
@@ -16,6 +17,8 @@ enum CLI {
     /// Parses the command line, runs the command and exits with its status. Command-line errors
     /// exit 2 (not ArgumentParser's 64); help and --version exit 0.
     static func main() -> Never {
+        // Every command may hold key material: no core dumps from the first instruction on.
+        _ = tdefs_disable_core_dumps()
         do {
             var command = try TDEFS.parseAsRoot()
             try command.run()

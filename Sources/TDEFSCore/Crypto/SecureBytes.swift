@@ -30,7 +30,8 @@ public final class SecureBytes: @unchecked Sendable, CustomStringConvertible {
 
     deinit {
         tdefs_explicit_bzero(pointer, max(count, 1))
-        _ = tdefs_munlock(pointer, max(count, 1))
+        // No munlock: locking works per page, and a page may hold other live keys. Pages stay
+        // locked until the process ends (bounded by the heap's size).
         pointer.deallocate()
     }
 
