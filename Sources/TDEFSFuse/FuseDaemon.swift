@@ -8,8 +8,10 @@ import TDEFSCore
 /// on the thread that should own the signals (normally the main thread).
 public final class FuseDaemon {
     /// libfuse starts another worker when fewer than this many are idle, up to `maxThreads`.
-    static let maxIdleThreads: UInt32 = 10
-    static let maxThreads: UInt32 = 64
+    static let maxIdleThreads: UInt32 = 8
+    /// Each busy worker may hold a 1 MiB reply buffer and a 1 MiB workspace: 16 bounds the
+    /// daemon's memory while leaving workers free when some wait on a slow fsync.
+    static let maxThreads: UInt32 = 16
 
     private let fileSystem: FileSystem
     private let mountpoint: String
