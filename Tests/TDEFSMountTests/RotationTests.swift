@@ -271,4 +271,60 @@ final class RotationTests: MountTestCase {
         XCTAssertEqual(reported, walked)
         XCTAssertEqual(walked.keys.sorted(), [2])
     }
+
+    // MARK: cipher migration and audit trail
+
+    func testReencryptMovesALegacyVolumeToAES256AndAuditsEveryKeyEvent() throws {
+        vol.unmount()
+        _ = runCommand("/bin/rm", ["-rf", vol.backing])
+        let audit = vol.base + "/audit.log"
+        let env = ["TDEFS_AUDIT_FILE": audit]
+        XCTAssertEqual(vol.tdefs(["init", vol.backing] + key + ["--cipher", "aes-192-gcm"], env: env).status, 0)
+        try vol.mount(env: env)
+        var rng = SeededRNG(seed: 0x5EED_0006)
+        let model = try populate(&rng, files: 6)
+        XCTAssertEqual(try status()["cipher"] as? String, "AES-192-GCM")
+        let wrong = vol.base + "/wrong.key"
+        vol.writeKeyFile(wrong)
+        XCTAssertEqual(vol.tdefs(["rotate", m, "--key-file", wrong], env: env).status, 10)
+        let r = vol.tdefs(["rotate", m] + key + ["--reencrypt", "--cipher", "aes-256-gcm"], env: env)
+        XCTAssertEqual(r.status, 0, r.summary)
+        XCTAssertEqual(try status()["cipher"] as? String, "AES-256-GCM")
+        try verify(model, in: m)
+        vol.unmount()
+        // Every header now names cipher 1 (AES-256-GCM) and the new epoch.
+        XCTAssertEqual(walkHeaderEpochs().keys.sorted(), [2])
+        let e = FileManager.default.enumerator(atPath: vol.backing)
+        while let rel = e?.nextObject() as? String {
+            let p = vol.backing + "/" + rel
+            guard !(rel as NSString).lastPathComponent.contains("."), let st = lstatOrNil(p),
+                  (st.st_mode & S_IFMT) == S_IFREG, st.st_size >= 96 else { continue }
+            let fd = open(p, O_RDONLY)
+            XCTAssertEqual(preadBytes(fd, count: 1, at: 6).bytes, [1], rel)
+            close(fd)
+        }
+        let pw = vol.base + "/pass"
+        try writeFile(pw, "passphrase\n", mode: 0o600)
+        XCTAssertEqual(vol.tdefs(["passwd", vol.backing] + key + ["--new-passphrase-file", pw], env: env.merging(scrypt) { a, _ in a }).status, 0)
+        let export = vol.base + "/e.conf"
+        XCTAssertEqual(vol.tdefs(["export-key", vol.backing, "--passphrase-file", pw, "--epoch", "1", "--to-key-file", vol.keyFile, "--output", export], env: env).status, 0)
+        XCTAssertEqual(vol.tdefs(["retire", vol.backing, "--passphrase-file", pw, "--epoch", "1"], env: env).status, 0)
+
+        let lines = (try String(contentsOfFile: audit, encoding: .utf8)).split(separator: "\n")
+        let events = lines.compactMap { line -> String? in
+            guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return nil }
+            XCTAssertNotNil(o["time"]); XCTAssertNotNil(o["volume"])
+            return o["event"] as? String
+        }
+        XCTAssertEqual(events.count, lines.count, "every audit line is one JSON object")
+        for expected in ["init", "unlock", "unlock-failed", "rotate-started", "rotate-done", "passwd", "export-key", "retire"] {
+            XCTAssertTrue(events.contains(expected), "audit has \(expected): \(events)")
+        }
+        // No key material: neither the key file's bytes nor the passphrase, in any usual encoding.
+        let keyBytes = try readFile(vol.keyFile)
+        let text = try String(contentsOfFile: audit, encoding: .utf8)
+        for needle in [keyBytes.map { String(format: "%02x", $0) }.joined(), Data(keyBytes).base64EncodedString(), "passphrase"] {
+            XCTAssertFalse(text.contains(needle), "audit log contains key material")
+        }
+    }
 }
