@@ -38,7 +38,7 @@ final class DBRedisTests: XCTestCase {
             guard b.running else { throw HarnessError("redis-server exited: \(DB.readFile(logFile).suffix(3000))") }
             return b
         }
-        func redisCLI(_ args: [String], stdin: String? = nil) throws -> String {
+        @discardableResult func redisCLI(_ args: [String], stdin: String? = nil) throws -> String {
             let r = stdin == nil ? DB.run(as: nil, cli, ["-s", sock] + args)
                 : DB.run(as: nil, "/bin/sh", ["-c", "exec \"$0\" \"$@\" < \"$STDIN_FILE\"", cli, "-s", sock] + args, env: ["STDIN_FILE": stdin!])
             guard r.status == 0 else { throw HarnessError("redis-cli \(args) failed: \(r.summary)") }
