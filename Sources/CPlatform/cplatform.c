@@ -30,6 +30,7 @@ const int tdefs_FALLOC_FL_KEEP_SIZE = FALLOC_FL_KEEP_SIZE;
 const int tdefs_FALLOC_FL_PUNCH_HOLE = FALLOC_FL_PUNCH_HOLE;
 const int tdefs_F_OFD_SETLK = F_OFD_SETLK;
 const int tdefs_F_OFD_GETLK = F_OFD_GETLK;
+const int tdefs_XATTR_CREATE = XATTR_CREATE;
 
 int tdefs_renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned flags) {
     return (int)syscall(SYS_renameat2, olddirfd, oldpath, newdirfd, newpath, flags);

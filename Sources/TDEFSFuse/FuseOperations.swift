@@ -381,6 +381,7 @@ enum FuseOperations {
     /// lookup ("." and ".." carry node 0: no attributes, no lookup).
     static func readdirplus(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ size: Int, _ off: off_t,
                             _ fi: UnsafeMutablePointer<fuse_file_info>?) {
+        var sent: [UInt64] = []
         replyListing(req, size, off, fi) { fs, dir, entry, base, remaining in
             var param = fuse_entry_param()
             var looked: Entry?
@@ -396,14 +397,19 @@ enum FuseOperations {
                 if let looked { fs.forget(looked.node, count: 1) }
                 return nil
             }
+            if let looked { sent.append(looked.node) }
             return needed
+        } onReplyFailed: { fs in
+            // The kernel never saw these entries: it will send no FORGET for them.
+            for node in sent { fs.forget(node, count: 1) }
         }
     }
 
     /// Fills a reply buffer of at most `size` bytes with entries after cookie `off`; `add` puts one
     /// entry at `base` and returns its size, or nil when it does not fit (the listing stops there).
     static func replyListing(_ req: fuse_req_t?, _ size: Int, _ off: off_t, _ fi: UnsafeMutablePointer<fuse_file_info>?,
-                             _ add: (FileSystem, OpenDirectory, DirectoryEntry, UnsafeMutablePointer<CChar>, Int) -> Int?) {
+                             _ add: (FileSystem, OpenDirectory, DirectoryEntry, UnsafeMutablePointer<CChar>, Int) -> Int?,
+                             onReplyFailed: (FileSystem) -> Void = { _ in }) {
         let fs = engine(req)
         guard let dir = openDirectory(fi) else { return replyError(req, EBADF) }
         let replied: Void? = ReplyBuffers.withBuffer(count: size) { buffer in
@@ -418,7 +424,7 @@ enum FuseOperations {
                     guard let n = add(fs, dir, entry, base + used, buffer.count - used) else { break }
                     used += n
                 }
-                _ = fuse_reply_buf(req, base, used)
+                if fuse_reply_buf(req, base, used) != 0 { onReplyFailed(fs) }
             } catch {
                 replyError(req, error.code)
             }

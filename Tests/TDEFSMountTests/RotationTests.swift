@@ -25,6 +25,7 @@ final class RotationTests: MountTestCase {
         XCTAssertEqual(link("\(m)/dir/f0", "\(m)/dir/sub/hard"), 0)
         model["dir/sub/hard"] = model["dir/f0"]
         XCTAssertEqual(setXattr("\(m)/dir", "user.note", Array("kept".utf8)), 0)
+        XCTAssertEqual(setXattr("\(m)/dir/f0", "user.file-note", Array("file attribute".utf8)), 0)
         return model
     }
 
@@ -34,6 +35,8 @@ final class RotationTests: MountTestCase {
         }
         XCTAssertEqual(readLink("\(root)/dir/link"), "../target/of/link", file: file, line: line)
         XCTAssertEqual(getXattr("\(root)/dir", "user.note").value, Array("kept".utf8), file: file, line: line)
+        XCTAssertEqual(getXattr("\(root)/dir/f0", "user.file-note").value, Array("file attribute".utf8), file: file, line: line)
+        XCTAssertEqual(listXattrs("\(root)/dir/f0").map { String(decoding: $0, as: UTF8.self) }, ["user.file-note"], file: file, line: line)
     }
 
     func status() throws -> [String: Any] {

@@ -21,6 +21,7 @@ extern const int tdefs_FALLOC_FL_KEEP_SIZE;
 extern const int tdefs_FALLOC_FL_PUNCH_HOLE;
 extern const int tdefs_F_OFD_SETLK;
 extern const int tdefs_F_OFD_GETLK;
+extern const int tdefs_XATTR_CREATE;
 
 int tdefs_renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned flags);
 int tdefs_fallocate(int fd, int mode, int64_t offset, int64_t len);

@@ -222,7 +222,11 @@ struct ContentIO {
 
     // MARK: Truncation
 
+    /// The largest plaintext size: its backing size must fit in an Int64 (writes use the same limit).
+    static let maxPlainSize = Int64.max / 2
+
     func truncate(to newSize: Int64) throws(Errno) {
+        if newSize < 0 || newSize > Self.maxPlainSize { throw Errno.EFBIG }
         let oldSize = try plainSize()
         if newSize == oldSize { return }
         let k = newSize / Self.P, r = Int(newSize % Self.P)

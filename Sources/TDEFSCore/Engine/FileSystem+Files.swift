@@ -101,7 +101,7 @@ extension FileSystem {
         return try file.inode.content!.lock.withWriteLock { () throws(Errno) -> Int in
             let io = try contentIO(file.fd, file.inode, createHeader: true)!
             let at = file.append ? try io.plainSize() : offset
-            if at + Int64(data.count) > Int64.max / 2 { throw Errno.EFBIG }
+            if at > ContentIO.maxPlainSize - Int64(data.count) { throw Errno.EFBIG }
             try io.write(offset: at, data: data)
             return data.count
         }
@@ -118,6 +118,7 @@ extension FileSystem {
 
     public func fallocate(_ file: OpenFile, mode: Int32, offset: Int64, length: Int64) throws(Errno) {
         if offset < 0 || length <= 0 { throw Errno.EINVAL }
+        if offset > ContentIO.maxPlainSize - length { throw Errno.EFBIG }
         guard mode == 0 || mode == tdefs_FALLOC_FL_KEEP_SIZE else { throw Errno.ENOTSUP }
         try file.inode.content!.lock.withWriteLock { () throws(Errno) in
             let io = try contentIO(file.fd, file.inode, createHeader: true)!

@@ -20,7 +20,10 @@ extension FileSystem {
     public func reencryptTree(to target: EpochKeys, progress: (ReencryptProgress) -> Void = { _ in }) throws(Errno) {
         var done = ReencryptProgress()
         var queue: [UInt64] = [Self.rootNode]
+        // Directories waiting in the queue hold a lookup; give them back if we stop early.
+        defer { for node in queue where node != Self.rootNode { forget(node, count: 1) } }
         while let node = queue.popLast() {
+            defer { if node != Self.rootNode { forget(node, count: 1) } }
             let dir = try inodes.get(node)
             try dir.namespaceLock.withWriteLock { () throws(Errno) in try migrateNames(dir, to: target) }
             done.directories += 1
@@ -38,7 +41,6 @@ extension FileSystem {
                     progress(done)
                 }
             }
-            if node != Self.rootNode { forget(node, count: 1) }
         }
         _ = tdefs_syncfs(rootFD)
     }
@@ -98,6 +100,9 @@ extension FileSystem {
         return try content.lock.withWriteLock { () throws(Errno) -> Int64 in
             let io = try contentIO(file.fd, inode, createHeader: false)!
             _ = try io.convert(first: j, count: Int64.max / 2)  // extents a writer added meanwhile
+            if let previous = io.header.previousXattrKeys {
+                try moveFileAttributes(inode, from: previous, to: io.header.xattrKeys)
+            }
             _ = try sys { fdatasync(file.fd) }
             let bytes = next.bytes
             let w = try sys { bytes.withUnsafeBytes { pwrite(file.fd, $0.baseAddress, $0.count, 0) } }
@@ -145,7 +150,11 @@ extension FileSystem {
             let kind = NameCodec.classify(backing)
             guard kind == .encrypted || kind == .long else { continue }
             guard let plain = plaintextName(ofBacking: backing, in: dir, iv: old, keys: oldKeys, quiet: true) else {
-                continue  // already under the next IV (resumed), or damaged (left for fsck)
+                // Already under the next IV (resumed): its symlink target may still be the old epoch's.
+                if plaintextName(ofBacking: backing, in: dir, iv: next, keys: newKeys, quiet: true) != nil {
+                    try reencryptSymlinkIfAny(dirFD: dir.fd, backing: backing, target: newKeys)
+                }
+                continue  // (or damaged: left for fsck)
             }
             let encrypted = NameCodec.encrypt(Array(plain.utf8), iv: next.iv, key: newKeys.names)
             let b = NameCodec.backingName(forEncrypted: encrypted)

@@ -70,6 +70,11 @@ final class LoadedHeader: Sendable {
         self.previousSize = previousSize ?? header.size
     }
 
+    /// The previous file key's attribute keys while a re-key is in progress.
+    var previousXattrKeys: XattrKeys? {
+        previousKey.map { XattrKeys.forFile(fileKey: $0, fileID: header.fileID, size: previousSize) }
+    }
+
     /// Derived on first use: most opened files never touch an extended attribute.
     var xattrKeys: XattrKeys {
         derivedXattrKeys.withLock { keys in
