@@ -1,6 +1,6 @@
 # tdefs: build, install and uninstall.
 #
-#   make                      # release build (swift build -c release) and the man page
+#   make                      # release build (swift build -c release --static-swift-stdlib) and the man page
 #   sudo make install         # binary, mount helper, systemd units, man page, docs
 #   sudo make uninstall       # removes exactly what install put there (never /etc/tdefs)
 #   make check-units          # systemd-analyze verify of every unit and drop-in
@@ -35,7 +35,7 @@ all: build man
 build: $(BUILT_BIN)
 
 $(BUILT_BIN): Package.swift $(shell find Sources -type f 2>/dev/null)
-	$(SWIFT) build -c release --scratch-path $(SCRATCH) --product tdefs
+	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(SCRATCH) --product tdefs
 
 # The man page comes from the command line's own help (swift-argument-parser's generate-manual).
 man: $(BUILT_MAN)

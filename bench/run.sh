@@ -62,7 +62,7 @@ if [ -z "${BENCH_TDEFS_BIN:-}" ]; then
     # Another process editing Sources/ during the build makes SwiftPM stop ("modified during the
     # build"); try again a few times.
     for attempt in 1 2 3; do
-        if (cd "$repo" && "$swift" build -c release --scratch-path "$build_dir" --product tdefs); then
+        if (cd "$repo" && "$swift" build -c release --static-swift-stdlib --scratch-path "$build_dir" --product tdefs); then
             ok=1; break
         fi
         echo "bench: build attempt $attempt failed; retrying" >&2

@@ -14,9 +14,9 @@ marker="TDEFS-DEMO-PLAINTEXT-MARKER"
 if [ -x /opt/swift/usr/bin/swift ]; then export PATH="/opt/swift/usr/bin:$PATH"; fi
 tdefs="${TDEFS_BIN:-$root/.build/release/tdefs}"
 if [ ! -x "$tdefs" ]; then
-    echo "demo.sh: $tdefs not found; building (swift build -c release)"
-    swift build -c release
-    tdefs="$(swift build -c release --show-bin-path)/tdefs"
+    echo "demo.sh: $tdefs not found; building (swift build -c release --static-swift-stdlib)"
+    swift build -c release --static-swift-stdlib
+    tdefs="$(swift build -c release --static-swift-stdlib --show-bin-path)/tdefs"
 fi
 
 step() { echo; echo "==> $*"; }

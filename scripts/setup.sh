@@ -61,5 +61,5 @@ if [ "${TDEFS_SETUP_SKIP_BUILD:-0}" = "1" ]; then
     echo "setup.sh: packages ready (build skipped)"
     exit 0
 fi
-swift build -c release
-echo "setup.sh: built $(swift build -c release --show-bin-path)/tdefs"
+swift build -c release --static-swift-stdlib
+echo "setup.sh: built $(swift build -c release --static-swift-stdlib --show-bin-path)/tdefs"

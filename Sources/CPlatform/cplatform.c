@@ -49,6 +49,26 @@ int tdefs_disable_core_dumps(void) {
     return r;
 }
 
+/* The daemon keeps one O_PATH descriptor per inode the kernel remembers, and the kernel forgets
+   inodes only under memory pressure: raise the soft limit of open files to the hard one, and the
+   hard one to fs.nr_open where we may (root). Returns the soft limit now in force. */
+long tdefs_raise_nofile_limit(void) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return -1;
+    long nr_open = 0;
+    FILE *f = fopen("/proc/sys/fs/nr_open", "re");
+    if (f) { if (fscanf(f, "%ld", &nr_open) != 1) nr_open = 0; fclose(f); }
+    if (nr_open > 0 && (rlim_t)nr_open > rl.rlim_max) {
+        struct rlimit raised = {(rlim_t)nr_open, (rlim_t)nr_open};
+        if (setrlimit(RLIMIT_NOFILE, &raised) == 0) return nr_open;
+    }
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) return -1;
+    }
+    return (long)rl.rlim_cur;
+}
+
 int tdefs_mlock(void *addr, size_t len) { return mlock(addr, len); }
 int tdefs_munlock(void *addr, size_t len) { return munlock(addr, len); }
 void tdefs_explicit_bzero(void *addr, size_t len) { explicit_bzero(addr, len); }

@@ -16,6 +16,11 @@ enum CapabilityNegotiation {
         FUSE_CAP_ATOMIC_O_TRUNC,
         // Listings carry attributes: `ls -l` and `rm -r` need no lookup per entry.
         FUSE_CAP_READDIRPLUS,
+        // The kernel gathers small writes into pages and sends them in large requests at close,
+        // fsync or writeback, and keeps size and mtime itself. Correct because only this daemon
+        // changes the backing files; the kernel then places O_APPEND writes (the adapter drops
+        // O_APPEND before the engine sees it). See docs/performance.md.
+        FUSE_CAP_WRITEBACK_CACHE,
     ]
 
     /// Capabilities we must not have, whatever libfuse's defaults are.
@@ -24,8 +29,6 @@ enum CapabilityNegotiation {
         FUSE_CAP_EXPORT_SUPPORT,
         // Plain buffers only.
         FUSE_CAP_SPLICE_READ, FUSE_CAP_SPLICE_WRITE, FUSE_CAP_SPLICE_MOVE,
-        // Correctness first: the kernel sends every write through at once.
-        FUSE_CAP_WRITEBACK_CACHE,
         // No getlk/setlk/flock: the kernel keeps POSIX and flock locks locally, which is right for
         // a filesystem that only this daemon serves.
         FUSE_CAP_POSIX_LOCKS, FUSE_CAP_FLOCK_LOCKS,

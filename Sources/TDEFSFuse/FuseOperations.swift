@@ -64,12 +64,14 @@ enum FuseOperations {
         guard let conn else { return }
         CapabilityNegotiation.negotiate(conn)
         let state = session(userdata)
+        state.writebackCache.store(CapabilityNegotiation.wants(conn, FUSE_CAP_WRITEBACK_CACHE), ordering: .releasing)
         state.logger.debug("FUSE connection ready", metadata: [
             "protocol": "\(conn.pointee.proto_major).\(conn.pointee.proto_minor)",
             "max_write": "\(conn.pointee.max_write)",
             "max_readahead": "\(conn.pointee.max_readahead)",
             "async_read": "\(CapabilityNegotiation.wants(conn, FUSE_CAP_ASYNC_READ))",
             "atomic_o_trunc": "\(CapabilityNegotiation.wants(conn, FUSE_CAP_ATOMIC_O_TRUNC))",
+            "writeback_cache": "\(CapabilityNegotiation.wants(conn, FUSE_CAP_WRITEBACK_CACHE))",
         ])
     }
 
@@ -131,8 +133,9 @@ enum FuseOperations {
         }
     }
 
-    /// Translates setattr's `to_set` bits. FUSE_SET_ATTR_CTIME only comes with the writeback
-    /// cache (off): any other change sets ctime anyway. FUSE_SET_ATTR_KILL_SUID/SGID only come with
+    /// Translates setattr's `to_set` bits. FUSE_SET_ATTR_CTIME comes with the writeback cache
+    /// (the kernel's own mtime/ctime after cached writes): the backing cannot take a ctime, and
+    /// changing the mtime sets the backing ctime anyway. FUSE_SET_ATTR_KILL_SUID/SGID only come with
     /// handle_killpriv_v2 (not asked for); without it the kernel sends the mode change itself.
     static func attributeChanges(_ attr: stat, _ toSet: Int32) -> AttributeChanges {
         var changes = AttributeChanges()
@@ -245,10 +248,11 @@ enum FuseOperations {
         let fs = engine(req)
         guard let fi else { return replyError(req, EINVAL) }
         do {
-            let file = try fs.open(ino, flags: fi.pointee.flags)
+            let file = try fs.open(ino, flags: engineFlags(req, fi.pointee.flags))
             fi.pointee.fh = Handles.store(file)
             tdefs_fi_set_direct_io(fi, 0)
-            tdefs_fi_set_keep_cache(fi, 0)
+            // Only this daemon changes file contents, so cached pages stay right across opens.
+            tdefs_fi_set_keep_cache(fi, 1)
             if fuse_reply_open(req, fi) != 0 {
                 // The open was interrupted: the kernel will never release this handle.
                 fs.release(file)
@@ -265,11 +269,11 @@ enum FuseOperations {
         guard let fi else { return replyError(req, EINVAL) }
         guard let name = decodeName(name) else { return replyError(req, EILSEQ) }
         do {
-            let (entry, file) = try fs.create(parent: parent, name: name, mode: mode, flags: fi.pointee.flags,
-                                              context: context(req))
+            let (entry, file) = try fs.create(parent: parent, name: name, mode: mode,
+                                              flags: engineFlags(req, fi.pointee.flags), context: context(req))
             fi.pointee.fh = Handles.store(file)
             tdefs_fi_set_direct_io(fi, 0)
-            tdefs_fi_set_keep_cache(fi, 0)
+            tdefs_fi_set_keep_cache(fi, 1)
             var param = entryParam(entry)
             if fuse_reply_create(req, &param, fi) != 0 {
                 fs.release(file)
@@ -279,6 +283,13 @@ enum FuseOperations {
         } catch {
             replyError(req, error.code)
         }
+    }
+
+    /// The open flags the engine acts on. With the writeback cache the kernel gives every write
+    /// its final offset, O_APPEND ones included (a page written back later must land where it
+    /// belongs, not at the end).
+    static func engineFlags(_ req: fuse_req_t?, _ flags: Int32) -> Int32 {
+        session(req).writebackCache.load(ordering: .acquiring) ? flags & ~O_APPEND : flags
     }
 
     static func read(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ size: Int, _ off: off_t,
@@ -302,7 +313,8 @@ enum FuseOperations {
         let fs = engine(req)
         guard let file = openFile(fi) else { return replyError(req, EBADF) }
         do {
-            let count = try fs.write(file, offset: Int64(off), from: UnsafeRawBufferPointer(start: buf, count: size))
+            let count = try fs.write(file, offset: Int64(off), from: UnsafeRawBufferPointer(start: buf, count: size),
+                                     keepingMtime: session(req).writebackCache.load(ordering: .acquiring))
             _ = fuse_reply_write(req, count)
         } catch {
             replyError(req, error.code)

@@ -12,6 +12,8 @@ final class SessionState: Sendable {
     /// Set when the loop has ended; the readiness probe then no longer reports ready.
     let stopped = Atomic<Bool>(false)
     private let destroyed = Atomic<Bool>(false)
+    /// Set at INIT when the kernel keeps a writeback cache: it then places O_APPEND writes itself.
+    let writebackCache = Atomic<Bool>(false)
 
     init(fileSystem: FileSystem, logger: Logger) {
         self.fileSystem = fileSystem

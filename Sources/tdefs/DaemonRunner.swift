@@ -19,6 +19,10 @@ enum DaemonRunner {
         signal(SIGPIPE, SIG_IGN)
         LoggingSystem.bootstrap { _ in DaemonLogHandler(volume: backingPath) }
         let logger = Logger(label: "tdefs")
+        let openFiles = tdefs_raise_nofile_limit()
+        if openFiles >= 0 && openFiles < 8192 {
+            logger.warning("only \(openFiles) open files allowed: the mount holds one per file in use; raise LimitNOFILE")
+        }
 
         let fileSystem: FileSystem
         do {

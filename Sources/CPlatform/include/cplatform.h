@@ -29,6 +29,7 @@ int tdefs_syncfs(int fd);
 // Turns off core dumps and ptrace attachment for this process.
 int tdefs_disable_core_dumps(void);
 // Locks and zeroes memory for key material.
+long tdefs_raise_nofile_limit(void);
 int tdefs_mlock(void *addr, size_t len);
 int tdefs_munlock(void *addr, size_t len);
 void tdefs_explicit_bzero(void *addr, size_t len);

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Requests and replies on a daemon's control socket: one JSON object per line each way.
 public struct ControlRequest: Codable, Equatable, Sendable {

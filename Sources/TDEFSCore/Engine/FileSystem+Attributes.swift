@@ -38,6 +38,12 @@ extension FileSystem {
             if inode.isSymlink {
                 guard let loc = inode.location.withLock({ $0 }), let parent = try? inodes.get(loc.parent) else { throw Errno.EPERM }
                 _ = try sys { utimensat(parent.fd, loc.backingName, times, AT_SYMLINK_NOFOLLOW) }
+            } else if let content = inode.content {
+                // Under the content lock: a write that keeps the mtime (writeback cache) must not
+                // restore an older one over this.
+                _ = try content.lock.withWriteLock { () throws(Errno) in
+                    try sys { utimensat(AT_FDCWD, inode.procPath, times, 0) }
+                }
             } else {
                 _ = try sys { utimensat(AT_FDCWD, inode.procPath, times, 0) }
             }

@@ -96,13 +96,23 @@ extension FileSystem {
         }
     }
 
-    public func write(_ file: OpenFile, offset: Int64, from data: UnsafeRawBufferPointer) throws(Errno) -> Int {
+    /// With `keepingMtime` the backing file's mtime is left as it was: the kernel's writeback
+    /// cache keeps the file's times itself and sends them with a setattr, which may reach us
+    /// before the data it covers (setattr takes the same lock, so the two never interleave).
+    public func write(_ file: OpenFile, offset: Int64, from data: UnsafeRawBufferPointer,
+                      keepingMtime: Bool = false) throws(Errno) -> Int {
         if offset < 0 { throw Errno.EINVAL }
         return try file.inode.content!.lock.withWriteLock { () throws(Errno) -> Int in
             let io = try contentIO(file.fd, file.inode, createHeader: true)!
             let at = file.append ? try io.plainSize() : offset
             if at > ContentIO.maxPlainSize - Int64(data.count) { throw Errno.EFBIG }
+            var before = stat()
+            if keepingMtime { _ = try sys { fstat(file.fd, &before) } }
             try io.write(offset: at, data: data)
+            if keepingMtime {
+                let times = [timespec(tv_sec: 0, tv_nsec: tdefs_UTIME_OMIT), before.st_mtim]
+                _ = try sys { futimens(file.fd, times) }
+            }
             return data.count
         }
     }

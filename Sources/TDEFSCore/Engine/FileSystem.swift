@@ -1,6 +1,7 @@
 import CPlatform
 import Glibc
 import Logging
+import Synchronization
 
 /// The filesystem engine: POSIX semantics over an encrypted backing directory, called by the FUSE
 /// adapter (and by tests directly). Node 1 is the root. All methods are thread-safe.
@@ -15,6 +16,8 @@ public final class FileSystem: Sendable {
     /// Per-request scratch memory (see Workspace).
     let workspaces = BufferPool(bufferSize: Workspace.byteCount)
     let gcmContexts = GCMPool()
+    /// When the last "out of descriptors" error was logged (seconds, monotonic): one line a minute.
+    let descriptorWarningTime = Atomic<Int>(-60)
 
     public init(backingPath: String, keyring: Keyring, options: EngineOptions = EngineOptions(),
                 logger: Logger) throws(Errno) {
@@ -210,7 +213,13 @@ public final class FileSystem: Sendable {
 
     /// Opens the new entry `backing` in `parent` as an O_PATH descriptor and registers it.
     func register(backing: String, in parent: Inode, name: String) throws(Errno) -> Entry {
-        let fd = try sys { openat(parent.fd, backing, tdefs_O_PATH | O_NOFOLLOW | O_CLOEXEC) }
+        let fd: Int32
+        do throws(Errno) {
+            fd = try sys { openat(parent.fd, backing, tdefs_O_PATH | O_NOFOLLOW | O_CLOEXEC) }
+        } catch {
+            if error.code == EMFILE || error.code == ENFILE { reportDescriptorExhaustion() }
+            throw error
+        }
         var st = stat()
         do throws(Errno) {
             _ = try sys { fstatat(fd, "", &st, tdefs_AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) }
@@ -228,6 +237,22 @@ public final class FileSystem: Sendable {
             throw error
         }
         return Entry(node: inode.node, attr: st)
+    }
+}
+
+extension FileSystem {
+    /// The daemon holds a descriptor for every inode the kernel remembers; when they run out,
+    /// lookups fail until the kernel forgets some. Say so, at most once a minute.
+    func reportDescriptorExhaustion() {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        let last = descriptorWarningTime.load(ordering: .relaxed)
+        guard now.tv_sec - last >= 60,
+              descriptorWarningTime.compareExchange(expected: last, desired: now.tv_sec, ordering: .relaxed).exchanged
+        else { return }
+        var limit = rlimit()
+        getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
+        logger.error("out of file descriptors (limit \(limit.rlim_cur)): the mount holds one per file the kernel caches; raise LimitNOFILE")
     }
 }
 

@@ -29,7 +29,10 @@ final class Inode: Sendable {
     /// Regular files: content state (key, lock).
     let content: FileContent?
     /// Directories: namespace operations share it; re-encrypting the names takes it alone.
-    let namespaceLock = RWLock()
+    /// Regular files: the content lock (see FileContent). One lock per inode serves both, as an
+    /// inode is never both.
+    let lock = RWLock()
+    var namespaceLock: RWLock { lock }
     /// Directories: whether an interrupted name migration (tdefs.diriv.next) was looked for.
     let migrationChecked = Atomic<Bool>(false)
     /// Symlinks: the decrypted target, read once.
@@ -41,7 +44,7 @@ final class Inode: Sendable {
         self.fd = fd
         self.kind = kind
         self.location = Mutex(location)
-        content = kind == S_IFREG ? FileContent() : nil
+        content = kind == S_IFREG ? FileContent(lock: lock) : nil
     }
 
     deinit { close(fd) }
@@ -89,6 +92,7 @@ final class LoadedHeader: Sendable {
 /// Per-file content state shared by all open handles of one inode.
 final class FileContent: Sendable {
     /// Readers share, writers and truncation exclude: no reader sees a half-written extent.
-    let lock = RWLock()
+    let lock: RWLock
     let header = Mutex<LoadedHeader?>(nil)
+    init(lock: RWLock) { self.lock = lock }
 }

@@ -1,7 +1,7 @@
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
-import Foundation
+import FoundationEssentials
 #endif
 
 /// JSON coding of tdefs.conf. Keys are written in the order docs/format.md shows them;
