@@ -7,11 +7,13 @@ import TDEFSCore
 /// Serves one engine on one mountpoint through libfuse's low-level API: `mount()`, then `run()`
 /// on the thread that should own the signals (normally the main thread).
 public final class FuseDaemon {
-    /// libfuse starts another worker when fewer than this many are idle, up to `maxThreads`.
-    static let maxIdleThreads: UInt32 = 8
-    /// Each busy worker may hold a 1 MiB reply buffer and a 1 MiB workspace: 16 bounds the
-    /// daemon's memory while leaving workers free when some wait on a slow fsync.
-    static let maxThreads: UInt32 = 16
+    /// Idle workers beyond this many end (and free their buffers).
+    static let maxIdleThreads: UInt32 = 4
+    /// Each busy worker holds libfuse's 1 MiB request buffer, possibly a 1 MiB reply buffer, and a
+    /// 270 KiB workspace: 8 bounds the daemon's memory (issue #6: under 32 MiB) while leaving
+    /// workers free when some wait on a slow fsync. More would not help on a machine whose cores
+    /// are already busy with the encryption and the kernel's side of each request.
+    static let maxThreads: UInt32 = 8
 
     private let fileSystem: FileSystem
     private let mountpoint: String

@@ -66,6 +66,28 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(try read(f, model.count + 10, at: 0), model)
     }
 
+    /// Requests larger than one workspace chunk (64 extents) are served in several preads and
+    /// pwrites; unaligned edges on both sides and a hole in between must come back exactly.
+    func testRequestsLargerThanAChunkRoundTrip() throws {
+        let (_, f) = try fs.create(parent: 1, name: "big", mode: 0o644, flags: O_RDWR, context: .daemon)
+        var rng = SystemRandomNumberGenerator()
+        let mib = 1 << 20
+        let a = (0..<(mib + 1234)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        let b = (0..<(mib - 777)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        try write(f, a, at: 777)
+        try write(f, b, at: 3 * Int64(mib) + 4095)
+        var model = [UInt8](repeating: 0, count: 3 * mib + 4095 + b.count)
+        model.replaceSubrange(777..<(777 + a.count), with: a)
+        model.replaceSubrange((3 * mib + 4095)..<model.count, with: b)
+        // Overwrite across a chunk boundary in the middle of the first range.
+        let c = (0..<300_000).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        try write(f, c, at: 200_001)
+        model.replaceSubrange(200_001..<(200_001 + c.count), with: c)
+        for (off, len) in [(0, mib), (777, mib + 1234), (262_143, 600_000), (mib, 2 * mib), (3 * mib, mib + 5000)] {
+            XCTAssertEqual(try read(f, len, at: Int64(off)), Array(model[off..<min(model.count, off + len)]), "read \(len) at \(off)")
+        }
+    }
+
     func testNamesAreEncryptedAndListed() throws {
         _ = try fs.mkdir(parent: 1, name: "dir", mode: 0o755, context: .daemon)
         let d = try fs.lookup(parent: 1, name: "dir")

@@ -36,29 +36,35 @@ struct ContentIO {
         }
         if offset >= size || buffer.count == 0 { return 0 }
         let first = offset / Self.P, last = (end - 1) / Self.P
-        let start = ExtentGeometry.backingOffset(ofExtent: first)
-        let want = Int(min(bsize, ExtentGeometry.backingOffset(ofExtent: last + 1)) - start)
         return try fs.withWorkspace { (ws) throws(Errno) -> Int in
             let cbuf = ws.cipher.baseAddress!
-            let got = try preadFully(cbuf, want, start)
             return try fs.gcmContexts.withContext(key: header.fileKey, size: header.header.size) { (gcm) throws(Errno) -> Int in
                 var produced = 0
-                for j in first...last {
-                    let extStart = j * Self.P
-                    let extLen = Int(min(Self.P, size - extStart))
-                    let from = Int(max(offset, extStart) - extStart)
-                    let to = Int(min(end, extStart + Self.P) - extStart)
-                    let slot = Int(j - first) * Int(Self.S)
-                    let stored = UnsafeRawBufferPointer(start: cbuf + slot,
-                                                        count: max(0, min(extLen + ExtentGeometry.overhead, got - slot)))
-                    let out = buffer.baseAddress! + produced
-                    if from == 0 && to == extLen {
-                        try decrypt(extent: j, stored: stored, plainLength: extLen, into: out, gcm: gcm)
-                    } else {
-                        try decrypt(extent: j, stored: stored, plainLength: extLen, into: ws.plain, gcm: gcm)
-                        out.copyMemory(from: ws.plain + from, byteCount: to - from)
+                // One pread per chunk of up to Workspace.extents extents.
+                var chunkFirst = first
+                while chunkFirst <= last {
+                    let chunkLast = min(last, chunkFirst + Int64(Workspace.extents) - 1)
+                    let start = ExtentGeometry.backingOffset(ofExtent: chunkFirst)
+                    let want = Int(min(bsize, ExtentGeometry.backingOffset(ofExtent: chunkLast + 1)) - start)
+                    let got = try preadFully(cbuf, want, start)
+                    for j in chunkFirst...chunkLast {
+                        let extStart = j * Self.P
+                        let extLen = Int(min(Self.P, size - extStart))
+                        let from = Int(max(offset, extStart) - extStart)
+                        let to = Int(min(end, extStart + Self.P) - extStart)
+                        let slot = Int(j - chunkFirst) * Int(Self.S)
+                        let stored = UnsafeRawBufferPointer(start: cbuf + slot,
+                                                            count: max(0, min(extLen + ExtentGeometry.overhead, got - slot)))
+                        let out = buffer.baseAddress! + produced
+                        if from == 0 && to == extLen {
+                            try decrypt(extent: j, stored: stored, plainLength: extLen, into: out, gcm: gcm)
+                        } else {
+                            try decrypt(extent: j, stored: stored, plainLength: extLen, into: ws.plain, gcm: gcm)
+                            out.copyMemory(from: ws.plain + from, byteCount: to - from)
+                        }
+                        produced += to - from
                     }
-                    produced += to - from
+                    chunkFirst = chunkLast + 1
                 }
                 return produced
             }
@@ -111,29 +117,35 @@ struct ContentIO {
         try fs.withWorkspace { (ws) throws(Errno) in
             let cbuf = ws.cipher.baseAddress!
             try fs.gcmContexts.withContext(key: header.fileKey, size: header.header.size) { (gcm) throws(Errno) in
-                var written = 0
-                fillNonces(ws, count: Int(last - first + 1))
-                for j in first...last {
-                    let extStart = j * Self.P
-                    let newLen = Int(min(Self.P, newSize - extStart))
-                    let oldLen = Int(max(0, min(Self.P, oldSize - extStart)))
-                    let from = Int(max(offset, extStart) - extStart)
-                    let to = Int(min(end, extStart + Self.P) - extStart)
-                    let slot = cbuf + Int(j - first) * Int(Self.S)
-                    let src = data.baseAddress! + Int(extStart + Int64(from) - offset)
-                    if from == 0 && to == newLen {
-                        try seal(extent: j, plain: UnsafeRawBufferPointer(start: src, count: newLen), slot: slot, gcm: gcm)
-                    } else {
-                        // An edge extent: read, modify, write.
-                        let t = ws.plain
-                        if oldLen > 0 { try readExtent(j, plainLength: oldLen, into: t, gcm: gcm, ws: ws) }
-                        if newLen > oldLen { (t + oldLen).initializeMemory(as: UInt8.self, repeating: 0, count: newLen - oldLen) }
-                        (t + from).copyMemory(from: src, byteCount: to - from)
-                        try seal(extent: j, plain: UnsafeRawBufferPointer(start: t, count: newLen), slot: slot, gcm: gcm)
+                // One pwrite per chunk of up to Workspace.extents extents.
+                var chunkFirst = first
+                while chunkFirst <= last {
+                    let chunkLast = min(last, chunkFirst + Int64(Workspace.extents) - 1)
+                    var written = 0
+                    fillNonces(ws, count: Int(chunkLast - chunkFirst + 1))
+                    for j in chunkFirst...chunkLast {
+                        let extStart = j * Self.P
+                        let newLen = Int(min(Self.P, newSize - extStart))
+                        let oldLen = Int(max(0, min(Self.P, oldSize - extStart)))
+                        let from = Int(max(offset, extStart) - extStart)
+                        let to = Int(min(end, extStart + Self.P) - extStart)
+                        let slot = cbuf + Int(j - chunkFirst) * Int(Self.S)
+                        let src = data.baseAddress! + Int(extStart + Int64(from) - offset)
+                        if from == 0 && to == newLen {
+                            try seal(extent: j, plain: UnsafeRawBufferPointer(start: src, count: newLen), slot: slot, gcm: gcm)
+                        } else {
+                            // An edge extent: read, modify, write.
+                            let t = ws.plain
+                            if oldLen > 0 { try readExtent(j, plainLength: oldLen, into: t, gcm: gcm, ws: ws) }
+                            if newLen > oldLen { (t + oldLen).initializeMemory(as: UInt8.self, repeating: 0, count: newLen - oldLen) }
+                            (t + from).copyMemory(from: src, byteCount: to - from)
+                            try seal(extent: j, plain: UnsafeRawBufferPointer(start: t, count: newLen), slot: slot, gcm: gcm)
+                        }
+                        written = Int(j - chunkFirst) * Int(Self.S) + newLen + ExtentGeometry.overhead
                     }
-                    written = Int(j - first) * Int(Self.S) + newLen + ExtentGeometry.overhead
+                    try pwriteFully(cbuf, written, ExtentGeometry.backingOffset(ofExtent: chunkFirst))
+                    chunkFirst = chunkLast + 1
                 }
-                try pwriteFully(cbuf, written, ExtentGeometry.backingOffset(ofExtent: first))
             }
         }
     }

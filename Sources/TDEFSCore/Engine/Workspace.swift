@@ -1,8 +1,9 @@
 /// One request's scratch memory, taken from the engine's pool so that reads and writes allocate
-/// nothing: ciphertext for up to 258 extents (a 1 MiB request plus its unaligned edges), one
-/// extent's plaintext, one stored extent, and the request's nonces.
+/// nothing: ciphertext for a chunk of up to 64 extents (a larger request is served in chunks, one
+/// pread or pwrite each: 256 KiB chunks cost nothing measurable against 1 MiB ones and keep each
+/// busy worker's memory small), one extent's plaintext, one stored extent, and the chunk's nonces.
 struct Workspace {
-    static let extents = 258
+    static let extents = 64
     static let byteCount = extents * ExtentGeometry.storedBytes + ExtentGeometry.plainBytes
         + ExtentGeometry.storedBytes + extents * AESGCM.nonceBytes
 
