@@ -14,9 +14,13 @@ public final class OpenFile: Sendable {
         self.inode = inode
         self.fd = fd
         self.append = append
+        inode.content?.handleOpened()
     }
 
-    deinit { close(fd) }
+    deinit {
+        close(fd)
+        inode.content?.handleClosed()
+    }
 }
 
 extension FileSystem {

@@ -93,6 +93,19 @@ final class LoadedHeader: Sendable {
 final class FileContent: Sendable {
     /// Readers share, writers and truncation exclude: no reader sees a half-written extent.
     let lock: RWLock
+    /// The header and file key, loaded on first use by an open handle and dropped when the last
+    /// handle closes: the kernel keeps every inode it has seen, and a tree of closed files should
+    /// not keep its keys in memory (nor cost memory for them).
     let header = Mutex<LoadedHeader?>(nil)
+    private let openHandles = Atomic<Int>(0)
     init(lock: RWLock) { self.lock = lock }
+
+    func handleOpened() { openHandles.add(1, ordering: .relaxed) }
+
+    func handleClosed() {
+        guard openHandles.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 else { return }
+        // An open that raced in after the count reached zero either finds the header (and it is
+        // kept: the count is no longer zero under this lock) or loads it again.
+        header.withLock { if openHandles.load(ordering: .acquiring) == 0 { $0 = nil } }
+    }
 }
