@@ -486,6 +486,9 @@ enum FuseOperations {
     }
 
     static func getxattr(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ name: UnsafePointer<CChar>?, _ size: Int) {
+        // Only user.* attributes exist. The kernel asks for security.capability before every
+        // write and `ls -l` for ACLs: answer those without building a String.
+        guard let name, strncmp(name, "user.", 5) == 0 else { return replyError(req, ENODATA) }
         guard let name = decodeName(name) else { return replyError(req, ENODATA) }
         do {
             replyXattr(req, try engine(req).getxattr(ino, name: name), size: size)
