@@ -93,7 +93,8 @@ def load_config():
         passthrough_bin=os.environ.get("BENCH_PASSTHROUGH_BIN",
                                        os.path.join(REPO, ".build-bench/passthrough_ll")),
         passthrough_opts=os.environ.get("BENCH_PASSTHROUGH_OPTS", ""),
-        tdefs_opts=os.environ.get("BENCH_TDEFS_OPTS", ""),
+        # The database recipe (docs/databases.md): like both peers here, no extended attributes.
+        tdefs_opts=os.environ.get("BENCH_TDEFS_OPTS", "noxattr"),
     )
     wd = os.environ.get("BENCH_WRITE_DOCS", "")
     cfg["write_docs"] = (wd == "1") if wd else not quick
@@ -1270,7 +1271,11 @@ def markdown(result, main, daemon, extra, png_name, json_rel):
         + (f" plus `{cfg['passthrough_opts']}`" if cfg.get("passthrough_opts") else "")
         + ": FUSE without crypto, the limit for any FUSE overlay.",
         f"- **tdefs**: release build, `tdefs mount … -o allow_other"
-        + (f",{cfg['tdefs_opts']}" if cfg.get("tdefs_opts") else "") + "`, key file.",
+        + (f",{cfg['tdefs_opts']}" if cfg.get("tdefs_opts") else "") + "`, key file"
+        + (" (`noxattr` as docs/databases.md recommends for data directories: like securefs, which"
+           " answers ENOSYS to extended attributes on Linux, and passthrough_ll without `-o xattr`,"
+           " the mount then serves none, and the kernel stops asking for `security.capability`"
+           " before every write)" if "noxattr" in (cfg.get("tdefs_opts") or "") else "") + ".",
         f"- **gocryptfs** {v['gocryptfs'].split(';')[0].replace('gocryptfs ', '')}: "
         "`-init -scryptn 10`, mounted with `-allow_other`.",
         f"- **securefs** {v['securefs']} (Debian): `securefs create --keyfile`, "

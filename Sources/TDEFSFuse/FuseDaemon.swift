@@ -57,7 +57,7 @@ public final class FuseDaemon {
                 throw FuseDaemonError("out of memory while building the FUSE arguments")
             }
         }
-        var ops = FuseOperations.table()
+        var ops = FuseOperations.table(extendedAttributes: options.extendedAttributes)
         guard let session = tdefs_fuse_session_new(&args, &ops, userdata.toOpaque()) else {
             let extra = options.fuseOptions.filter { !$0.isEmpty }
             throw FuseDaemonError(extra.isEmpty

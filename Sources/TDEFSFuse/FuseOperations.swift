@@ -11,7 +11,7 @@ enum FuseOperations {
     static let attrTimeout: Double = 1.0
     static let entryTimeout: Double = 1.0
 
-    static func table() -> fuse_lowlevel_ops {
+    static func table(extendedAttributes: Bool) -> fuse_lowlevel_ops {
         var ops = fuse_lowlevel_ops()
         ops.`init` = { userdata, conn in FuseOperations.initialize(userdata, conn) }
         ops.destroy = { userdata in FuseOperations.destroy(userdata) }
@@ -46,12 +46,15 @@ enum FuseOperations {
         ops.releasedir = { req, ino, fi in FuseOperations.releasedir(req, ino, fi) }
         ops.fsyncdir = { req, ino, datasync, fi in FuseOperations.fsyncdir(req, ino, datasync, fi) }
         ops.statfs = { req, ino in FuseOperations.statfs(req, ino) }
-        ops.setxattr = { req, ino, name, value, size, flags in
-            FuseOperations.setxattr(req, ino, name, value, size, flags)
+        // Left out with -o noxattr: libfuse then answers ENOSYS, and the kernel stops asking.
+        if extendedAttributes {
+            ops.setxattr = { req, ino, name, value, size, flags in
+                FuseOperations.setxattr(req, ino, name, value, size, flags)
+            }
+            ops.getxattr = { req, ino, name, size in FuseOperations.getxattr(req, ino, name, size) }
+            ops.listxattr = { req, ino, size in FuseOperations.listxattr(req, ino, size) }
+            ops.removexattr = { req, ino, name in FuseOperations.removexattr(req, ino, name) }
         }
-        ops.getxattr = { req, ino, name, size in FuseOperations.getxattr(req, ino, name, size) }
-        ops.listxattr = { req, ino, size in FuseOperations.listxattr(req, ino, size) }
-        ops.removexattr = { req, ino, name in FuseOperations.removexattr(req, ino, name) }
         // Deliberately absent: getlk/setlk/flock (the kernel keeps locks locally),
         // access (default_permissions), write_buf (no splice), ioctl, poll, bmap,
         // copy_file_range and lseek (ENOSYS makes the kernel fall back to its generic code).

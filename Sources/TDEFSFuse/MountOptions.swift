@@ -4,14 +4,20 @@ public struct MountOptions: Sendable {
     public var allowOther: Bool
     /// Mounts read-only (`-o ro`).
     public var readOnly: Bool
+    /// Serves user.* extended attributes. Without them (`-o noxattr`) the kernel learns at the
+    /// first attempt that there are none and stops asking: no GETXATTR round trip before every
+    /// write (security.capability) or per file in `ls -l` (ACLs).
+    public var extendedAttributes: Bool
     /// Further `-o` values passed through to libfuse as they are (e.g. "noatime").
     public var fuseOptions: [String]
     /// The absolute backing path; shows as the mount's source in /proc/mounts.
     public var fsname: String
 
-    public init(allowOther: Bool = false, readOnly: Bool = false, fuseOptions: [String] = [], fsname: String) {
+    public init(allowOther: Bool = false, readOnly: Bool = false, extendedAttributes: Bool = true,
+                fuseOptions: [String] = [], fsname: String) {
         self.allowOther = allowOther
         self.readOnly = readOnly
+        self.extendedAttributes = extendedAttributes
         self.fuseOptions = fuseOptions
         self.fsname = fsname
     }

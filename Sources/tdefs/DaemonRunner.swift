@@ -34,6 +34,7 @@ enum DaemonRunner {
             throw CLIError(.mountFailed, "cannot open the volume \(backingPath): \(error)")
         }
         let mountOptions = MountOptions(allowOther: options.allowOther, readOnly: options.readOnly,
+                                        extendedAttributes: !options.noXattr,
                                         fuseOptions: options.passThrough, fsname: backingPath)
         let daemon = FuseDaemon(fileSystem: fileSystem, mountpoint: mountPath, options: mountOptions, logger: logger)
         do {

@@ -4,6 +4,8 @@ struct MountOptionList {
     var readOnly = false
     /// Mount over a directory that is not empty (tdefs refuses that otherwise).
     var nonempty = false
+    /// `-o noxattr`: no extended attributes on this mount (see docs/performance.md).
+    var noXattr = false
     /// Everything else, handed to libfuse as is.
     var passThrough: [String] = []
     /// All values as given (for the daemon child's command line).
@@ -18,6 +20,8 @@ struct MountOptionList {
                 case "ro": readOnly = true
                 case "rw": readOnly = false
                 case "nonempty": nonempty = true
+                case "noxattr": noXattr = true
+                case "xattr": noXattr = false
                 case "default_permissions": break  // always on: the kernel checks permissions
                 default:
                     if item.hasPrefix("fsname=") || item.hasPrefix("subtype=") {

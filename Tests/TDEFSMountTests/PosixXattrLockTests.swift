@@ -112,3 +112,29 @@ final class PosixXattrLockTests: MountTestCase {
         return Array(buf.prefix(n / 4))
     }
 }
+
+/// `-o noxattr`: the mount serves no extended attributes (the kernel is told once and stops
+/// asking), everything else works, and attributes stored before stay in the backing untouched.
+final class NoXattrMountTests: MountTestCase {
+    func testNoxattrRefusesAttributesAndKeepsStoredOnes() throws {
+        try writeFile("\(m)/f", "data")
+        XCTAssertEqual(setXattr("\(m)/f", "user.kept", Array("value".utf8)), 0)
+        vol.unmount()
+        try vol.mount(options: ["noxattr"])
+
+        XCTAssertEqual(getXattr("\(m)/f", "user.kept").errno, EOPNOTSUPP)
+        XCTAssertEqual(setXattr("\(m)/f", "user.new", Array("x".utf8)), EOPNOTSUPP)
+        XCTAssertEqual(errnoOfSize { llistxattr("\(m)/f", nil, 0) }, EOPNOTSUPP)
+        // Writes (the kernel asked for security.capability before each one) and reads work.
+        let fd = open("\(m)/f", O_WRONLY | O_APPEND)
+        try check(fd, "open")
+        try writeAll(fd, Array(" more".utf8), at: 4)
+        close(fd)
+        XCTAssertEqual(try readFile("\(m)/f"), Array("data more".utf8))
+
+        vol.unmount()
+        try vol.mount()
+        XCTAssertEqual(getXattr("\(m)/f", "user.kept").value, Array("value".utf8), "stored attributes survive a noxattr mount")
+        XCTAssertEqual(try readFile("\(m)/f"), Array("data more".utf8))
+    }
+}
