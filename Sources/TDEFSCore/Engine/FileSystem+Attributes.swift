@@ -40,9 +40,11 @@ extension FileSystem {
                 _ = try sys { utimensat(parent.fd, loc.backingName, times, AT_SYMLINK_NOFOLLOW) }
             } else if let content = inode.content {
                 // Under the content lock: a write that keeps the mtime (writeback cache) must not
-                // restore an older one over this.
+                // restore an older one over this. Through the open file when the kernel names one
+                // (it does when it writes back its cached times): no path walk through /proc.
                 _ = try content.lock.withWriteLock { () throws(Errno) in
-                    try sys { utimensat(AT_FDCWD, inode.procPath, times, 0) }
+                    if let file { try sys { futimens(file.fd, times) } }
+                    else { try sys { utimensat(AT_FDCWD, inode.procPath, times, 0) } }
                 }
             } else {
                 _ = try sys { utimensat(AT_FDCWD, inode.procPath, times, 0) }
