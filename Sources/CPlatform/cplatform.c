@@ -69,6 +69,10 @@ long tdefs_raise_nofile_limit(void) {
     return (long)rl.rlim_cur;
 }
 
+/* Gives freed heap memory back to the kernel (glibc keeps it otherwise). */
+#include <malloc.h>
+void tdefs_release_free_memory(void) { malloc_trim(0); }
+
 int tdefs_mlock(void *addr, size_t len) { return mlock(addr, len); }
 int tdefs_munlock(void *addr, size_t len) { return munlock(addr, len); }
 void tdefs_explicit_bzero(void *addr, size_t len) { explicit_bzero(addr, len); }

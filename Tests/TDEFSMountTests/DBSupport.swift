@@ -186,21 +186,7 @@ final class Background {
         stdoutPath = stdout ?? makeTempFile()
         stderrPath = stderr ?? makeTempFile()
         temporaries = (stdout == nil ? [stdoutPath] : []) + (stderr == nil ? [stderrPath] : [])
-        var env = ProcessInfo.processInfo.environment
-        for (k, v) in extra { env[k] = v }
-        let argv: [UnsafeMutablePointer<CChar>?] = ([e] + a).map { strdup($0) } + [nil]
-        let envp: [UnsafeMutablePointer<CChar>?] = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { argv.forEach { free($0) }; envp.forEach { free($0) } }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, stdin, O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, stdoutPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        var p = pid_t()
-        let rc = posix_spawn(&p, e, &actions, nil, argv, envp)
-        guard rc == 0 else { throw HarnessError("could not start \(exe): \(errName(rc))") }
-        pid = p
+        pid = try spawnProcess(e, a, env: extra, stdin: stdin, stdout: stdoutPath, stderr: stderrPath)
     }
 
     /// Non-blocking: whether it has exited (and reaps it).
@@ -208,7 +194,7 @@ final class Background {
         if exitStatus != nil { return false }
         var status: Int32 = 0
         let r = waitpid(pid, &status, WNOHANG)
-        if r == pid { exitStatus = Self.decode(status); return false }
+        if r == pid { exitStatus = shellStatus(status); return false }
         return r == 0
     }
 
@@ -217,7 +203,7 @@ final class Background {
         if let s = exitStatus { return s }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        exitStatus = Self.decode(status)
+        exitStatus = shellStatus(status)
         return exitStatus!
     }
 
@@ -239,8 +225,6 @@ final class Background {
 
     var stdoutText: String { DB.readFile(stdoutPath) }
     var stderrText: String { DB.readFile(stderrPath) }
-
-    static func decode(_ status: Int32) -> Int32 { (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f) }
 }
 
 /// A PostgreSQL 15 cluster whose data directory is `dataDir` (normally inside a tdefs mount),

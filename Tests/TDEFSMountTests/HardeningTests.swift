@@ -368,17 +368,5 @@ func lockHolderPID(backing: String) -> pid_t? {
 
 /// Starts a program without waiting for it; its stdout and stderr go to `output`.
 func spawnDetached(_ exe: String, _ args: [String], output: String) throws -> pid_t {
-    let argv: [UnsafeMutablePointer<CChar>?] = ([exe] + args).map { strdup($0) } + [nil]
-    let envp: [UnsafeMutablePointer<CChar>?] = ProcessInfo.processInfo.environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-    defer { argv.forEach { free($0) }; envp.forEach { free($0) } }
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-    posix_spawn_file_actions_adddup2(&actions, 1, 2)
-    var pid = pid_t()
-    let rc = posix_spawn(&pid, exe, &actions, nil, argv, envp)
-    guard rc == 0 else { throw HarnessError("could not start \(exe): \(errName(rc))") }
-    return pid
+    try spawnProcess(exe, args, stdout: output, stderr: output, mode: 0o600)
 }

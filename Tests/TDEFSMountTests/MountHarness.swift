@@ -74,12 +74,14 @@ struct CommandResult {
     var summary: String { "exit \(status)\nstdout: \(stdout)\nstderr: \(stderr)" }
 }
 
-/// Runs a program to completion (posix_spawn + waitpid). Output goes through files, not pipes, so
-/// that a daemon that inherits them cannot keep us waiting for end-of-file.
-func runCommand(_ exe: String, _ args: [String], env extra: [String: String] = [:]) -> CommandResult {
-    let outPath = makeTempFile(), errPath = makeTempFile()
-    defer { unlink(outPath); unlink(errPath) }
+/// Starts `exe` with posix_spawn: stdin from the file `stdin`, stdout and stderr appended to the
+/// files given (created with `mode` if missing); the environment is ours plus `extra`, minus
+/// `removeEnv`. Output goes through files, not pipes, so that a daemon that inherits them cannot
+/// keep anyone waiting for end-of-file. The one place the tests start processes.
+func spawnProcess(_ exe: String, _ args: [String], env extra: [String: String] = [:], removeEnv: [String] = [],
+                  stdin: String = "/dev/null", stdout: String, stderr: String, mode: mode_t = 0o644) throws -> pid_t {
     var env = ProcessInfo.processInfo.environment
+    for k in removeEnv { env[k] = nil }
     for (k, v) in extra { env[k] = v }
     let argv: [UnsafeMutablePointer<CChar>?] = ([exe] + args).map { strdup($0) } + [nil]
     let envp: [UnsafeMutablePointer<CChar>?] = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
@@ -87,19 +89,36 @@ func runCommand(_ exe: String, _ args: [String], env extra: [String: String] = [
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_TRUNC, 0)
-    posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_TRUNC, 0)
+    posix_spawn_file_actions_addopen(&actions, 0, stdin, O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_APPEND, mode)
+    posix_spawn_file_actions_addopen(&actions, 2, stderr, O_WRONLY | O_CREAT | O_APPEND, mode)
     var pid = pid_t()
     let rc = posix_spawn(&pid, exe, &actions, nil, argv, envp)
-    guard rc == 0 else { return CommandResult(status: -1, stdout: "", stderr: "could not start \(exe): \(errName(rc))") }
+    guard rc == 0 else { throw HarnessError("could not start \(exe): \(errName(rc))") }
+    return pid
+}
+
+/// A wait status as a shell reports it: the exit code, or 128+N for signal N (WIFEXITED and
+/// friends are macros Swift cannot see).
+func shellStatus(_ status: Int32) -> Int32 {
+    (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+}
+
+/// Runs a program to completion and returns its status and output.
+func runCommand(_ exe: String, _ args: [String], env extra: [String: String] = [:]) -> CommandResult {
+    let outPath = makeTempFile(), errPath = makeTempFile()
+    defer { unlink(outPath); unlink(errPath) }
+    let pid: pid_t
+    do {
+        pid = try spawnProcess(exe, args, env: extra, stdout: outPath, stderr: errPath)
+    } catch {
+        return CommandResult(status: -1, stdout: "", stderr: "\(error)")
+    }
     var status: Int32 = 0
     while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
     let out = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
     let err = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
-    // WIFEXITED / WEXITSTATUS / WTERMSIG by hand (macros are not visible to Swift).
-    let code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-    return CommandResult(status: code, stdout: out, stderr: err)
+    return CommandResult(status: shellStatus(status), stdout: out, stderr: err)
 }
 
 func makeTempFile() -> String {

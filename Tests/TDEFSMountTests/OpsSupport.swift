@@ -52,22 +52,8 @@ final class SpawnedProcess {
          stderrPath: String? = nil) throws {
         stdoutPath = makeTempFile()
         self.stderrPath = stderrPath ?? makeTempFile()
-        var env = ProcessInfo.processInfo.environment
-        for k in removeEnv { env[k] = nil }
-        for (k, v) in extra { env[k] = v }
-        let argv: [UnsafeMutablePointer<CChar>?] = ([exe] + args).map { strdup($0) } + [nil]
-        let envp: [UnsafeMutablePointer<CChar>?] = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { argv.forEach { free($0) }; envp.forEach { free($0) } }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, stdoutPath, O_WRONLY | O_TRUNC, 0)
-        posix_spawn_file_actions_addopen(&actions, 2, self.stderrPath, O_WRONLY | O_APPEND | O_CREAT, 0o600)
-        var pid = pid_t()
-        let rc = posix_spawn(&pid, exe, &actions, nil, argv, envp)
-        guard rc == 0 else { throw HarnessError("could not start \(exe): \(errName(rc))") }
-        self.pid = pid
+        pid = try spawnProcess(exe, args, env: extra, removeEnv: removeEnv, stdout: stdoutPath,
+                               stderr: self.stderrPath, mode: 0o600)
     }
 
     /// Waits for the exit; the status as a shell reports it (128+N for signal N).
@@ -75,7 +61,7 @@ final class SpawnedProcess {
         if let exitCode { return exitCode }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        let code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        let code = shellStatus(status)
         exitCode = code
         return code
     }

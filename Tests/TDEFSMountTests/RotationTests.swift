@@ -146,15 +146,7 @@ final class RotationTests: MountTestCase {
 
     /// Starts `tdefs args` and SIGKILLs it after `delay` microseconds (if still running).
     func runAndKill(_ args: [String], after delay: UInt32) -> Int32 {
-        let argv: [UnsafeMutablePointer<CChar>?] = ([vol.bin] + args).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-        var pid = pid_t()
-        guard posix_spawn(&pid, vol.bin, &actions, nil, argv, environ) == 0 else { return -1 }
+        guard let pid = try? spawnProcess(vol.bin, args, stdout: "/dev/null", stderr: "/dev/null") else { return -1 }
         usleep(delay)
         kill(pid, SIGKILL)
         var status: Int32 = 0
@@ -191,10 +183,9 @@ final class RotationTests: MountTestCase {
         var rng = SeededRNG(seed: 0x5EED_0003)
         let model = try populate(&rng, files: 40)
         let daemon = try XCTUnwrap(daemonPID(), "the daemon holds tdefs.lock")
-        var pid = pid_t()
-        let argv: [UnsafeMutablePointer<CChar>?] = ([vol.bin, "rotate", m] + key + ["--reencrypt"]).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        XCTAssertEqual(posix_spawn(&pid, vol.bin, nil, nil, argv, environ), 0)
+        let rotateLog = makeTempFile()
+        defer { unlink(rotateLog) }
+        let pid = try spawnProcess(vol.bin, ["rotate", m] + key + ["--reencrypt"], stdout: rotateLog, stderr: rotateLog)
         usleep(UInt32(150_000 + rng.next() % 300_000))
         kill(daemon, SIGKILL)
         var st: Int32 = 0

@@ -30,6 +30,7 @@ int tdefs_syncfs(int fd);
 int tdefs_disable_core_dumps(void);
 // Locks and zeroes memory for key material.
 long tdefs_raise_nofile_limit(void);
+void tdefs_release_free_memory(void);
 int tdefs_mlock(void *addr, size_t len);
 int tdefs_munlock(void *addr, size_t len);
 void tdefs_explicit_bzero(void *addr, size_t len);

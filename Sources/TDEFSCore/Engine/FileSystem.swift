@@ -98,13 +98,11 @@ public final class FileSystem: Sendable {
         case .encrypted:
             encrypted = backing
         case .long:
-            guard let stored = readSmallFile(dirFD: dir.fd, name: NameCodec.sideFileName(forLong: backing)),
-                  NameCodec.longNameMatches(backingName: backing, encrypted: String(decoding: stored, as: UTF8.self))
-            else {
+            guard case .name(let stored) = LongNameSideFile.read(dirFD: dir.fd, backingName: backing) else {
                 logger.error("long-name file missing or damaged", metadata: ["dir": "\(path(of: dir))", "entry": "\(backing)"])
                 return nil
             }
-            encrypted = String(decoding: stored, as: UTF8.self)
+            encrypted = stored
         case .longSideFile, .reserved:
             return nil
         }
@@ -119,7 +117,7 @@ public final class FileSystem: Sendable {
     /// Writes a long name's side file (fsynced) before its entry is created.
     func writeLongNameSideFile(dirFD: Int32, backingName: String, encrypted: String) throws(Errno) {
         let side = NameCodec.sideFileName(forLong: backingName)
-        if let existing = readSmallFile(dirFD: dirFD, name: side), existing == Array(encrypted.utf8) { return }
+        if LongNameSideFile.read(dirFD: dirFD, backingName: backingName) == .name(encrypted) { return }
         let tmp = temporaryName()
         let fd = try sys { openat(dirFD, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o400) }
         let bytes = Array(encrypted.utf8)
@@ -142,16 +140,6 @@ public final class FileSystem: Sendable {
 
     func temporaryName() -> String {
         "tdefs.tmp." + Random.bytes(8).map { String($0, radix: 16).leftPad(2) }.joined()
-    }
-
-    func readSmallFile(dirFD: Int32, name: String, limit: Int = 4096) -> [UInt8]? {
-        let fd = openat(dirFD, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
-        if fd < 0 { return nil }
-        defer { close(fd) }
-        var buf = [UInt8](repeating: 0, count: limit)
-        let n = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
-        if n < 0 { return nil }
-        return Array(buf[0..<n])
     }
 
     /// Counts user entries (not IV files, side files, temporaries) in a backing directory.

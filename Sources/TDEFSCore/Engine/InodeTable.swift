@@ -1,3 +1,4 @@
+import CPlatform
 import Glibc
 import Synchronization
 
@@ -8,7 +9,14 @@ final class InodeTable: Sendable {
         var byKey: [InodeKey: UInt64] = [:]
         var lookups: [UInt64: UInt64] = [:]
         var nextNode: UInt64 = 2
+        /// Inodes dropped since the heap was last trimmed.
+        var droppedSinceTrim = 0
     }
+
+    /// After this many inodes are dropped (an `rm -rf`, or the kernel shrinking its cache), the
+    /// freed heap goes back to the kernel: glibc would keep it, and the daemon's resident memory
+    /// would stay at its peak.
+    static let trimEvery = 4096
     private let state = Mutex(State())
 
     init(root: Inode) {
@@ -51,17 +59,23 @@ final class InodeTable: Sendable {
 
     /// Drops `count` lookups; the inode goes when none are left (open handles keep their own reference).
     func forget(_ node: UInt64, count: UInt64) {
-        state.withLock { s in
-            guard node != 1, let c = s.lookups[node] else { return }
+        // The dropped inode is released (and its descriptor closed) after the lock, not under it.
+        let (dropped, trim): (Inode?, Bool) = state.withLock { s in
+            guard node != 1, let c = s.lookups[node] else { return (nil, false) }
             if c > count {
                 s.lookups[node] = c - count
-            } else {
-                s.lookups[node] = nil
-                if let inode = s.byNode.removeValue(forKey: node), s.byKey[inode.key] == node {
-                    s.byKey[inode.key] = nil
-                }
+                return (nil, false)
             }
+            s.lookups[node] = nil
+            guard let inode = s.byNode.removeValue(forKey: node) else { return (nil, false) }
+            if s.byKey[inode.key] == node { s.byKey[inode.key] = nil }
+            s.droppedSinceTrim += 1
+            if s.droppedSinceTrim < Self.trimEvery { return (inode, false) }
+            s.droppedSinceTrim = 0
+            return (inode, true)
         }
+        withExtendedLifetime(dropped) {}
+        if trim { tdefs_release_free_memory() }
     }
 
     func forgetAll() {

@@ -120,21 +120,16 @@ public final class VolumeChecker {
                      backingPath: String) -> String? {
         var encrypted = name
         if NameCodec.classify(name) == .long {
-            let side = NameCodec.sideFileName(forLong: name)
-            let sfd = openat(dirFD, side, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
-            guard sfd >= 0 else {
+            switch LongNameSideFile.read(dirFD: dirFD, backingName: name) {
+            case .missing:
                 problem(.longName, displayPath(plainDir) + "/?", backingPath, "long-name file is missing")
                 return nil
-            }
-            var b = [UInt8](repeating: 0, count: 4096)
-            let n = b.withUnsafeMutableBytes { pread(sfd, $0.baseAddress, $0.count, 0) }
-            close(sfd)
-            let stored = String(decoding: b[0..<max(0, n)], as: UTF8.self)
-            guard NameCodec.longNameMatches(backingName: name, encrypted: stored) else {
+            case .damaged:
                 problem(.longName, displayPath(plainDir) + "/?", backingPath, "long-name file is damaged")
                 return nil
+            case .name(let stored):
+                encrypted = stored
             }
-            encrypted = stored
         }
         guard let plain = NameCodec.decrypt(encrypted, iv: iv.iv, key: keys.names) else {
             problem(.name, displayPath(plainDir) + "/?", backingPath, "name does not decrypt (damaged or from another directory)")
