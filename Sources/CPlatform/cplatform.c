@@ -73,6 +73,16 @@ long tdefs_raise_nofile_limit(void) {
 #include <malloc.h>
 void tdefs_release_free_memory(void) { malloc_trim(0); }
 
+/* For the daemon, before its threads start: buffers of 256 KiB and more (libfuse's 1 MiB request
+   buffer per worker, reply buffers) are mapped and unmapped on their own instead of staying in
+   the heap once freed (glibc's default raises this threshold as large blocks are freed), and
+   workers share two arenas instead of one each. Measured: resident memory after a 512 MiB
+   write and read 11.7 -> 6.5 MiB. */
+void tdefs_tune_malloc_for_daemon(void) {
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+    mallopt(M_ARENA_MAX, 2);
+}
+
 int tdefs_mlock(void *addr, size_t len) { return mlock(addr, len); }
 int tdefs_munlock(void *addr, size_t len) { return munlock(addr, len); }
 void tdefs_explicit_bzero(void *addr, size_t len) { explicit_bzero(addr, len); }

@@ -15,6 +15,7 @@ enum DaemonRunner {
                       onStopping: () -> Void = {}) throws(CLIError) -> Int32 {
         // Before any thread exists: the FUSE loop's thread alone takes SIGTERM/SIGINT/SIGHUP.
         _ = tdefs_block_term_signals(1)
+        tdefs_tune_malloc_for_daemon()
         _ = tdefs_disable_core_dumps()
         signal(SIGPIPE, SIG_IGN)
         LoggingSystem.bootstrap { _ in DaemonLogHandler(volume: backingPath) }

@@ -31,6 +31,7 @@ int tdefs_disable_core_dumps(void);
 // Locks and zeroes memory for key material.
 long tdefs_raise_nofile_limit(void);
 void tdefs_release_free_memory(void);
+void tdefs_tune_malloc_for_daemon(void);
 int tdefs_mlock(void *addr, size_t len);
 int tdefs_munlock(void *addr, size_t len);
 void tdefs_explicit_bzero(void *addr, size_t len);
