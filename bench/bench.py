@@ -1232,13 +1232,14 @@ def markdown(result, main, daemon, extra, png_name, json_rel):
     # Only the load before the run says anything about other work: at the end it is the run's
     # own last workload (pgbench's clients).
     la0, la1 = mf.get("loadavg_start"), mf.get("loadavg_end")
-    if la0 and la0[0] > 0.5 * (mf.get("cores") or 1):
+    if la0 and la0[0] >= (mf.get("cores") or 1):
         out += [f"**Load:** the 1-minute load average was {la0[0]:.1f} when the run began, on "
                 f"{mf['cores']} cores: other work was running, so absolute figures are noisy; ratios "
                 "within a round are the fairer reading.", ""]
     elif la0 and la1:
-        out += [f"**Load:** the 1-minute load average was {la0[0]:.1f} when the run began (a quiet "
-                f"machine) and {la1[0]:.1f} at its end (the run's own pgbench clients).", ""]
+        out += [f"**Load:** the 1-minute load average was {la0[0]:.1f} when the run began (below "
+                f"one per core: nothing else was running, though a 1-minute average still carries "
+                f"the work just before) and {la1[0]:.1f} at its end (the run's own pgbench clients).", ""]
     out += [
         "Medians over the rounds, with [min–max]. ↑: higher is better, ↓: lower is better. The ratio",
         "columns are tdefs' *speed* relative to the other target (its throughput ÷ theirs, or their",
