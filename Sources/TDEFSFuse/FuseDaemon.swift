@@ -85,6 +85,7 @@ public final class FuseDaemon {
         _ = tdefs_block_term_signals(1)
         let probe = ReadinessProbe(mountpoint: mountpoint, state: state, onReady: onReady)
         let probeThread = probe.start()
+        let trimmerThread = CacheTrimmer(session: session, state: state, openFileLimit: CacheTrimmer.openFileLimit()).start()
 
         if fuse_set_signal_handlers(session) != 0 {
             logger.warning("cannot install the FUSE signal handlers; stop the daemon with 'tdefs unmount'")
@@ -108,6 +109,8 @@ public final class FuseDaemon {
         _ = tdefs_block_term_signals(1)
         onLoopEnd()
         state.stopped.store(true, ordering: .releasing)
+        // The trimmer notices `stopped` within 100 ms; it must be gone before the session is.
+        if let trimmerThread { _ = pthread_join(trimmerThread, nil) }
         fuse_remove_signal_handlers(session)
         fuse_session_unmount(session)
         // Unmounting fails any stat still waiting in the probe, so this join ends.

@@ -229,6 +229,22 @@ public final class FileSystem: Sendable {
 }
 
 extension FileSystem {
+    /// How many inodes the kernel holds; each costs the daemon an open descriptor.
+    public var cachedInodeCount: Int { inodes.count }
+
+    /// Calls `handler` (on the requesting thread, so it must only signal) whenever a new inode
+    /// makes the kernel hold more than `highWater`.
+    public func onInodePressure(highWater: Int, _ handler: @escaping @Sendable () -> Void) {
+        inodes.pressureHandler.withLock { $0 = handler }
+        inodes.highWater.store(highWater, ordering: .relaxed)
+    }
+
+    /// Names (parent node, plaintext name) of up to `limit` cached files and symlinks that nobody
+    /// has open, for the adapter to ask the kernel to forget (see CacheTrimmer).
+    public func evictionCandidates(limit: Int) -> [(parent: UInt64, name: String)] {
+        inodes.evictionCandidates(limit: limit).map { ($0.parent, $0.name) }
+    }
+
     /// The daemon holds a descriptor for every inode the kernel remembers; when they run out,
     /// lookups fail until the kernel forgets some. Say so, at most once a minute.
     func reportDescriptorExhaustion() {

@@ -102,6 +102,8 @@ final class FileContent: Sendable {
 
     func handleOpened() { openHandles.add(1, ordering: .relaxed) }
 
+    var hasOpenHandles: Bool { openHandles.load(ordering: .relaxed) > 0 }
+
     func handleClosed() {
         guard openHandles.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 else { return }
         // An open that raced in after the count reached zero either finds the header (and it is

@@ -18,6 +18,9 @@ final class InodeTable: Sendable {
     /// would stay at its peak.
     static let trimEvery = 4096
     private let state = Mutex(State())
+    /// Above this many inodes, `pressureHandler` runs after each new one (see CacheTrimmer).
+    let highWater = Atomic<Int>(Int.max)
+    let pressureHandler = Mutex<(@Sendable () -> Void)?>(nil)
 
     init(root: Inode) {
         state.withLock {
@@ -39,7 +42,8 @@ final class InodeTable: Sendable {
     /// Returns the inode for `key`, counting one lookup. `make` opens it when it is new; the
     /// descriptor `fd` (already open) is closed if an inode exists.
     func remember(key: InodeKey, fd: Int32, kind: mode_t, location: InodeLocation?) -> Inode {
-        let (inode, duplicate): (Inode, Bool) = state.withLock { s in
+        // duplicate: true when the inode existed; nil when a new one pushed the count past highWater.
+        let (inode, duplicate): (Inode, Bool?) = state.withLock { s in
             if let n = s.byKey[key], let existing = s.byNode[n] {
                 s.lookups[n, default: 0] += 1
                 if let location { existing.location.withLock { $0 = location } }
@@ -51,9 +55,10 @@ final class InodeTable: Sendable {
             s.byNode[n] = inode
             s.byKey[key] = n
             s.lookups[n] = 1
-            return (inode, false)
+            return (inode, s.byNode.count > highWater.load(ordering: .relaxed) ? nil : false)
         }
-        if duplicate { close(fd) }
+        if duplicate == true { close(fd) }
+        if duplicate == nil, let handler = pressureHandler.withLock({ $0 }) { handler() }
         return inode
     }
 
@@ -87,6 +92,25 @@ final class InodeTable: Sendable {
                 s.byKey[root.key] = 1
                 s.lookups[1] = 1
             }
+        }
+    }
+
+    /// How many inodes the kernel holds (each with an open descriptor).
+    var count: Int { state.withLock { $0.byNode.count } }
+
+    /// Up to `limit` inodes the kernel could be asked to forget: regular files and symlinks with
+    /// no open handle and a known place (directories are never chosen: invalidating a directory
+    /// entry would also detach anything mounted on it).
+    func evictionCandidates(limit: Int) -> [InodeLocation] {
+        state.withLock { s in
+            var out: [InodeLocation] = []
+            out.reserveCapacity(min(limit, s.byNode.count))
+            for inode in s.byNode.values where out.count < limit {
+                guard inode.isRegular || inode.isSymlink, !(inode.content?.hasOpenHandles ?? false),
+                      let location = inode.location.withLock({ $0 }) else { continue }
+                out.append(location)
+            }
+            return out
         }
     }
 

@@ -1,0 +1,82 @@
+import CFuse
+import Glibc
+import TDEFSCore
+
+/// Keeps the number of inodes the kernel holds (each an open descriptor in the daemon) well under
+/// the open-file limit. The kernel forgets inodes only under memory pressure, so a tree larger than
+/// the limit would otherwise end in EMFILE. A thread of its own wakes when a new inode pushes the
+/// count above 60% of the limit (and ten times a second regardless), and asks the kernel to drop
+/// the entries of unused files and symlinks (fuse_lowlevel_notify_inval_entry) until 40% would
+/// remain. The kernel then forgets
+/// them, and the daemon closes their descriptors; a later lookup opens them again.
+/// It runs outside every request, as libfuse requires for notifications.
+final class CacheTrimmer: @unchecked Sendable {
+    // The session pointer is only used while the loop runs; run() stops this thread before the
+    // session is destroyed.
+    private let session: OpaquePointer
+    private let state: SessionState
+    let high: Int
+    let low: Int
+    /// Posted by the engine (from request threads) when the count passes `high`.
+    private let wakeup = UnsafeMutablePointer<sem_t>.allocate(capacity: 1)
+
+    init(session: OpaquePointer, state: SessionState, openFileLimit: Int) {
+        self.session = session
+        self.state = state
+        // Leave room for the descriptors that are not inodes (open files, directories being read).
+        high = max(256, openFileLimit * 6 / 10)
+        low = max(128, openFileLimit * 4 / 10)
+        sem_init(wakeup, 0, 0)
+    }
+
+    deinit {
+        sem_destroy(wakeup)
+        wakeup.deallocate()
+    }
+
+    static func openFileLimit() -> Int {
+        var limit = rlimit()
+        guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 1024 }
+        return Int(min(limit.rlim_cur, UInt(Int32.max)))  // RLIM_INFINITY is the largest value
+    }
+
+    func start() -> pthread_t? {
+        state.fileSystem.onInodePressure(highWater: high) { [self] in signal() }
+        var thread = pthread_t()
+        let context = Unmanaged.passRetained(self).toOpaque()
+        let rc = pthread_create(&thread, nil, { context in
+            Unmanaged<CacheTrimmer>.fromOpaque(context!).takeRetainedValue().loop()
+            return nil
+        }, context)
+        if rc != 0 {
+            Unmanaged<CacheTrimmer>.fromOpaque(context).release()
+            state.logger.warning("cannot start the cache trimmer: \(String(cString: strerror(rc)))")
+            return nil
+        }
+        return thread
+    }
+
+    /// Wakes the thread (at most one wakeup pending).
+    private func signal() {
+        var pending: Int32 = 0
+        sem_getvalue(wakeup, &pending)
+        if pending < 1 { sem_post(wakeup) }
+    }
+
+    private func loop() {
+        while !state.stopped.load(ordering: .acquiring) {
+            var deadline = timespec()
+            clock_gettime(CLOCK_REALTIME, &deadline)
+            deadline.tv_nsec += 100_000_000
+            if deadline.tv_nsec >= 1_000_000_000 { deadline.tv_sec += 1; deadline.tv_nsec -= 1_000_000_000 }
+            _ = sem_timedwait(wakeup, &deadline)
+            let count = state.fileSystem.cachedInodeCount
+            guard count > high else { continue }
+            for entry in state.fileSystem.evictionCandidates(limit: count - low) {
+                if state.stopped.load(ordering: .acquiring) { return }
+                // ENOENT (the kernel no longer has that entry) and the like change nothing here.
+                _ = entry.name.withCString { fuse_lowlevel_notify_inval_entry(session, entry.parent, $0, strlen($0)) }
+            }
+        }
+    }
+}
