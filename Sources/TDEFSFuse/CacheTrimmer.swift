@@ -49,6 +49,7 @@ final class CacheTrimmer: @unchecked Sendable {
             return nil
         }, context)
         if rc != 0 {
+            state.fileSystem.onInodePressure(highWater: .max, nil)
             Unmanaged<CacheTrimmer>.fromOpaque(context).release()
             state.logger.warning("cannot start the cache trimmer: \(String(cString: strerror(rc)))")
             return nil
@@ -64,6 +65,8 @@ final class CacheTrimmer: @unchecked Sendable {
     }
 
     private func loop() {
+        // The engine's handler holds this trimmer, which holds the engine: let go on the way out.
+        defer { state.fileSystem.onInodePressure(highWater: .max, nil) }
         while !state.stopped.load(ordering: .acquiring) {
             var deadline = timespec()
             clock_gettime(CLOCK_REALTIME, &deadline)

@@ -234,9 +234,10 @@ extension FileSystem {
 
     /// Calls `handler` (on the requesting thread, so it must only signal) whenever a new inode
     /// makes the kernel hold more than `highWater`.
-    public func onInodePressure(highWater: Int, _ handler: @escaping @Sendable () -> Void) {
+    /// nil removes the handler (and whatever it holds on to).
+    public func onInodePressure(highWater: Int, _ handler: (@Sendable () -> Void)?) {
+        inodes.highWater.store(handler == nil ? Int.max : highWater, ordering: .relaxed)
         inodes.pressureHandler.withLock { $0 = handler }
-        inodes.highWater.store(highWater, ordering: .relaxed)
     }
 
     /// Names (parent node, plaintext name) of up to `limit` cached files and symlinks that nobody
