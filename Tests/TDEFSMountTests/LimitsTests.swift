@@ -30,13 +30,18 @@ final class LimitsTests: MountTestCase {
 final class OpenFileLimitTests: MountTestCase {
     override var needsRoot: Bool { true }
 
-    func testMoreFilesThanTheStartingDescriptorLimit() throws {
+    /// Mounts the volume again from a process whose open-file limit is `limit` (prlimit syntax).
+    func remount(nofile limit: String) throws {
         vol.unmount()
         let prlimit = try XCTUnwrap(Harness.which("prlimit"), "prlimit (util-linux) is needed")
-        let r = runCommand(prlimit, ["--nofile=256:", "--", vol.bin, "mount", vol.backing, m, "--key-file", vol.keyFile],
+        let r = runCommand(prlimit, ["--nofile=" + limit, "--", vol.bin, "mount", vol.backing, m, "--key-file", vol.keyFile],
                            env: ["TDEFS_LOG_FILE": vol.logFile])
         XCTAssertEqual(r.status, 0, r.summary)
         XCTAssertTrue(isMounted(m))
+    }
+
+    func testMoreFilesThanTheStartingDescriptorLimit() throws {
+        try remount(nofile: "256:")
         let count = 1500
         for i in 0..<count {
             try writeFile("\(m)/f\(i)", "content \(i)")
@@ -50,11 +55,7 @@ final class OpenFileLimitTests: MountTestCase {
     /// With a hard limit the daemon cannot raise, a directory with many more files than the limit
     /// stays usable: the daemon asks the kernel to forget unused entries before it runs out.
     func testMoreFilesThanTheHardDescriptorLimit() throws {
-        vol.unmount()
-        let prlimit = try XCTUnwrap(Harness.which("prlimit"), "prlimit (util-linux) is needed")
-        let r = runCommand(prlimit, ["--nofile=512:512", "--", vol.bin, "mount", vol.backing, m, "--key-file", vol.keyFile],
-                           env: ["TDEFS_LOG_FILE": vol.logFile])
-        XCTAssertEqual(r.status, 0, r.summary)
+        try remount(nofile: "512:512")
         let count = 3000
         try check(mkdir("\(m)/d", 0o755), "mkdir")
         for i in 0..<count {
