@@ -34,7 +34,6 @@ enum FuseOperations {
         ops.create = { req, parent, name, mode, fi in FuseOperations.create(req, parent, name, mode, fi) }
         ops.read = { req, ino, size, off, fi in FuseOperations.read(req, ino, size, off, fi) }
         ops.write = { req, ino, buf, size, off, fi in FuseOperations.write(req, ino, buf, size, off, fi) }
-        ops.flush = { req, ino, fi in FuseOperations.flush(req, ino, fi) }
         ops.release = { req, ino, fi in FuseOperations.release(req, ino, fi) }
         ops.fsync = { req, ino, datasync, fi in FuseOperations.fsync(req, ino, datasync, fi) }
         ops.fallocate = { req, ino, mode, offset, length, fi in
@@ -55,7 +54,9 @@ enum FuseOperations {
             ops.listxattr = { req, ino, size in FuseOperations.listxattr(req, ino, size) }
             ops.removexattr = { req, ino, name in FuseOperations.removexattr(req, ino, name) }
         }
-        // Deliberately absent: getlk/setlk/flock (the kernel keeps locks locally),
+        // Deliberately absent: flush (nothing to do at close: the kernel writes its cached pages
+        // and reports their errors to close() itself; ENOSYS once, and it stops sending one per
+        // close), getlk/setlk/flock (the kernel keeps locks locally),
         // access (default_permissions), write_buf (no splice), ioctl, poll, bmap,
         // copy_file_range and lseek (ENOSYS makes the kernel fall back to its generic code).
         return ops
@@ -319,16 +320,6 @@ enum FuseOperations {
             let count = try fs.write(file, offset: Int64(off), from: UnsafeRawBufferPointer(start: buf, count: size),
                                      keepingMtime: session(req).writebackCache.load(ordering: .acquiring))
             _ = fuse_reply_write(req, count)
-        } catch {
-            replyError(req, error.code)
-        }
-    }
-
-    static func flush(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
-        guard let file = openFile(fi) else { return replyError(req, EBADF) }
-        do {
-            try engine(req).flush(file)
-            replyOK(req)
         } catch {
             replyError(req, error.code)
         }

@@ -1,3 +1,5 @@
+import Dispatch
+import Synchronization
 import XCTest
 import TDEFSCore
 
@@ -115,5 +117,28 @@ final class AESSIVVectorTests: XCTestCase {
         let pt = Array("name".utf8)
         let outs = [32, 48, 64].map { seal(key: Array(long.prefix($0)), ad: [], pt) }
         XCTAssertEqual(Set(outs.map(Hex.string)).count, 3)
+    }
+
+    /// A key set up once serves every operation from a pristine copy: interleaved seals and opens
+    /// (of good and of tampered boxes) on several threads all give the published answers.
+    func testOneKeyReusedAcrossOperationsAndThreads() {
+        let prepared = Self.vectors.map { v in
+            (key: AESSIVKey(SecureBytes(copying: Hex.bytes(v.key))), ad: v.ad.map(Hex.bytes),
+             pt: Hex.bytes(v.plaintext), out: Hex.bytes(v.output))
+        }
+        let failures = Mutex(0)
+        DispatchQueue.concurrentPerform(iterations: 4) { _ in
+            for _ in 0..<200 {
+                for p in prepared {
+                    var bad = p.out
+                    bad[0] ^= 1
+                    let sealed = p.pt.withUnsafeBytes { p.key.seal(associatedData: p.ad, plaintext: $0) }
+                    let tampered = bad.withUnsafeBytes { p.key.open(associatedData: p.ad, box: $0) }
+                    let opened = p.out.withUnsafeBytes { p.key.open(associatedData: p.ad, box: $0) }
+                    if sealed != p.out || tampered != nil || opened != p.pt { failures.withLock { $0 += 1 } }
+                }
+            }
+        }
+        XCTAssertEqual(failures.withLock { $0 }, 0)
     }
 }

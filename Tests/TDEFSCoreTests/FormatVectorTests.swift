@@ -47,10 +47,10 @@ final class FormatVectorTests: XCTestCase {
     func testNameEncryptionIsPinned() {
         for (size, v) in vectors {
             let k = EpochKeys(epoch: 7, size: size, masterKey: master, volumeID: volumeID)
-            XCTAssertEqual(NameCodec.encrypt(Array("hello".utf8), iv: dirIV, key: k.names), v.nameHello)
-            XCTAssertEqual(NameCodec.decrypt(v.nameHello, iv: dirIV, key: k.names), Array("hello".utf8))
+            XCTAssertEqual(NameCodec.encrypt(Array("hello".utf8), iv: dirIV, key: k.nameCipher), v.nameHello)
+            XCTAssertEqual(NameCodec.decrypt(v.nameHello, iv: dirIV, key: k.nameCipher), Array("hello".utf8))
             // Another directory's IV does not decrypt it.
-            XCTAssertNil(NameCodec.decrypt(v.nameHello, iv: [UInt8](repeating: 0, count: 16), key: k.names))
+            XCTAssertNil(NameCodec.decrypt(v.nameHello, iv: [UInt8](repeating: 0, count: 16), key: k.nameCipher))
         }
     }
 

@@ -29,11 +29,11 @@ func plaintextName(backing: String, stored: [UInt8]) -> [UInt8]? {
         guard NameCodec.longNameMatches(backingName: backing, encrypted: encrypted) else { return nil }
         fuzzCheck(encrypted.utf8.count > NameCodec.maxBackingNameBytes, "a short encrypted name matched a long entry")
         _ = NameCodec.sideFileName(forLong: backing)
-        let plain = NameCodec.decrypt(encrypted, iv: FuzzKeys.directoryIV, key: FuzzKeys.epoch1.names)
+        let plain = NameCodec.decrypt(encrypted, iv: FuzzKeys.directoryIV, key: FuzzKeys.epoch1.nameCipher)
         if let plain { fuzzCheck((try? NameCodec.validate(plain)) != nil, "invalid plaintext name") }
         return plain
     case .encrypted:
-        return NameCodec.decrypt(backing, iv: FuzzKeys.directoryIV, key: FuzzKeys.epoch1.names)
+        return NameCodec.decrypt(backing, iv: FuzzKeys.directoryIV, key: FuzzKeys.epoch1.nameCipher)
     case .longSideFile, .reserved:
         return nil
     }

@@ -12,9 +12,9 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
 
     _ = NameCodec.classify(text)
     for keys in [FuzzKeys.epoch1, FuzzKeys.epoch2] {
-        if let plain = NameCodec.decrypt(text, iv: iv, key: keys.names) {
+        if let plain = NameCodec.decrypt(text, iv: iv, key: keys.nameCipher) {
             fuzzCheck((try? NameCodec.validate(plain)) != nil, "decrypt returned an invalid name")
-            fuzzCheck(NameCodec.encrypt(plain, iv: iv, key: keys.names) == text, "decrypted name does not re-encrypt to itself")
+            fuzzCheck(NameCodec.encrypt(plain, iv: iv, key: keys.nameCipher) == text, "decrypted name does not re-encrypt to itself")
         }
     }
 
@@ -31,9 +31,9 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     }
 
     if (try? NameCodec.validate(bytes)) != nil {
-        let enc = NameCodec.encrypt(bytes, iv: iv, key: FuzzKeys.epoch1.names)
-        fuzzCheck(NameCodec.decrypt(enc, iv: iv, key: FuzzKeys.epoch1.names) == bytes, "name does not round-trip")
-        fuzzCheck(NameCodec.decrypt(enc, iv: iv, key: FuzzKeys.epoch2.names) == nil, "name opens under another key")
+        let enc = NameCodec.encrypt(bytes, iv: iv, key: FuzzKeys.epoch1.nameCipher)
+        fuzzCheck(NameCodec.decrypt(enc, iv: iv, key: FuzzKeys.epoch1.nameCipher) == bytes, "name does not round-trip")
+        fuzzCheck(NameCodec.decrypt(enc, iv: iv, key: FuzzKeys.epoch2.nameCipher) == nil, "name opens under another key")
         let backing = NameCodec.backingName(forEncrypted: enc)
         fuzzCheck(NameCodec.classify(backing.name) == (backing.isLong ? .long : .encrypted), "backing name misclassified")
     }

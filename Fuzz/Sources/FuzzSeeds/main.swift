@@ -85,9 +85,9 @@ write("FuzzHeader", "short", Array(h1.bytes.prefix(95)))
 let iv = FuzzKeys.directoryIV
 for (i, n) in ["a", "base", String(repeating: "x", count: 31), String(repeating: "y", count: 32),
                String(repeating: "z", count: 100), "pg_wal", "ünïcödé"].enumerated() {
-    write("FuzzNames", "name\(i)", NameCodec.encrypt(Array(n.utf8), iv: iv, key: FuzzKeys.epoch1.names))
+    write("FuzzNames", "name\(i)", NameCodec.encrypt(Array(n.utf8), iv: iv, key: FuzzKeys.epoch1.nameCipher))
 }
-write("FuzzNames", "epoch2-name", NameCodec.encrypt(Array("other".utf8), iv: iv, key: FuzzKeys.epoch2.names))
+write("FuzzNames", "epoch2-name", NameCodec.encrypt(Array("other".utf8), iv: iv, key: FuzzKeys.epoch2.nameCipher))
 for r in ["tdefs.conf", "tdefs.diriv", "tdefs.lock", "tdefs.tmp.0011223344556677", "tdefs.long.abc.name", "plain-file"] {
     write("FuzzNames", r, r)
 }
@@ -95,13 +95,13 @@ write("FuzzNames", "padded", NameCodec.pad(Array("hello".utf8)))
 
 // Long names: side-file contents (the full encrypted name) and "backing NUL content" pairs.
 for len in [180, 200, 255] {
-    let enc = NameCodec.encrypt([UInt8](repeating: 0x61, count: len), iv: iv, key: FuzzKeys.epoch1.names)
+    let enc = NameCodec.encrypt([UInt8](repeating: 0x61, count: len), iv: iv, key: FuzzKeys.epoch1.nameCipher)
     write("FuzzLongName", "side\(len)", enc)
     let b = NameCodec.backingName(forEncrypted: enc)
     write("FuzzLongName", "pair\(len)", Array(b.name.utf8) + [0] + Array(enc.utf8))
 }
 write("FuzzLongName", "pair-mismatch", Array("tdefs.long.AAAA".utf8) + [0] + Array("BBBB".utf8))
-write("FuzzLongName", "short-name", Array(NameCodec.encrypt(Array("s".utf8), iv: iv, key: FuzzKeys.epoch1.names).utf8))
+write("FuzzLongName", "short-name", Array(NameCodec.encrypt(Array("s".utf8), iv: iv, key: FuzzKeys.epoch1.nameCipher).utf8))
 
 // Directory IVs.
 write("FuzzDirIV", "epoch1", DirectoryIV(epoch: 1, iv: iv).bytes)

@@ -121,8 +121,6 @@ extension FileSystem {
         }
     }
 
-    public func flush(_ file: OpenFile) throws(Errno) {}
-
     /// The descriptor closes when the last reference to the handle goes.
     public func release(_ file: OpenFile) {}
 

@@ -156,7 +156,7 @@ extension FileSystem {
                 }
                 continue  // (or damaged: left for fsck)
             }
-            let encrypted = NameCodec.encrypt(Array(plain.utf8), iv: next.iv, key: newKeys.names)
+            let encrypted = NameCodec.encrypt(Array(plain.utf8), iv: next.iv, key: newKeys.nameCipher)
             let b = NameCodec.backingName(forEncrypted: encrypted)
             if b.isLong { try writeLongNameSideFile(dirFD: dir.fd, backingName: b.name, encrypted: encrypted) }
             try renameNoReplace(dir.fd, backing, dir.fd, b.name)
@@ -172,7 +172,7 @@ extension FileSystem {
         _ = try sys { Glibc.fsync(dfd) }
         dir.directoryIV.withLock { $0 = next }
         inodes.updateLocations(parent: dir.node) { loc in
-            let b = NameCodec.backingName(forEncrypted: NameCodec.encrypt(Array(loc.name.utf8), iv: next.iv, key: newKeys.names))
+            let b = NameCodec.backingName(forEncrypted: NameCodec.encrypt(Array(loc.name.utf8), iv: next.iv, key: newKeys.nameCipher))
             loc.backingName = b.name
         }
     }

@@ -86,7 +86,7 @@ public final class FileSystem: Sendable {
         let bytes = Array(name.utf8)
         try NameCodec.validate(bytes)
         let iv = try directoryIV(of: dir)
-        let encrypted = NameCodec.encrypt(bytes, iv: iv.iv, key: try nameKeys(for: iv).names)
+        let encrypted = NameCodec.encrypt(bytes, iv: iv.iv, key: try nameKeys(for: iv).nameCipher)
         let b = NameCodec.backingName(forEncrypted: encrypted)
         return (b.name, b.isLong, encrypted)
     }
@@ -106,7 +106,7 @@ public final class FileSystem: Sendable {
         case .longSideFile, .reserved:
             return nil
         }
-        guard let plain = NameCodec.decrypt(encrypted, iv: iv.iv, key: keys.names) else {
+        guard let plain = NameCodec.decrypt(encrypted, iv: iv.iv, key: keys.nameCipher) else {
             if quiet { return nil }
             logger.error("name does not decrypt", metadata: ["dir": "\(path(of: dir))", "entry": "\(backing)"])
             return nil

@@ -21,23 +21,50 @@ public struct FileHeader: Sendable {
         return (h, fileKey)
     }
 
+    /// Contexts for wrapping and unwrapping file keys, shared by every header in the process: a
+    /// create or a first open re-keys a pooled context instead of setting up a new one.
+    static let wrapContexts = GCMPool()
+
     /// Wraps (or re-wraps, for rotation) the file key under an epoch's header-wrap key.
     public mutating func wrap(fileKey: SecureBytes, keys: EpochKeys) {
         epoch = keys.epoch
-        let gcm = AESGCM()
-        gcm.setKey(keys.headerWrap, size: keys.size)
-        let aad = Array(prefixBytes)
-        wrapped = fileKey.withUnsafeBytes { k in gcm.sealBox(Array(k), aad: aad) }
+        let aad = prefixBytes
+        var box = [UInt8](repeating: 0, count: AESGCM.nonceBytes + Self.fileKeyBytes + AESGCM.tagBytes)
+        let ok = Self.wrapContexts.withContext(key: keys.headerWrap, size: keys.size) { gcm in
+            box.withUnsafeMutableBytes { o in
+                Random.fill(UnsafeMutableRawBufferPointer(rebasing: o[0..<AESGCM.nonceBytes]))
+                return fileKey.withUnsafeBytes { k in
+                    aad.withUnsafeBytes { a in
+                        gcm.seal(nonce: UnsafeRawBufferPointer(rebasing: o[0..<AESGCM.nonceBytes]), aad: a, plaintext: k,
+                                 ciphertext: o.baseAddress! + AESGCM.nonceBytes,
+                                 tag: o.baseAddress! + AESGCM.nonceBytes + Self.fileKeyBytes)
+                    }
+                }
+            }
+        }
+        precondition(ok, "AES-GCM seal failed")
+        wrapped = box
     }
 
-    /// The file key, or nil when the wrap does not authenticate under `keys`.
+    /// The file key, or nil when the wrap does not authenticate under `keys`. The key is opened
+    /// straight into locked memory.
     public func unwrap(keys: EpochKeys) -> SecureBytes? {
-        guard keys.epoch == epoch else { return nil }
-        let gcm = AESGCM()
-        gcm.setKey(keys.headerWrap, size: keys.size)
-        guard var key = gcm.openBox(wrapped, aad: Array(prefixBytes)) else { return nil }
-        defer { key.withUnsafeMutableBytes { tdefs_explicit_bzero($0.baseAddress, $0.count) } }
-        return SecureBytes(copying: key)
+        guard keys.epoch == epoch, wrapped.count == AESGCM.nonceBytes + Self.fileKeyBytes + AESGCM.tagBytes else { return nil }
+        let key = SecureBytes(count: Self.fileKeyBytes)
+        let aad = prefixBytes
+        let ok = Self.wrapContexts.withContext(key: keys.headerWrap, size: keys.size) { gcm in
+            wrapped.withUnsafeBytes { b in
+                aad.withUnsafeBytes { a in
+                    key.withUnsafeMutableBytes { k in
+                        gcm.open(nonce: UnsafeRawBufferPointer(rebasing: b[0..<AESGCM.nonceBytes]), aad: a,
+                                 ciphertext: UnsafeRawBufferPointer(rebasing: b[AESGCM.nonceBytes..<(AESGCM.nonceBytes + Self.fileKeyBytes)]),
+                                 tag: UnsafeRawBufferPointer(rebasing: b[(AESGCM.nonceBytes + Self.fileKeyBytes)...]),
+                                 plaintext: k.baseAddress!)
+                    }
+                }
+            }
+        }
+        return ok ? key : nil
     }
 
     /// Bytes 0..<32, the wrap's associated data.

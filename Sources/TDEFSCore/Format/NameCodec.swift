@@ -30,16 +30,16 @@ public enum NameCodec {
     }
 
     /// The base64url encrypted name of `name` in a directory with IV `iv` under `key` (AES-SIV).
-    public static func encrypt(_ name: [UInt8], iv: [UInt8], key: SecureBytes) -> String {
+    public static func encrypt(_ name: [UInt8], iv: [UInt8], key: AESSIVKey) -> String {
         let padded = pad(name)
-        let box = padded.withUnsafeBytes { AESSIV.seal(key: key, associatedData: [iv], plaintext: $0) }
+        let box = padded.withUnsafeBytes { key.seal(associatedData: [iv], plaintext: $0) }
         return Base64URL.encode(box)
     }
 
     /// The plaintext name, or nil if the encrypted name is malformed or does not authenticate.
-    public static func decrypt(_ encrypted: String, iv: [UInt8], key: SecureBytes) -> [UInt8]? {
+    public static func decrypt(_ encrypted: String, iv: [UInt8], key: AESSIVKey) -> [UInt8]? {
         guard let box = Base64URL.decode(encrypted), box.count >= AESSIV.tagBytes + padBlock else { return nil }
-        guard let padded = box.withUnsafeBytes({ AESSIV.open(key: key, associatedData: [iv], box: $0) }) else { return nil }
+        guard let padded = box.withUnsafeBytes({ key.open(associatedData: [iv], box: $0) }) else { return nil }
         guard let name = unpad(padded), (try? validate(name)) != nil else { return nil }
         return name
     }

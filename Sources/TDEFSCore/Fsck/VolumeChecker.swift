@@ -131,7 +131,7 @@ public final class VolumeChecker {
                 encrypted = stored
             }
         }
-        guard let plain = NameCodec.decrypt(encrypted, iv: iv.iv, key: keys.names) else {
+        guard let plain = NameCodec.decrypt(encrypted, iv: iv.iv, key: keys.nameCipher) else {
             problem(.name, displayPath(plainDir) + "/?", backingPath, "name does not decrypt (damaged or from another directory)")
             return nil
         }

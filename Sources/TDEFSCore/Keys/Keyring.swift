@@ -7,6 +7,8 @@ public final class EpochKeys: Sendable {
     public let masterKey: SecureBytes
     public let headerWrap: SecureBytes
     public let names: SecureBytes
+    /// `names`, set up once for the name cipher (see AESSIVKey).
+    public let nameCipher: AESSIVKey
     public let symlink: SecureBytes
     public let dirXattrName: SecureBytes
     public let dirXattrValue: SecureBytes
@@ -20,6 +22,7 @@ public final class EpochKeys: Sendable {
         }
         headerWrap = derive("tdefs v1 header-wrap", size.gcmKeyBytes)
         names = derive("tdefs v1 names", size.sivKeyBytes)
+        nameCipher = AESSIVKey(names)
         symlink = derive("tdefs v1 symlink", size.gcmKeyBytes)
         dirXattrName = derive("tdefs v1 dir-xattr-name", size.sivKeyBytes)
         dirXattrValue = derive("tdefs v1 dir-xattr-value", size.gcmKeyBytes)
