@@ -64,7 +64,10 @@ final class OpenFileLimitTests: MountTestCase {
         // A listing with attributes registers every entry again; then every file by name.
         let listed = try listDir("\(m)/d")
         XCTAssertEqual(listed.count, count)
-        for name in listed { XCTAssertNotNil(lstatOrNil("\(m)/d/\(name)"), name) }
+        for name in listed {
+            var st = stat()
+            XCTAssertEqual(lstat("\(m)/d/\(name)", &st), 0, "\(name): \(String(cString: strerror(errno)))")
+        }
         for i in 0..<count {
             XCTAssertEqual(try readFile("\(m)/d/f\(i)"), Array("content \(i)".utf8))
         }

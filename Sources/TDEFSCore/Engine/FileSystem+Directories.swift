@@ -40,10 +40,14 @@ extension FileSystem {
 
     /// For READDIRPLUS: looks up a listed entry by its backing name (no name encryption), counting
     /// one lookup as lookup() does. The caller forgets it if the entry does not reach the kernel.
+    /// Above the inode high-water mark (near the open-file limit, see onInodePressure), or out of
+    /// descriptors, it fails at once: the entry then goes without attributes, a later lookup
+    /// registers it, and a listing cannot take the descriptors that lookups need.
     public func lookup(_ entry: DirectoryEntry, in dir: OpenDirectory) throws(Errno) -> Entry {
         guard !entry.isDotOrDotDot, !entry.backingName.isEmpty else { throw Errno.EINVAL }
+        if inodes.aboveHighWater { throw Errno(EMFILE) }
         return try inDirectory(dir.inode) { () throws(Errno) -> Entry in
-            try register(backing: entry.backingName, in: dir.inode, name: entry.name)
+            try register(backing: entry.backingName, in: dir.inode, name: entry.name, waitingForRoom: false)
         }
     }
 

@@ -39,7 +39,7 @@ extension FileSystem {
     /// A new read-write backing descriptor for a regular file (read-only if that is all it allows).
     func reopen(_ inode: Inode, flags: Int32) throws(Errno) -> OpenFile {
         let passed = flags & (O_SYNC | O_DSYNC)
-        var fd = Glibc.open(inode.procPath, O_RDWR | O_CLOEXEC | passed)
+        var fd = makingRoomForDescriptors { Glibc.open(inode.procPath, O_RDWR | O_CLOEXEC | passed) }
         if fd < 0 && (errno == EACCES || errno == EROFS || errno == EPERM) && flags & O_ACCMODE == O_RDONLY {
             fd = Glibc.open(inode.procPath, O_RDONLY | O_CLOEXEC)
         }
@@ -53,7 +53,7 @@ extension FileSystem {
             let b = try backingName(of: name, in: dir)
             let owner = try ownership(in: dir, context: context)
             if b.isLong { try writeLongNameSideFile(dirFD: dir.fd, backingName: b.name, encrypted: b.encrypted) }
-            let fd = openat(dir.fd, b.name, O_CREAT | O_EXCL | O_RDWR | O_NOFOLLOW | O_CLOEXEC, mode & 0o7777)
+            let fd = makingRoomForDescriptors { openat(dir.fd, b.name, O_CREAT | O_EXCL | O_RDWR | O_NOFOLLOW | O_CLOEXEC, mode & 0o7777) }
             if fd < 0 {
                 let e = Errno.current
                 if e.code == EEXIST && flags & O_EXCL == 0 {

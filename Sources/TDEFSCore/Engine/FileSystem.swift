@@ -200,13 +200,9 @@ public final class FileSystem: Sendable {
     }
 
     /// Opens the new entry `backing` in `parent` as an O_PATH descriptor and registers it.
-    func register(backing: String, in parent: Inode, name: String) throws(Errno) -> Entry {
-        let fd: Int32
-        do throws(Errno) {
-            fd = try sys { openat(parent.fd, backing, tdefs_O_PATH | O_NOFOLLOW | O_CLOEXEC) }
-        } catch {
-            if error.code == EMFILE || error.code == ENFILE { reportDescriptorExhaustion() }
-            throw error
+    func register(backing: String, in parent: Inode, name: String, waitingForRoom: Bool = true) throws(Errno) -> Entry {
+        let fd = try sys {
+            makingRoomForDescriptors(waiting: waitingForRoom) { openat(parent.fd, backing, tdefs_O_PATH | O_NOFOLLOW | O_CLOEXEC) }
         }
         var st = stat()
         do throws(Errno) {
@@ -244,6 +240,28 @@ extension FileSystem {
     /// has open, for the adapter to ask the kernel to forget (see CacheTrimmer).
     public func evictionCandidates(limit: Int) -> [(parent: UInt64, name: String)] {
         inodes.evictionCandidates(limit: limit).map { ($0.parent, $0.name) }
+    }
+
+    /// Runs `open` (an open that returns a descriptor, or -1 and errno). When the daemon is out of
+    /// descriptors and a cache trimmer is installed, wakes it and tries again for up to 250 ms:
+    /// the kernel's forgets close descriptors meanwhile (a burst of lookups can outrun the
+    /// trimmer on a loaded machine). Bounded, because the kernel holds the directory's lock
+    /// during a lookup, and the trimmer cannot drop entries of that directory until it ends.
+    /// Otherwise (or not `waiting`), or if that is not enough, it fails with EMFILE, logged.
+    func makingRoomForDescriptors(waiting: Bool = true, _ open: () -> Int32) -> Int32 {
+        var attempts = 0
+        while true {
+            let fd = open()
+            guard fd < 0, errno == EMFILE || errno == ENFILE else { return fd }
+            let saved = errno
+            guard waiting, attempts < 50, inodes.relievePressure() else {
+                reportDescriptorExhaustion()
+                errno = saved
+                return -1
+            }
+            attempts += 1
+            usleep(5_000)
+        }
     }
 
     /// The daemon holds a descriptor for every inode the kernel remembers; when they run out,

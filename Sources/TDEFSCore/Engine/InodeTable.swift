@@ -62,6 +62,13 @@ final class InodeTable: Sendable {
         return inode
     }
 
+    /// Runs the pressure handler now (out of descriptors); false when none is installed.
+    func relievePressure() -> Bool {
+        guard let handler = pressureHandler.withLock({ $0 }) else { return false }
+        handler()
+        return true
+    }
+
     /// Drops `count` lookups; the inode goes when none are left (open handles keep their own reference).
     func forget(_ node: UInt64, count: UInt64) {
         // The dropped inode is released (and its descriptor closed) after the lock, not under it.
@@ -97,6 +104,8 @@ final class InodeTable: Sendable {
 
     /// How many inodes the kernel holds (each with an open descriptor).
     var count: Int { state.withLock { $0.byNode.count } }
+
+    var aboveHighWater: Bool { count > highWater.load(ordering: .relaxed) }
 
     /// Up to `limit` inodes the kernel could be asked to forget: regular files and symlinks with
     /// no open handle and a known place (directories are never chosen: invalidating a directory
