@@ -54,11 +54,12 @@ extension FileSystem {
             if b.isLong { try writeLongNameSideFile(dirFD: dir.fd, backingName: b.name, encrypted: b.encrypted) }
             // Built under a temporary name and renamed into place: never a named directory without its IV.
             let tmp = temporaryName()
+            let iv = DirectoryIV.random(epoch: keyring.current.epoch)
             _ = try sys { mkdirat(dir.fd, tmp, 0o700) }
             do throws(Errno) {
                 let fd = try sys { openat(dir.fd, tmp, tdefs_O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
                 defer { close(fd) }
-                try DirectoryIV.random(epoch: keyring.current.epoch).write(directoryFD: fd)
+                try iv.write(directoryFD: fd)
                 try setOwner(dirFD: dir.fd, backing: tmp, uid: owner.uid, gid: owner.gid)
                 let finalMode = (mode & 0o7777) | (owner.setgid ? S_ISGID : 0)
                 _ = try sys { fchmodat(dir.fd, tmp, finalMode, 0) }
@@ -67,7 +68,10 @@ extension FileSystem {
                 BackingEntries.removeTree(dirFD: dir.fd, name: tmp)
                 throw error
             }
-            return try register(backing: b.name, in: dir, name: name)
+            let entry = try register(backing: b.name, in: dir, name: name)
+            // The IV just written: the first entry made in the directory need not read it back.
+            if let made = try? inodes.get(entry.node) { made.directoryIV.withLock { if $0 == nil { $0 = iv } } }
+            return entry
         }
     }
 
