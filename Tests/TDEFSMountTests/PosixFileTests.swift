@@ -178,3 +178,30 @@ final class PosixFileTests: MountTestCase {
         XCTAssertEqual(try readFile("\(m)/map"), pattern)
     }
 }
+
+/// The daemon raises the mount's readahead window to its largest request (1 MiB) once the mount
+/// is live; a file larger than several windows reads back whole, sequentially and from the end.
+final class ReadaheadWindowTests: MountTestCase {
+    override var needsRoot: Bool { true }  // writing to sysfs
+
+    func testWindowIsRaisedAndLargeReadsStayExact() throws {
+        var st = stat()
+        try check(stat(m, &st), "stat mountpoint")
+        let d = UInt64(st.st_dev)
+        let sysfs = "/sys/class/bdi/\(((d >> 8) & 0xfff) | ((d >> 32) & ~UInt64(0xfff))):\((d & 0xff) | ((d >> 12) & ~UInt64(0xff)))/read_ahead_kb"
+        XCTAssertEqual(String(decoding: try readFile(sysfs), as: UTF8.self), "1024\n")
+
+        var content = [UInt8](repeating: 0, count: 5 << 20 + 1234)
+        for i in content.indices { content[i] = UInt8(truncatingIfNeeded: i &* 2654435761 >> 13) }
+        try writeFile("\(m)/big", content)
+        vol.unmount()
+        try vol.mount()
+        XCTAssertEqual(try readFile("\(m)/big"), content)
+        let fd = open("\(m)/big", O_RDONLY)
+        try check(fd, "open")
+        defer { close(fd) }
+        var tail = [UInt8](repeating: 0, count: 70_000)
+        XCTAssertEqual(tail.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(content.count - 70_000)) }, 70_000)
+        XCTAssertEqual(tail, Array(content.suffix(70_000)))
+    }
+}
