@@ -9,6 +9,8 @@
 #include <unistd.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/sysmacros.h>
+#include <sys/vfs.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <linux/falloc.h>
@@ -84,7 +86,6 @@ void tdefs_tune_malloc_for_daemon(void) {
 }
 
 int tdefs_mlock(void *addr, size_t len) { return mlock(addr, len); }
-int tdefs_munlock(void *addr, size_t len) { return munlock(addr, len); }
 void tdefs_explicit_bzero(void *addr, size_t len) { explicit_bzero(addr, len); }
 #include <sys/random.h>
 ssize_t tdefs_getrandom(void *buf, size_t len) { return getrandom(buf, len, 0); }
@@ -149,3 +150,12 @@ int tdefs_accept_cloexec(int fd) { return accept4(fd, NULL, NULL, SOCK_CLOEXEC);
 ssize_t tdefs_fgetxattr(int fd, const char *name, void *value, size_t size) { return fgetxattr(fd, name, value, size); }
 int tdefs_fsetxattr(int fd, const char *name, const void *value, size_t size, int flags) { return fsetxattr(fd, name, value, size, flags); }
 int tdefs_fremovexattr(int fd, const char *name) { return fremovexattr(fd, name); }
+
+int tdefs_fuse_readahead_path(const char *mountpoint, char *out, size_t size) {
+    struct statfs fs;
+    struct stat st;
+    if (statfs(mountpoint, &fs) != 0 || fs.f_type != 0x65735546 /* FUSE_SUPER_MAGIC */) return -1;
+    if (stat(mountpoint, &st) != 0) return -1;
+    int n = snprintf(out, size, "/sys/class/bdi/%u:%u/read_ahead_kb", major(st.st_dev), minor(st.st_dev));
+    return n > 0 && (size_t)n < size ? 0 : -1;
+}

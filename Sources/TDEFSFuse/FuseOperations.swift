@@ -34,6 +34,7 @@ enum FuseOperations {
         ops.create = { req, parent, name, mode, fi in FuseOperations.create(req, parent, name, mode, fi) }
         ops.read = { req, ino, size, off, fi in FuseOperations.read(req, ino, size, off, fi) }
         ops.write = { req, ino, buf, size, off, fi in FuseOperations.write(req, ino, buf, size, off, fi) }
+        ops.flush = { req, ino, fi in FuseOperations.flush(req, ino, fi) }
         ops.release = { req, ino, fi in FuseOperations.release(req, ino, fi) }
         ops.fsync = { req, ino, datasync, fi in FuseOperations.fsync(req, ino, datasync, fi) }
         ops.fallocate = { req, ino, mode, offset, length, fi in
@@ -54,9 +55,7 @@ enum FuseOperations {
             ops.listxattr = { req, ino, size in FuseOperations.listxattr(req, ino, size) }
             ops.removexattr = { req, ino, name in FuseOperations.removexattr(req, ino, name) }
         }
-        // Deliberately absent: flush (nothing to do at close: the kernel writes its cached pages
-        // and reports their errors to close() itself; ENOSYS once, and it stops sending one per
-        // close), getlk/setlk/flock (the kernel keeps locks locally),
+        // Deliberately absent: getlk/setlk/flock (the kernel keeps locks locally),
         // access (default_permissions), write_buf (no splice), ioctl, poll, bmap,
         // copy_file_range and lseek (ENOSYS makes the kernel fall back to its generic code).
         return ops
@@ -69,6 +68,7 @@ enum FuseOperations {
         CapabilityNegotiation.negotiate(conn)
         let state = session(userdata)
         state.writebackCache.store(CapabilityNegotiation.wants(conn, FUSE_CAP_WRITEBACK_CACHE), ordering: .releasing)
+        state.kernelWritesBackAtClose.store(conn.pointee.proto_major > 7 || conn.pointee.proto_minor >= 35, ordering: .releasing)
         state.logger.debug("FUSE connection ready", metadata: [
             "protocol": "\(conn.pointee.proto_major).\(conn.pointee.proto_minor)",
             "max_write": "\(conn.pointee.max_write)",
@@ -323,6 +323,14 @@ enum FuseOperations {
         } catch {
             replyError(req, error.code)
         }
+    }
+
+    /// Nothing to do at close. Kernels since 5.16 write the cached pages back and report their
+    /// errors to close() before they would send FLUSH, with or without one: refused there, so the
+    /// kernel stops sending one per close. Older kernels skip that writeback once FLUSH is
+    /// refused, so they get an answer.
+    static func flush(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
+        if session(req).kernelWritesBackAtClose.load(ordering: .acquiring) { replyError(req, ENOSYS) } else { replyOK(req) }
     }
 
     static func release(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ fi: UnsafeMutablePointer<fuse_file_info>?) {

@@ -1,3 +1,4 @@
+import CPlatform
 import Glibc
 import Logging
 
@@ -10,19 +11,21 @@ import Logging
 enum ReadaheadWindow {
     static let kilobytes = Int(CapabilityNegotiation.maxWrite) / 1024
 
-    /// The sysfs file for the mount whose device number is `device`.
-    static func path(device: dev_t) -> String {
-        // glibc's major()/minor() encoding (sys/sysmacros.h, not imported into Swift).
-        let d = UInt64(device)
-        let major = ((d >> 8) & 0xfff) | ((d >> 32) & ~UInt64(0xfff))
-        let minor = (d & 0xff) | ((d >> 12) & ~UInt64(0xff))
-        return "/sys/class/bdi/\(major):\(minor)/read_ahead_kb"
+    /// The sysfs file of the FUSE mount at `mountpoint`; nil if that is not a FUSE mount (never
+    /// another filesystem's window, should the mountpoint be something else by now).
+    static func path(mountpoint: String) -> String? {
+        var out = [UInt8](repeating: 0, count: 128)
+        let rc = out.withUnsafeMutableBufferPointer {
+            tdefs_fuse_readahead_path(mountpoint, UnsafeMutableRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), $0.count)
+        }
+        guard rc == 0 else { return nil }
+        return String(decoding: out.prefix { $0 != 0 }, as: UTF8.self)
     }
 
-    /// Raises the window of the mount with device number `device`; failures (no sysfs, not root)
+    /// Raises the window of the FUSE mount at `mountpoint`; failures (no sysfs, not root)
     /// leave the kernel's default and are logged at debug level only.
-    static func raise(device: dev_t, logger: Logger) {
-        let file = path(device: device)
+    static func raise(mountpoint: String, logger: Logger) {
+        guard let file = path(mountpoint: mountpoint) else { return }
         let fd = open(file, O_WRONLY | O_CLOEXEC)
         guard fd >= 0 else {
             logger.debug("readahead window left as it is: \(file): \(String(cString: strerror(errno)))")

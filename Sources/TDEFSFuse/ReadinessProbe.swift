@@ -40,7 +40,7 @@ final class ReadinessProbe: Sendable {
         if rc == 0 {
             state.logger.debug("mount is live", metadata: ["mountpoint": "\(mountpoint)"])
             // Only now: answering INIT sets the window, and this must come after it.
-            ReadaheadWindow.raise(device: attr.st_dev, logger: state.logger)
+            ReadaheadWindow.raise(mountpoint: mountpoint, logger: state.logger)
         } else if state.rootAnswered.load(ordering: .acquiring) {
             // The daemon answered, so the mount is live, but the root cannot be read.
             state.logger.error("mount is live but its root cannot be read: \(String(cString: strerror(error)))",

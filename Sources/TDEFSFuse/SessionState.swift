@@ -14,6 +14,10 @@ final class SessionState: Sendable {
     private let destroyed = Atomic<Bool>(false)
     /// Set at INIT when the kernel keeps a writeback cache: it then places O_APPEND writes itself.
     let writebackCache = Atomic<Bool>(false)
+    /// Set at INIT for kernels of FUSE protocol 7.35 (Linux 5.16) and later, which write a file's
+    /// cached pages back at close even when the filesystem has no flush: FLUSH can then be
+    /// refused (ENOSYS), and the kernel stops sending one per close.
+    let kernelWritesBackAtClose = Atomic<Bool>(false)
 
     init(fileSystem: FileSystem, logger: Logger) {
         self.fileSystem = fileSystem

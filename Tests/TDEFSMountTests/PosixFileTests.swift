@@ -185,10 +185,11 @@ final class ReadaheadWindowTests: MountTestCase {
     override var needsRoot: Bool { true }  // writing to sysfs
 
     func testWindowIsRaisedAndLargeReadsStayExact() throws {
-        var st = stat()
-        try check(stat(m, &st), "stat mountpoint")
-        let d = UInt64(st.st_dev)
-        let sysfs = "/sys/class/bdi/\(((d >> 8) & 0xfff) | ((d >> 32) & ~UInt64(0xfff))):\((d & 0xff) | ((d >> 12) & ~UInt64(0xff)))/read_ahead_kb"
+        var path = [UInt8](repeating: 0, count: 128)
+        try check(path.withUnsafeMutableBufferPointer {
+            tdefs_fuse_readahead_path(m, UnsafeMutableRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), $0.count)
+        }, "the readahead file of a FUSE mount")
+        let sysfs = String(decoding: path.prefix { $0 != 0 }, as: UTF8.self)
         XCTAssertEqual(String(decoding: try readFile(sysfs), as: UTF8.self), "1024\n")
 
         var content = [UInt8](repeating: 0, count: 5 << 20 + 1234)

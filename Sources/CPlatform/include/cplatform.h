@@ -33,9 +33,11 @@ long tdefs_raise_nofile_limit(void);
 void tdefs_release_free_memory(void);
 void tdefs_tune_malloc_for_daemon(void);
 int tdefs_mlock(void *addr, size_t len);
-int tdefs_munlock(void *addr, size_t len);
 void tdefs_explicit_bzero(void *addr, size_t len);
 ssize_t tdefs_getrandom(void *buf, size_t len);
+// The sysfs file of the readahead window of the FUSE mount at `mountpoint`
+// (/sys/class/bdi/MAJOR:MINOR/read_ahead_kb); -1 if `mountpoint` is not a FUSE mount.
+int tdefs_fuse_readahead_path(const char *mountpoint, char *out, size_t size);
 // Thread id for log lines.
 long tdefs_gettid(void);
 // Blocks or unblocks SIGTERM, SIGINT, SIGHUP in the calling thread.

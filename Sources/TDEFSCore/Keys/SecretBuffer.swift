@@ -18,7 +18,7 @@ final class SecretBuffer {
 
     private func release(_ p: UnsafeMutableRawPointer, _ n: Int) {
         tdefs_explicit_bzero(p, n)
-        _ = tdefs_munlock(p, n)
+        // No munlock, as in SecureBytes: the page may hold other live keys.
         p.deallocate()
     }
 
