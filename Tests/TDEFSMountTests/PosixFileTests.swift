@@ -56,6 +56,11 @@ final class PosixFileTests: MountTestCase {
         XCTAssertEqual(st.st_nlink, 0)
         try writeAll(fd, Array("more".utf8), at: Int64(data.count))
         XCTAssertEqual(try readAll(fd), data + Array("more".utf8))
+        // Times of an unlinked file that is still open are kept (set by path: no file handle).
+        let times = [timespec(tv_sec: 1_234_567_890, tv_nsec: 0), timespec(tv_sec: 1_234_567_891, tv_nsec: 0)]
+        XCTAssertEqual(utimensat(AT_FDCWD, "/proc/self/fd/\(fd)", times, 0), 0)
+        XCTAssertEqual(fstat(fd, &st), 0)
+        XCTAssertEqual(st.st_mtim.tv_sec, 1_234_567_891)
         // A new file of the same name is a different file.
         try writeFile("\(m)/gone", "new")
         XCTAssertEqual(try readFile("\(m)/gone"), Array("new".utf8))

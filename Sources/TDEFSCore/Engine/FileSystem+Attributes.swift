@@ -44,13 +44,23 @@ extension FileSystem {
                 // (it does when it writes back its cached times): no path walk through /proc.
                 _ = try content.lock.withWriteLock { () throws(Errno) in
                     if let file { try sys { futimens(file.fd, times) } }
-                    else { try sys { utimensat(AT_FDCWD, inode.procPath, times, 0) } }
+                    else if !isUnreachable(inode, content) { try sys { utimensat(AT_FDCWD, inode.procPath, times, 0) } }
                 }
             } else {
                 _ = try sys { utimensat(AT_FDCWD, inode.procPath, times, 0) }
             }
         }
         return try attributes(of: inode)
+    }
+
+    /// A file with no name left and no open handle: nobody can see its times any more. With the
+    /// writeback cache the kernel sends one setattr of times after every unlink (it writes the new
+    /// ctime back at once); for the last link of a file that is not open, it is answered without
+    /// touching the backing file.
+    func isUnreachable(_ inode: Inode, _ content: FileContent) -> Bool {
+        guard !content.hasOpenHandles else { return false }
+        var st = stat()
+        return fstatat(inode.fd, "", &st, tdefs_AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0 && st.st_nlink == 0
     }
 
     public func statfs(_ node: UInt64) throws(Errno) -> statvfs {
