@@ -42,9 +42,9 @@ extension FileSystem {
                 // Under the content lock: a write that keeps the mtime (writeback cache) must not
                 // restore an older one over this. Through the open file when the kernel names one
                 // (it does when it writes back its cached times): no path walk through /proc.
-                _ = try content.lock.withWriteLock { () throws(Errno) in
-                    if let file { try sys { futimens(file.fd, times) } }
-                    else if !isUnreachable(inode, content) { try sys { utimensat(AT_FDCWD, inode.procPath, times, 0) } }
+                try content.lock.withWriteLock { () throws(Errno) in
+                    if let file { _ = try sys { futimens(file.fd, times) } }
+                    else if !isUnreachable(inode, content) { _ = try sys { utimensat(AT_FDCWD, inode.procPath, times, 0) } }
                 }
             } else {
                 _ = try sys { utimensat(AT_FDCWD, inode.procPath, times, 0) }
