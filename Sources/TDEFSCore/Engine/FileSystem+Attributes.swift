@@ -26,6 +26,8 @@ extension FileSystem {
                 try io.truncate(to: Int64(size))
             }
         }
+        // The backing stat, when the times were left alone on a file nobody can reach.
+        var untouched: stat?
         if changes.atime != nil || changes.mtime != nil {
             var times = [timespec](repeating: timespec(tv_sec: 0, tv_nsec: tdefs_UTIME_OMIT), count: 2)
             for (i, t) in [changes.atime, changes.mtime].enumerated() {
@@ -44,23 +46,29 @@ extension FileSystem {
                 // (it does when it writes back its cached times): no path walk through /proc.
                 try content.lock.withWriteLock { () throws(Errno) in
                     if let file { _ = try sys { futimens(file.fd, times) } }
-                    else if !isUnreachable(inode, content) { _ = try sys { utimensat(AT_FDCWD, inode.procPath, times, 0) } }
+                    else if let st = unreachableAttributes(inode, content) { untouched = st }
+                    else { _ = try sys { utimensat(AT_FDCWD, inode.procPath, times, 0) } }
                 }
             } else {
                 _ = try sys { utimensat(AT_FDCWD, inode.procPath, times, 0) }
             }
         }
+        if var st = untouched {
+            try translate(&st, inode: inode)
+            return st
+        }
         return try attributes(of: inode)
     }
 
-    /// A file with no name left and no open handle: nobody can see its times any more. With the
-    /// writeback cache the kernel sends one setattr of times after every unlink (it writes the new
-    /// ctime back at once); for the last link of a file that is not open, it is answered without
-    /// touching the backing file.
-    func isUnreachable(_ inode: Inode, _ content: FileContent) -> Bool {
-        guard !content.hasOpenHandles else { return false }
+    /// The backing stat of a file with no name left and no open handle (nobody can see its times
+    /// any more), else nil. With the writeback cache the kernel sends one setattr of times after
+    /// every unlink (it writes the new ctime back at once); for the last link of a file that is
+    /// not open, it is answered without touching the backing file.
+    func unreachableAttributes(_ inode: Inode, _ content: FileContent) -> stat? {
+        guard !content.hasOpenHandles else { return nil }
         var st = stat()
-        return fstatat(inode.fd, "", &st, tdefs_AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0 && st.st_nlink == 0
+        guard fstatat(inode.fd, "", &st, tdefs_AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0, st.st_nlink == 0 else { return nil }
+        return st
     }
 
     public func statfs(_ node: UInt64) throws(Errno) -> statvfs {
