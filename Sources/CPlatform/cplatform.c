@@ -119,6 +119,33 @@ int tdefs_spawn_daemon(pid_t *pid, const char *path, char *const argv[], char *c
     return r;
 }
 
+int tdefs_fd_size(int fd, int64_t *size) {
+    struct statx stx;
+    if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_SIZE, &stx) != 0) return -1;
+    *size = (int64_t)stx.stx_size;
+    return 0;
+}
+
+int tdefs_fstat_untimed(int fd, struct stat *st) {
+    struct statx stx;
+    unsigned mask = STATX_BASIC_STATS & ~(STATX_MTIME | STATX_CTIME);
+    if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, mask, &stx) != 0) return -1;
+    memset(st, 0, sizeof *st);
+    st->st_dev = makedev(stx.stx_dev_major, stx.stx_dev_minor);
+    st->st_ino = stx.stx_ino;
+    st->st_mode = stx.stx_mode;
+    st->st_nlink = stx.stx_nlink;
+    st->st_uid = stx.stx_uid;
+    st->st_gid = stx.stx_gid;
+    st->st_rdev = makedev(stx.stx_rdev_major, stx.stx_rdev_minor);
+    st->st_size = (off_t)stx.stx_size;
+    st->st_blksize = (blksize_t)stx.stx_blksize;
+    st->st_blocks = (blkcnt_t)stx.stx_blocks;
+    st->st_atim.tv_sec = stx.stx_atime.tv_sec;
+    st->st_atim.tv_nsec = stx.stx_atime.tv_nsec;
+    return 0;
+}
+
 int tdefs_proc_fd_path(int fd, char *buf, size_t len) {
     int n = snprintf(buf, len, "/proc/self/fd/%d", fd);
     return (n < 0 || (size_t)n >= len) ? -1 : 0;

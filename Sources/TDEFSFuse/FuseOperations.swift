@@ -126,9 +126,11 @@ enum FuseOperations {
                         _ toSet: Int32, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
         let fs = engine(req)
         guard let attr else { return replyError(req, EINVAL) }
-        let changes = attributeChanges(attr.pointee, toSet)
-        // fi is there when the change comes through an open file (ftruncate).
+        var changes = attributeChanges(attr.pointee, toSet)
+        // fi is there when the change comes through an open file (ftruncate, and the kernel's
+        // write-back of its own times after cached writes).
         let file = fi.flatMap { Handles.borrow($0.pointee.fh, as: OpenFile.self) }
+        changes.mtimeMayWait = file != nil && session(req).writebackCache.load(ordering: .acquiring)
         do {
             var result = try fs.setattr(ino, file: file, changes)
             _ = fuse_reply_attr(req, &result, attrTimeout)

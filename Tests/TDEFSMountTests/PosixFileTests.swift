@@ -159,6 +159,41 @@ final class PosixFileTests: MountTestCase {
         close(rootFD)
     }
 
+    /// Under the writeback cache the kernel keeps a file's mtime and sends it before each fsync;
+    /// the daemon stores it on the backing file at a full fsync and at close (an fdatasync leaves
+    /// it for later), so the mtime seen through the mount is the one that stays.
+    func testMtimeOfCachedWritesReachesTheBackingFile() throws {
+        let fd = open("\(m)/t", O_RDWR | O_CREAT, 0o644)
+        try check(fd, "open")
+        func backingMtime() -> timespec? {
+            guard let dir = opendir(vol.backing) else { return nil }
+            defer { closedir(dir) }
+            while let e = readdir(dir) {
+                let name = withUnsafeBytes(of: e.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+                if !name.contains(".") { return statOrNil("\(vol.backing)/\(name)")?.st_mtim }
+            }
+            return nil
+        }
+        func same(_ a: timespec?, _ b: timespec) -> Bool { a?.tv_sec == b.tv_sec && a?.tv_nsec == b.tv_nsec }
+        var st = stat()
+        try writeAll(fd, Array(repeating: 1, count: 10_000), at: 0)
+        XCTAssertEqual(errnoOf { fsync(fd) }, 0)
+        XCTAssertEqual(fstat(fd, &st), 0)
+        XCTAssertTrue(same(backingMtime(), st.st_mtim), "after fsync: \(String(describing: backingMtime())) vs \(st.st_mtim)")
+        usleep(20_000)  // the kernel stamps writes with a coarse clock
+        try writeAll(fd, [2], at: 20_000)
+        XCTAssertEqual(errnoOf { fdatasync(fd) }, 0)
+        XCTAssertEqual(fstat(fd, &st), 0)
+        close(fd)
+        // The kernel sends the release after close() has returned.
+        for _ in 0..<250 where !same(backingMtime(), st.st_mtim) { usleep(20_000) }
+        XCTAssertTrue(same(backingMtime(), st.st_mtim), "after close: \(String(describing: backingMtime())) vs \(st.st_mtim)")
+        vol.unmount()
+        try vol.mount()
+        XCTAssertTrue(same(statOrNil("\(m)/t")?.st_mtim, st.st_mtim), "after a remount")
+        XCTAssertEqual(statOrNil("\(m)/t")?.st_size, 20_001)
+    }
+
     func testSharedWritableMmap() throws {
         let fd = open("\(m)/map", O_RDWR | O_CREAT, 0o644)
         try check(fd, "open")

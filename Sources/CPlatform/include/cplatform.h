@@ -38,6 +38,14 @@ ssize_t tdefs_getrandom(void *buf, size_t len);
 // The sysfs file of the readahead window of the FUSE mount at `mountpoint`
 // (/sys/class/bdi/MAJOR:MINOR/read_ahead_kb); -1 if `mountpoint` is not a FUSE mount.
 int tdefs_fuse_readahead_path(const char *mountpoint, char *out, size_t size);
+// Stats that leave out the file's mtime and ctime. On filesystems with multigrain timestamps
+// (ext4, xfs, btrfs, tmpfs since Linux 6.13) a stat that reads them makes the file's next write
+// stamp a fine-grained time, which dirties its inode, so the next fdatasync writes the inode block
+// as well as the data: one more disk write per database commit.
+// The size of the file open at fd; -1 with errno on failure.
+int tdefs_fd_size(int fd, int64_t *size);
+// fstat of fd (an O_PATH descriptor too) with st_mtim and st_ctim left zero.
+int tdefs_fstat_untimed(int fd, struct stat *st);
 // Thread id for log lines.
 long tdefs_gettid(void);
 // Blocks or unblocks SIGTERM, SIGINT, SIGHUP in the calling thread.

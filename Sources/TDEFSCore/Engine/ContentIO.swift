@@ -15,10 +15,12 @@ struct ContentIO {
     static let nonce = AESGCM.nonceBytes
     static let tag = AESGCM.tagBytes
 
+    /// Without asking for the times (see tdefs_fd_size): reads and writes must not make the
+    /// backing filesystem stamp the next write with a fine-grained time.
     func backingSize() throws(Errno) -> Int64 {
-        var st = stat()
-        _ = try sys { fstat(fd, &st) }
-        return Int64(st.st_size)
+        var size: Int64 = 0
+        _ = try sys { tdefs_fd_size(fd, &size) }
+        return size
     }
 
     func plainSize() throws(Errno) -> Int64 { ExtentGeometry.plainSize(backingSize: try backingSize()) }

@@ -24,6 +24,9 @@ public struct AttributeChanges {
     public var size: UInt64?
     public var atime: Time?
     public var mtime: Time?
+    /// The kernel keeps the file's times itself (writeback cache): an mtime it sends through an
+    /// open handle may reach the backing file later, at a full fsync or when a handle closes.
+    public var mtimeMayWait = false
     public init() {}
 }
 

@@ -8,6 +8,7 @@ extension FileSystem {
 
     public func setattr(_ node: UInt64, file: OpenFile?, _ changes: AttributeChanges) throws(Errno) -> stat {
         let inode = try inodes.get(node)
+        if let file, let st = try deferMtime(inode, file, changes) { return st }
         if changes.uid != nil || changes.gid != nil {
             // uid_t.max (-1) leaves that id as it is.
             _ = try sys { fchownat(inode.fd, "", changes.uid ?? uid_t.max, changes.gid ?? gid_t.max,
@@ -45,6 +46,7 @@ extension FileSystem {
                 // restore an older one over this. Through the open file when the kernel names one
                 // (it does when it writes back its cached times): no path walk through /proc.
                 try content.lock.withWriteLock { () throws(Errno) in
+                    content.deferredMtime.withLock { $0 = nil }
                     if let file { _ = try sys { futimens(file.fd, times) } }
                     else if let st = unreachableAttributes(inode, content) { untouched = st }
                     else { _ = try sys { utimensat(AT_FDCWD, inode.procPath, times, 0) } }
@@ -58,6 +60,24 @@ extension FileSystem {
             return st
         }
         return try attributes(of: inode)
+    }
+
+    /// Keeps an mtime that only the kernel's times need (`mtimeMayWait`: the kernel writes back its
+    /// own after cached writes, one setattr before each fsync) in memory until a full fsync or a
+    /// close, and answers without reading the backing file's times. Setting it at once, or even
+    /// reading the times, makes ext4 (multigrain timestamps, Linux 6.13+) dirty the inode at the
+    /// next write, and every database commit's fdatasync then writes the inode block too.
+    /// nil when the change is not of that kind.
+    func deferMtime(_ inode: Inode, _ file: OpenFile, _ changes: AttributeChanges) throws(Errno) -> stat? {
+        guard changes.mtimeMayWait, case .set(let mtime)? = changes.mtime, changes.atime == nil,
+              changes.mode == nil, changes.uid == nil, changes.gid == nil, changes.size == nil,
+              let content = inode.content else { return nil }
+        content.lock.withWriteLock { content.deferredMtime.withLock { $0 = mtime } }
+        var st = stat()
+        _ = try sys { tdefs_fstat_untimed(file.fd, &st) }
+        try translate(&st, inode: inode)
+        st.st_ctim = mtime
+        return st
     }
 
     /// The backing stat of a file with no name left and no open handle (nobody can see its times

@@ -100,32 +100,55 @@ extension FileSystem {
         }
     }
 
-    /// With `keepingMtime` the backing file's mtime is left as it was: the kernel's writeback
-    /// cache keeps the file's times itself and sends them with a setattr, which may reach us
-    /// before the data it covers (setattr takes the same lock, so the two never interleave).
+    /// With `keepingMtime` (the writeback cache: the kernel keeps the file's times itself and
+    /// sends its mtime with a setattr, sometimes before the data it covers) the file's mtime stays
+    /// what the kernel knows: the first write since the last full fsync or close notes the backing
+    /// mtime as the deferred one, to be set back then (see `FileSystem.setattr`). Later writes
+    /// touch no times at all, so the backing filesystem dirties the inode at most once per clock
+    /// tick, and a commit's fdatasync rarely has an inode block to write.
     public func write(_ file: OpenFile, offset: Int64, from data: UnsafeRawBufferPointer,
                       keepingMtime: Bool = false) throws(Errno) -> Int {
         if offset < 0 { throw Errno.EINVAL }
-        return try file.inode.content!.lock.withWriteLock { () throws(Errno) -> Int in
+        let content = file.inode.content!
+        return try content.lock.withWriteLock { () throws(Errno) -> Int in
             let io = try contentIO(file.fd, file.inode, createHeader: true)!
             let at = file.append ? try io.plainSize() : offset
             if at > ContentIO.maxPlainSize - Int64(data.count) { throw Errno.EFBIG }
-            var before = stat()
-            if keepingMtime { _ = try sys { fstat(file.fd, &before) } }
-            try io.write(offset: at, data: data)
-            if keepingMtime {
-                let times = [timespec(tv_sec: 0, tv_nsec: tdefs_UTIME_OMIT), before.st_mtim]
-                _ = try sys { futimens(file.fd, times) }
+            if keepingMtime && content.deferredMtime.withLock({ $0 }) == nil {
+                var before = stat()
+                _ = try sys { fstat(file.fd, &before) }
+                content.deferredMtime.withLock { $0 = before.st_mtim }
             }
+            try io.write(offset: at, data: data)
             return data.count
         }
     }
 
-    /// The descriptor closes when the last reference to the handle goes.
-    public func release(_ file: OpenFile) {}
+    /// The descriptor closes when the last reference to the handle goes; a deferred mtime reaches
+    /// the backing file first. Nobody waits for a release, so a failure there is only logged.
+    public func release(_ file: OpenFile) {
+        do {
+            try applyDeferredMtime(file)
+        } catch {
+            logger.warning("could not set a file's mtime at close", metadata: ["path": "\(path(of: file.inode))", "errno": "\(error.code)"])
+        }
+    }
 
+    /// A full fsync makes the file's metadata durable, so a deferred mtime goes to the backing
+    /// file first; fdatasync leaves it for later, as it may.
     public func fsync(_ file: OpenFile, dataOnly: Bool) throws(Errno) {
+        if !dataOnly { try applyDeferredMtime(file) }
         _ = try sys { dataOnly ? fdatasync(file.fd) : Glibc.fsync(file.fd) }
+    }
+
+    func applyDeferredMtime(_ file: OpenFile) throws(Errno) {
+        guard let content = file.inode.content, content.deferredMtime.withLock({ $0 }) != nil else { return }
+        try content.lock.withWriteLock { () throws(Errno) in
+            guard let mtime = content.deferredMtime.withLock({ $0 }) else { return }
+            let times = [timespec(tv_sec: 0, tv_nsec: tdefs_UTIME_OMIT), mtime]
+            _ = try sys { futimens(file.fd, times) }
+            content.deferredMtime.withLock { $0 = nil }
+        }
     }
 
     public func fallocate(_ file: OpenFile, mode: Int32, offset: Int64, length: Int64) throws(Errno) {

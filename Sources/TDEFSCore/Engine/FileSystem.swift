@@ -183,6 +183,7 @@ public final class FileSystem: Sendable {
         switch inode.kind {
         case S_IFREG:
             st.st_size = Int(ExtentGeometry.plainSize(backingSize: Int64(st.st_size)))
+            if let mtime = inode.content?.deferredMtime.withLock({ $0 }) { st.st_mtim = mtime }
         case S_IFLNK:
             st.st_size = Int(try symlinkTarget(of: inode).count)
         default:

@@ -97,6 +97,12 @@ final class FileContent: Sendable {
     /// handle closes: the kernel keeps every inode it has seen, and a tree of closed files should
     /// not keep its keys in memory (nor cost memory for them).
     let header = Mutex<LoadedHeader?>(nil)
+    /// The file's mtime as the kernel knows it (it keeps a file's times itself under the writeback
+    /// cache), when the backing file's may differ: the one the kernel last sent through an open
+    /// handle, or the backing one from before the writes since. Set on the backing file at a full
+    /// fsync and when a handle closes: setting it at each write would cost a disk write at every
+    /// fdatasync (see `FileSystem.write` and `setattr`). Changed under the content lock.
+    let deferredMtime = Mutex<timespec?>(nil)
     private let openHandles = Atomic<Int>(0)
     init(lock: RWLock) { self.lock = lock }
 
