@@ -67,12 +67,10 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(try read(f, model.count + 10, at: 0), model)
     }
 
-    /// Requests larger than one workspace chunk (64 extents) are served in several preads and
-    /// pwrites; unaligned edges on both sides and a hole in between must come back exactly.
-    /// The kernel's own mtime (writeback cache) waits in memory until a full fsync or a close;
-    /// getattr shows it at once, fdatasync leaves the backing file alone, and a setattr of times by
-    /// path replaces it.
-    func testKernelMtimeReachesTheBackingFileAtFsyncAndClose() throws {
+    /// The kernel's own mtime (writeback cache) waits in memory until a full fsync, a close or the
+    /// unmount; getattr shows it at once, writes and fdatasync leave it alone, and a setattr of
+    /// times by path replaces it (or, setting only the atime, takes it along).
+    func testKernelMtimeReachesTheBackingFileAtFsyncCloseAndUnmount() throws {
         func backingMtime() -> timespec {
             var st = stat()
             XCTAssertEqual(stat(backing + "/" + backingNames().first!, &st), 0)
@@ -81,21 +79,28 @@ final class EngineTests: XCTestCase {
         func backingNames() -> [String] {
             (try? FileManager.default.contentsOfDirectory(atPath: backing))?.filter { !$0.contains(".") } ?? []
         }
+        func cachedWrite(_ f: OpenFile, _ bytes: [UInt8], at offset: Int64) throws {
+            let n = try bytes.withUnsafeBytes { try fs.write(f, offset: offset, from: $0, keepingMtime: true) }
+            XCTAssertEqual(n, bytes.count)
+        }
+        func mtimeSetattr(_ t: timespec) -> AttributeChanges {
+            var ch = AttributeChanges()
+            ch.mtime = .set(t)
+            ch.mtimeMayWait = true
+            return ch
+        }
         let (entry, f) = try fs.create(parent: 1, name: "db", mode: 0o644, flags: O_RDWR, context: .daemon)
-        try write(f, Array(repeating: 7, count: 5000), at: 0)
+        try cachedWrite(f, Array(repeating: 7, count: 5000), at: 0)
         let kernelTime = timespec(tv_sec: 1_500_000_000, tv_nsec: 123_456_789)
-        var ch = AttributeChanges()
-        ch.mtime = .set(kernelTime)
-        ch.mtimeMayWait = true
-        let answered = try fs.setattr(entry.node, file: f, ch)
+        let answered = try fs.setattr(entry.node, file: f, mtimeSetattr(kernelTime))
         XCTAssertEqual(answered.st_mtim.tv_sec, kernelTime.tv_sec)
         XCTAssertEqual(answered.st_mtim.tv_nsec, kernelTime.tv_nsec)
         XCTAssertEqual(answered.st_size, 5000)
         XCTAssertEqual(try fs.getattr(entry.node).st_mtim.tv_nsec, kernelTime.tv_nsec)
         XCTAssertNotEqual(backingMtime().tv_sec, kernelTime.tv_sec, "waits in memory")
-        // A write after it (the kernel may send its times before the data they cover) and an
-        // fdatasync leave the deferred time in place.
-        try write(f, [1, 2, 3], at: 9000)
+        // A write after it (the kernel may send its times before the data they cover) keeps it,
+        // and fdatasync leaves it waiting.
+        try cachedWrite(f, [1, 2, 3], at: 9000)
         try fs.fsync(f, dataOnly: true)
         XCTAssertNotEqual(backingMtime().tv_sec, kernelTime.tv_sec)
         XCTAssertEqual(try fs.getattr(entry.node).st_mtim.tv_sec, kernelTime.tv_sec)
@@ -103,19 +108,17 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(backingMtime().tv_sec, kernelTime.tv_sec, "a full fsync sets it")
         XCTAssertEqual(backingMtime().tv_nsec, kernelTime.tv_nsec)
 
-        // At close.
-        let later = timespec(tv_sec: 1_600_000_000, tv_nsec: 1)
-        ch.mtime = .set(later)
-        _ = try fs.setattr(entry.node, file: f, ch)
-        try write(f, [4], at: 10)
+        // The first write after that notes the backing mtime (the one the kernel knows) and gets
+        // it back at close.
+        try cachedWrite(f, [4], at: 10)
+        XCTAssertEqual(try fs.getattr(entry.node).st_mtim.tv_nsec, kernelTime.tv_nsec)
         fs.release(f)
-        XCTAssertEqual(backingMtime().tv_sec, later.tv_sec, "close sets it")
-        XCTAssertEqual(backingMtime().tv_nsec, later.tv_nsec)
+        XCTAssertEqual(backingMtime().tv_sec, kernelTime.tv_sec, "close sets it")
+        XCTAssertEqual(backingMtime().tv_nsec, kernelTime.tv_nsec)
 
         // A time set by path replaces a deferred one, which then never overwrites it.
         let g = try fs.open(entry.node, flags: O_RDWR)
-        ch.mtime = .set(timespec(tv_sec: 1_700_000_000, tv_nsec: 0))
-        _ = try fs.setattr(entry.node, file: g, ch)
+        _ = try fs.setattr(entry.node, file: g, mtimeSetattr(timespec(tv_sec: 1_700_000_000, tv_nsec: 0)))
         var byPath = AttributeChanges()
         byPath.mtime = .set(timespec(tv_sec: 1_234_567_890, tv_nsec: 5))
         _ = try fs.setattr(entry.node, file: nil, byPath)
@@ -123,16 +126,27 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(backingMtime().tv_sec, 1_234_567_890)
         XCTAssertEqual(try fs.getattr(entry.node).st_mtim.tv_nsec, 5)
 
-        // Writes that keep the mtime (the kernel knows the one from before them) get it back at close.
+        // Setting only the atime by path (touch -a) takes the deferred mtime along.
         let h = try fs.open(entry.node, flags: O_RDWR)
-        let n = try [UInt8](repeating: 9, count: 3).withUnsafeBytes { try fs.write(h, offset: 4096, from: $0, keepingMtime: true) }
-        XCTAssertEqual(n, 3)
-        XCTAssertEqual(try fs.getattr(entry.node).st_mtim.tv_sec, 1_234_567_890)
-        fs.release(h)
-        XCTAssertEqual(backingMtime().tv_sec, 1_234_567_890)
-        XCTAssertEqual(backingMtime().tv_nsec, 5)
+        try cachedWrite(h, [9], at: 4096)
+        _ = try fs.setattr(entry.node, file: h, mtimeSetattr(timespec(tv_sec: 1_650_000_000, tv_nsec: 42)))
+        var atimeOnly = AttributeChanges()
+        atimeOnly.atime = .set(timespec(tv_sec: 1_000_000_000, tv_nsec: 0))
+        _ = try fs.setattr(entry.node, file: nil, atimeOnly)
+        XCTAssertEqual(backingMtime().tv_sec, 1_650_000_000)
+        XCTAssertEqual(backingMtime().tv_nsec, 42)
+
+        // At unmount, with the file still open (no release comes then).
+        _ = try fs.setattr(entry.node, file: h, mtimeSetattr(timespec(tv_sec: 1_660_000_000, tv_nsec: 7)))
+        try cachedWrite(h, [5], at: 20_000)
+        XCTAssertNotEqual(backingMtime().tv_sec, 1_660_000_000)
+        fs.destroy()
+        XCTAssertEqual(backingMtime().tv_sec, 1_660_000_000, "unmount sets it")
+        XCTAssertEqual(backingMtime().tv_nsec, 7)
     }
 
+    /// Requests larger than one workspace chunk (64 extents) are served in several preads and
+    /// pwrites; unaligned edges on both sides and a hole in between must come back exactly.
     func testRequestsLargerThanAChunkRoundTrip() throws {
         let (_, f) = try fs.create(parent: 1, name: "big", mode: 0o644, flags: O_RDWR, context: .daemon)
         var rng = SystemRandomNumberGenerator()

@@ -42,14 +42,16 @@ extension FileSystem {
                 guard let loc = inode.location.withLock({ $0 }), let parent = try? inodes.get(loc.parent) else { throw Errno.EPERM }
                 _ = try sys { utimensat(parent.fd, loc.backingName, times, AT_SYMLINK_NOFOLLOW) }
             } else if let content = inode.content {
-                // Under the content lock: a write that keeps the mtime (writeback cache) must not
-                // restore an older one over this. Through the open file when the kernel names one
-                // (it does when it writes back its cached times): no path walk through /proc.
+                // Under the content lock, with a deferred mtime (see `deferMtime`): set with this
+                // change, or replaced by it, so it never overwrites it later. Through the open file
+                // when the kernel names one: no path walk through /proc.
                 try content.lock.withWriteLock { () throws(Errno) in
-                    content.deferredMtime.withLock { $0 = nil }
+                    let deferred = content.deferredMtime.withLock { $0 }
+                    if changes.mtime == nil, let deferred { times[1] = deferred }
                     if let file { _ = try sys { futimens(file.fd, times) } }
                     else if let st = unreachableAttributes(inode, content) { untouched = st }
                     else { _ = try sys { utimensat(AT_FDCWD, inode.procPath, times, 0) } }
+                    content.deferredMtime.withLock { $0 = nil }
                 }
             } else {
                 _ = try sys { utimensat(AT_FDCWD, inode.procPath, times, 0) }
@@ -76,6 +78,7 @@ extension FileSystem {
         var st = stat()
         _ = try sys { tdefs_fstat_untimed(file.fd, &st) }
         try translate(&st, inode: inode)
+        st.st_mtim = mtime
         st.st_ctim = mtime
         return st
     }

@@ -125,28 +125,40 @@ extension FileSystem {
     }
 
     /// The descriptor closes when the last reference to the handle goes; a deferred mtime reaches
-    /// the backing file first. Nobody waits for a release, so a failure there is only logged.
+    /// the backing file first. Nobody waits for a release, so a failure there is only logged (and
+    /// the mtime dropped: it would otherwise show until the kernel forgets the file).
     public func release(_ file: OpenFile) {
         do {
-            try applyDeferredMtime(file)
+            try applyDeferredMtime(file.inode, fd: file.fd)
         } catch {
+            file.inode.content?.deferredMtime.withLock { $0 = nil }
             logger.warning("could not set a file's mtime at close", metadata: ["path": "\(path(of: file.inode))", "errno": "\(error.code)"])
         }
     }
 
     /// A full fsync makes the file's metadata durable, so a deferred mtime goes to the backing
-    /// file first; fdatasync leaves it for later, as it may.
+    /// file first; fdatasync leaves it for later, as it may. The data is synced even when the
+    /// mtime cannot be set.
     public func fsync(_ file: OpenFile, dataOnly: Bool) throws(Errno) {
-        if !dataOnly { try applyDeferredMtime(file) }
+        var timesError: Errno?
+        if !dataOnly {
+            do { try applyDeferredMtime(file.inode, fd: file.fd) } catch { timesError = error }
+        }
         _ = try sys { dataOnly ? fdatasync(file.fd) : Glibc.fsync(file.fd) }
+        if let timesError { throw timesError }
     }
 
-    func applyDeferredMtime(_ file: OpenFile) throws(Errno) {
-        guard let content = file.inode.content, content.deferredMtime.withLock({ $0 }) != nil else { return }
+    /// Sets a deferred mtime on the backing file, through `fd` (an open file) or else by path, and
+    /// forgets it once set.
+    func applyDeferredMtime(_ inode: Inode, fd: Int32?) throws(Errno) {
+        guard let content = inode.content, content.deferredMtime.withLock({ $0 }) != nil else { return }
         try content.lock.withWriteLock { () throws(Errno) in
             guard let mtime = content.deferredMtime.withLock({ $0 }) else { return }
-            let times = [timespec(tv_sec: 0, tv_nsec: tdefs_UTIME_OMIT), mtime]
-            _ = try sys { futimens(file.fd, times) }
+            var times = (timespec(tv_sec: 0, tv_nsec: tdefs_UTIME_OMIT), mtime)
+            _ = try withUnsafePointer(to: &times) { (pair) throws(Errno) -> Int32 in
+                let t = UnsafeRawPointer(pair).assumingMemoryBound(to: timespec.self)
+                return try sys { fd.map { futimens($0, t) } ?? utimensat(AT_FDCWD, inode.procPath, t, 0) }
+            }
             content.deferredMtime.withLock { $0 = nil }
         }
     }

@@ -217,8 +217,8 @@ extension FileSystem {
 
 extension ContentIO {
     static func plainSize(fd: Int32) throws(Errno) -> Int64 {
-        var st = stat()
-        _ = try sys { fstat(fd, &st) }
-        return ExtentGeometry.plainSize(backingSize: Int64(st.st_size))
+        var size: Int64 = 0
+        _ = try sys { tdefs_fd_size(fd, &size) }
+        return ExtentGeometry.plainSize(backingSize: size)
     }
 }

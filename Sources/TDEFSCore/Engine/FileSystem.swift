@@ -44,8 +44,18 @@ public final class FileSystem: Sendable {
 
     public func forget(_ node: UInt64, count: UInt64) { inodes.forget(node, count: count) }
 
-    /// Called once when the filesystem is unmounted.
-    public func destroy() { inodes.forgetAll() }
+    /// Called once when the filesystem is unmounted. Mtimes still waiting in memory reach the
+    /// backing files first: when the daemon stops with files open, no release comes for them.
+    public func destroy() {
+        for inode in inodes.all() {
+            do {
+                try applyDeferredMtime(inode, fd: nil)
+            } catch {
+                logger.warning("could not set a file's mtime at unmount", metadata: ["path": "\(path(of: inode))", "errno": "\(error.code)"])
+            }
+        }
+        inodes.forgetAll()
+    }
 
     // MARK: - Names
 

@@ -102,6 +102,9 @@ final class InodeTable: Sendable {
         }
     }
 
+    /// Every inode the kernel holds (for the teardown).
+    func all() -> [Inode] { state.withLock { Array($0.byNode.values) } }
+
     /// How many inodes the kernel holds (each with an open descriptor).
     var count: Int { state.withLock { $0.byNode.count } }
 
