@@ -47,6 +47,17 @@ else
     summary_line="build failed (exit $status)"
     echo "$summary_line"
 fi
+# The benchmark's smoke run (issue #6): allocation counts of the hot paths, and bench/run.sh end to
+# end in quick mode; no timing is judged. TDEFS_CI_BENCH=0 skips it (for a quick local run).
+bench=""
+if [ "${TDEFS_CI_BENCH:-1}" != "0" ]; then
+    bench_status=0
+    echo
+    echo "test.sh: scripts/bench-smoke.sh"
+    bash scripts/bench-smoke.sh || bench_status=$?
+    bench="bench smoke: $([ "$bench_status" -eq 0 ] && echo PASS || echo FAIL)"
+    if [ "$bench_status" -ne 0 ]; then [ "$status" -ne 0 ] || status=1; fi
+fi
 # Fuzzing (issue #7 item 3): each libFuzzer target for a bounded time from the seed corpus, and a
 # bounded part of the suite under AddressSanitizer and ThreadSanitizer. TDEFS_CI_SECURITY=0 skips
 # both (for a quick local run). Either one failing fails the run.
@@ -67,6 +78,7 @@ fi
 echo
 echo "================ tdefs test summary ================"
 echo "$summary_line"
+[ -z "$bench" ] || echo "$bench"
 [ -z "$security" ] || echo "$security"
 echo "result: $([ "$status" -eq 0 ] && echo PASS || echo FAIL)"
 echo "===================================================="

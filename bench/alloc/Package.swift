@@ -1,7 +1,13 @@
 // swift-tools-version:6.0
 // Counts heap allocations on the engine's read and write paths (issue: hot paths allocate
 // nothing per request). Run: bash bench/alloc/run.sh
+import Foundation
 import PackageDescription
+
+// The project's own package, two levels up; SwiftPM names a path dependency after its directory,
+// which is whatever the clone is called.
+let projectName = URL(fileURLWithPath: Context.packageDirectory)
+    .deletingLastPathComponent().deletingLastPathComponent().lastPathComponent
 
 let package = Package(
     name: "tdefs-alloc-bench",
@@ -13,7 +19,7 @@ let package = Package(
         .executableTarget(
             name: "AllocBench",
             dependencies: [
-                .product(name: "TDEFSCore", package: "main"),
+                .product(name: "TDEFSCore", package: projectName),
                 .product(name: "MallocInterposerSwift", package: "malloc-interposer"),
             ],
             path: "Sources/AllocBench"
