@@ -6,14 +6,13 @@ import json
 import os
 import sys
 
-WORKLOAD_METRICS = {
-    "seq": ["seq_write_MBps", "seq_read_MBps"],
-    "tree": ["tree_extract_s", "tree_ls_s", "tree_read_s", "tree_rm_s"],
-    "fio": ["fio_iops"],
-    "sqlite": ["sqlite_inserts_per_s"],
-    "pgbench": ["pgbench_init_s", "pgbench_tps"],
-}
-ALL_TARGETS = ["raw", "passthrough", "tdefs", "gocryptfs", "securefs"]
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench"))
+from bench import ALL_TARGETS, METRICS  # noqa: E402  (the benchmark's own lists)
+
+
+def metric_keys(workloads):
+    """The figures a run of these workloads reports: bench.py names each after its workload."""
+    return [k for k, *_ in METRICS if any(k.startswith(w + "_") for w in workloads)]
 
 
 def problems(result, path):
@@ -23,18 +22,19 @@ def problems(result, path):
         out.append(f"targets {cfg['targets']}, not all of {ALL_TARGETS}")
     for t, errs in summ.get("errors", {}).items():
         out += [f"{t}: {e[:300]}" for e in errs]
-    for w, keys in WORKLOAD_METRICS.items():
-        for k in keys:
-            m = summ["metrics"].get(k)
-            if m is None:
-                out.append(f"{k}: no figure at all")
-                continue
-            missing = [t for t in cfg["targets"] if m["values"].get(t, {}).get("median") is None]
-            if missing:
-                out.append(f"{k}: no figure for {', '.join(missing)}")
-            for r in ("ratio_raw", "ratio_passthrough", "ratio_best_peer"):
-                if m.get(r) is None:
-                    out.append(f"{k}: no {r}")
+    if not cfg["workloads"]:
+        out.append("no workloads ran")
+    for k in metric_keys(cfg["workloads"]):
+        m = summ["metrics"].get(k)
+        if m is None:
+            out.append(f"{k}: no figure at all")
+            continue
+        missing = [t for t in cfg["targets"] if m["values"].get(t, {}).get("median") is None]
+        if missing:
+            out.append(f"{k}: no figure for {', '.join(missing)}")
+        for r in ("ratio_raw", "ratio_passthrough", "ratio_best_peer"):
+            if m.get(r) is None:
+                out.append(f"{k}: no {r}")
     rss = summ.get("daemon", {}).get("tdefs", {})
     if not rss:
         out.append("no daemon cost (peak RSS, CPU) for tdefs")
@@ -54,7 +54,7 @@ def main(path):
         for p in found:
             print(f"  {p}")
         return 1
-    n = sum(len(v) for v in WORKLOAD_METRICS.values())
+    n = len(metric_keys(result["config"]["workloads"]))
     print(f"check_bench_result: {path}: {len(result['config']['targets'])} targets x {n} figures, "
           "no errors, table and plot written")
     return 0
