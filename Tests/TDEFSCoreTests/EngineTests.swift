@@ -195,6 +195,25 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(listing.filter { !$0.hasPrefix("tdefs.") }.count, 1)
     }
 
+    /// A target too long for a backing symlink goes to a side file at the root and back; the last
+    /// link's removal takes the side file along (docs/format.md, "Symlinks").
+    func testLongSymlinkTargetsUseASideFile() throws {
+        let sideFiles = { try FileManager.default.contentsOfDirectory(atPath: self.backing).filter { $0.hasPrefix("tdefs.target.") } }
+        let target = String(repeating: "x/", count: 2047) + "y"  // 4095 bytes
+        let l = try fs.symlink(target: target, parent: 1, name: "long", context: .daemon)
+        XCTAssertEqual(try fs.readlink(l.node), target)
+        XCTAssertEqual(l.attr.st_size, 4095)
+        XCTAssertEqual(try sideFiles().count, 1)
+        _ = try fs.link(l.node, newParent: 1, newName: "second")
+        try fs.unlink(parent: 1, name: "long")
+        XCTAssertEqual(try sideFiles().count, 1, "a link remains")
+        try fs.unlink(parent: 1, name: "second")
+        XCTAssertEqual(try sideFiles(), [])
+        XCTAssertThrowsError(try fs.symlink(target: target + "z", parent: 1, name: "too-long", context: .daemon)) {
+            XCTAssertEqual(($0 as? Errno)?.code, ENAMETOOLONG)
+        }
+    }
+
     func testSymlinksAndXattrs() throws {
         let target = "../some/where"
         let l = try fs.symlink(target: target, parent: 1, name: "link", context: .daemon)

@@ -124,4 +124,41 @@ final class FormatVectorTests: XCTestCase {
         XCTAssertNil(FileHeader(parsing: good))
         XCTAssertNil(FileHeader(parsing: []))
     }
+
+    /// Long symlink targets: the side file's name is `tdefs.target.` + base64url(SHA-256(stored
+    /// target)), computed here independently with `openssl dgst -sha256 | basenc --base64url`.
+    func testSymlinkSideFileNames() {
+        let stored = Array(vectors[.aes256]!.symlinkTarget.utf8)
+        let name = SymlinkCodec.sideFileName(forStored: stored)
+        XCTAssertEqual(name, "tdefs.target.5BFBbCfcGUMnGOJ20YPiQ4Zc_KqjxoSLkM2CrWE05_M")
+        XCTAssertEqual(name.utf8.count, SymlinkCodec.sideFileNameBytes)
+        XCTAssertTrue(SymlinkCodec.isSideFileName(name.utf8))
+        XCTAssertTrue(SymlinkCodec.sideFileMatches(name: name, content: stored))
+        XCTAssertFalse(SymlinkCodec.sideFileMatches(name: name, content: stored.dropLast() + [0x41]))
+        XCTAssertEqual(NameCodec.classify(name), .symlinkTargetFile)
+        // Not side-file names: stored targets (base64url, no '.'), other lengths, a '.' in the hash.
+        XCTAssertFalse(SymlinkCodec.isSideFileName(stored))
+        XCTAssertFalse(SymlinkCodec.isSideFileName(name.utf8.dropLast()))
+        XCTAssertFalse(SymlinkCodec.isSideFileName(Array((name + "A").utf8)))
+        XCTAssertFalse(SymlinkCodec.isSideFileName(Array(("tdefs.target." + String(repeating: ".", count: 43)).utf8)))
+        XCTAssertEqual(NameCodec.classify("tdefs.target.short"), .reserved)
+        XCTAssertEqual(SymlinkCodec.epoch(ofStored: stored), 7)
+        XCTAssertNil(SymlinkCodec.epoch(ofStored: Array("AAAA".utf8)))
+    }
+
+    /// Every target length up to 4095 bytes encrypts; the stored form fits the backing symlink up
+    /// to 3035 bytes, and needs a side file from 3036 on; 4096 is ENAMETOOLONG.
+    func testSymlinkTargetLengthLimits() throws {
+        let k = EpochKeys(epoch: 7, size: .aes256, masterKey: master, volumeID: volumeID)
+        let ring = Keyring(volumeID: volumeID, currentEpoch: 7, epochs: [k])
+        for length in [1, 3035, 3036, 4094, 4095] {
+            let target = [UInt8](repeating: 0x74, count: length)
+            let stored = try SymlinkCodec.encrypt(target, keys: k)
+            XCTAssertEqual(SymlinkCodec.fitsInline(stored), length <= SymlinkCodec.maxInlineTargetBytes, "\(length)")
+            XCTAssertEqual(SymlinkCodec.decrypt(Array(stored.utf8), keyring: ring), target)
+        }
+        XCTAssertThrowsError(try SymlinkCodec.encrypt([UInt8](repeating: 0x74, count: 4096), keys: k)) {
+            XCTAssertEqual(($0 as? Errno)?.code, ENAMETOOLONG)
+        }
+    }
 }

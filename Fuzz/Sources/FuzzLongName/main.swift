@@ -34,6 +34,9 @@ func plaintextName(backing: String, stored: [UInt8]) -> [UInt8]? {
         return plain
     case .encrypted:
         return NameCodec.decrypt(backing, iv: FuzzKeys.directoryIV, key: FuzzKeys.epoch1.nameCipher)
+    case .symlinkTargetFile:
+        fuzzCheck(SymlinkCodec.isSideFileName(backing.utf8), "a symlink target file's name was misclassified")
+        return nil
     case .longSideFile, .reserved:
         return nil
     }

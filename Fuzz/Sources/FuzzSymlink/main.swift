@@ -13,6 +13,12 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         fuzzCheck(again.flatMap { SymlinkCodec.decrypt(Array($0.utf8), keyring: FuzzKeys.keyring) } == target,
                   "symlink target does not round-trip")
     }
+    // Long targets: any backing symlink text or side-file content is classified without trapping.
+    if SymlinkCodec.isSideFileName(bytes), bytes.allSatisfy({ $0 > 0 && $0 < 0x80 }) {
+        fuzzCheck(NameCodec.classify(String(decoding: bytes, as: UTF8.self)) == .symlinkTargetFile, "side-file name misclassified")
+    }
+    _ = SymlinkCodec.sideFileMatches(name: SymlinkCodec.sideFilePrefix + "x", content: bytes)
+    _ = SymlinkCodec.epoch(ofStored: bytes)
     let dirKeys = XattrKeys.forDirectory(keys: FuzzKeys.epoch1)
     let name = String(decoding: bytes, as: UTF8.self)
     _ = XattrCodec.decryptName(name, keys: dirKeys)

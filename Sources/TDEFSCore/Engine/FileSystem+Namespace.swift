@@ -18,9 +18,18 @@ extension FileSystem {
 
     func symlinkTarget(of inode: Inode) throws(Errno) -> [UInt8] {
         if let t = inode.symlinkTarget.withLock({ $0 }) { return t }
-        var buf = [UInt8](repeating: 0, count: 4097)
-        let n = try sys { buf.withUnsafeMutableBytes { readlinkat(inode.fd, "", $0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count) } }
-        guard let target = SymlinkCodec.decrypt(Array(buf[0..<n]), keyring: keyring) else {
+        let stored: [UInt8]
+        switch try SymlinkTargetStore.read(dirFD: inode.fd, name: "", rootFD: rootFD) {
+        case .target(let bytes, _):
+            stored = bytes
+        case .missingSideFile(let side):
+            logger.error("symlink target file is missing", metadata: ["path": "\(path(of: inode))", "file": "\(side)"])
+            throw Errno.EIO
+        case .damagedSideFile(let side):
+            logger.error("symlink target file is damaged", metadata: ["path": "\(path(of: inode))", "file": "\(side)"])
+            throw Errno.EIO
+        }
+        guard let target = SymlinkCodec.decrypt(stored, keyring: keyring) else {
             logger.error("symlink target does not decrypt", metadata: ["path": "\(path(of: inode))"])
             throw Errno.EIO
         }
@@ -82,7 +91,7 @@ extension FileSystem {
             let stored = try SymlinkCodec.encrypt(Array(target.utf8), keys: keyring.current)
             let owner = try ownership(in: dir, context: context)
             if b.isLong { try writeLongNameSideFile(dirFD: dir.fd, backingName: b.name, encrypted: b.encrypted) }
-            _ = try sys { symlinkat(stored, dir.fd, b.name) }
+            try SymlinkTargetStore.create(stored: stored, dirFD: dir.fd, name: b.name, rootFD: rootFD)
             try setOwner(dirFD: dir.fd, backing: b.name, uid: owner.uid, gid: owner.gid)
             return try register(backing: b.name, in: dir, name: name)
         }
@@ -108,7 +117,9 @@ extension FileSystem {
         let dir = try inodes.get(parent)
         return try inDirectory(dir) { () throws(Errno) -> Void in
             let b = try backingName(of: name, in: dir)
+            let watch = SymlinkTargetStore.LastLinkWatch(dirFD: dir.fd, name: b.name, rootFD: rootFD)
             _ = try sys { unlinkat(dir.fd, b.name, 0) }
+            watch?.finish()
             if b.isLong { removeLongNameSideFile(dirFD: dir.fd, backingName: b.name) }
         }
     }
@@ -146,7 +157,12 @@ extension FileSystem {
                     && (dstSt.st_mode & S_IFMT) == S_IFDIR && (srcSt.st_mode & S_IFMT) == S_IFDIR {
                     try removeEmptyDirectoryContents(parentFD: to.fd, backing: dst.name)
                 }
+                // A symlink replaced by the rename may take its target's side file with it.
+                let replaced = dstExists && !exchange && (dstSt.st_mode & S_IFMT) == S_IFLNK
+                    && Int(dstSt.st_size) == SymlinkCodec.sideFileNameBytes
+                    ? SymlinkTargetStore.LastLinkWatch(dirFD: to.fd, name: dst.name, rootFD: rootFD) : nil
                 _ = try sys { tdefs_renameat2(from.fd, src.name, to.fd, dst.name, flags) }
+                replaced?.finish()
                 if !exchange && src.isLong { removeLongNameSideFile(dirFD: from.fd, backingName: src.name) }
 
                 let moved = InodeKey(dev: UInt64(srcSt.st_dev), ino: UInt64(srcSt.st_ino))

@@ -177,21 +177,23 @@ extension FileSystem {
         }
     }
 
-    /// A symlink's target moves to the target epoch: a new link under a temporary name, renamed over.
+    /// A symlink's target moves to the target epoch: a new link under a temporary name, renamed
+    /// over (a long target gets a new side file; the old one goes with the old link's last name).
     func reencryptSymlinkIfAny(dirFD: Int32, backing: String, target: EpochKeys) throws(Errno) {
         var st = stat()
         guard fstatat(dirFD, backing, &st, AT_SYMLINK_NOFOLLOW) == 0, (st.st_mode & S_IFMT) == S_IFLNK else { return }
-        var buf = [UInt8](repeating: 0, count: 4097)
-        let n = try sys { buf.withUnsafeMutableBytes { readlinkat(dirFD, backing, $0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count) } }
-        if Base64URL.decode(Array(buf[0..<min(n, 8)]))?.prefix(4).elementsEqual(BigEndian.bytes32(target.epoch)) == true { return }
-        guard let plain = SymlinkCodec.decrypt(Array(buf[0..<n]), keyring: keyring) else { return }
+        guard case .target(let old, _) = try SymlinkTargetStore.read(dirFD: dirFD, name: backing, rootFD: rootFD) else { return }
+        if SymlinkCodec.epoch(ofStored: old) == target.epoch { return }
+        guard let plain = SymlinkCodec.decrypt(old, keyring: keyring) else { return }
         let stored = try SymlinkCodec.encrypt(plain, keys: target)
         let tmp = temporaryName()
-        _ = try sys { symlinkat(stored, dirFD, tmp) }
+        try SymlinkTargetStore.create(stored: stored, dirFD: dirFD, name: tmp, rootFD: rootFD)
         _ = fchownat(dirFD, tmp, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW)
         var times = [st.st_atim, st.st_mtim]
         _ = utimensat(dirFD, tmp, &times, AT_SYMLINK_NOFOLLOW)
+        let replaced = SymlinkTargetStore.LastLinkWatch(dirFD: dirFD, name: backing, rootFD: rootFD)
         _ = try sys { renameat(dirFD, tmp, dirFD, backing) }
+        replaced?.finish()
     }
 
     /// Moves a directory's user.* attributes from one epoch's keys to another's.

@@ -113,7 +113,7 @@ public final class FileSystem: Sendable {
                 return nil
             }
             encrypted = stored
-        case .longSideFile, .reserved:
+        case .longSideFile, .symlinkTargetFile, .reserved:
             return nil
         }
         guard let plain = NameCodec.decrypt(encrypted, iv: iv.iv, key: keys.nameCipher) else {

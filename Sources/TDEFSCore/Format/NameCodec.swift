@@ -57,6 +57,7 @@ public enum NameCodec {
         case encrypted      // a user entry under its encrypted name
         case long           // a user entry under tdefs.long.<hash>
         case longSideFile   // tdefs.long.<hash>.name
+        case symlinkTargetFile  // tdefs.target.<hash>: a long symlink target (only at the root)
         case reserved       // tdefs.conf, tdefs.diriv, tdefs.lock, tdefs.tmp.*, anything else with '.'
     }
 
@@ -67,6 +68,7 @@ public enum NameCodec {
             if !rest.contains(0x2E) { return .long }
             if backingName.hasSuffix(longSuffix) && rest.filter({ $0 == 0x2E }).count == 1 { return .longSideFile }
         }
+        if SymlinkCodec.isSideFileName(backingName.utf8) { return .symlinkTargetFile }
         return .reserved
     }
 

@@ -19,6 +19,11 @@ public final class VolumeChecker {
     var totalBytes: Int64 = 0
     var doneBytes: Int64 = 0
     let gcm = AESGCM()
+    /// The root's descriptor while a check runs (side files of long symlink targets live there).
+    var rootFD: Int32 = -1
+    /// Side files of long symlink targets found at the root, and those some symlink names.
+    var targetFiles: [String] = []
+    var namedTargetFiles: Set<String> = []
     var buffer = [UInt8](repeating: 0, count: 64 * ExtentGeometry.storedBytes)
 
     public init(backingPath: String, keyring: Keyring, repair: Bool, progress: @escaping Progress = { _, _, _ in }) {
@@ -31,8 +36,10 @@ public final class VolumeChecker {
     public func run() throws(Errno) -> FsckReport {
         let root = try sys { Glibc.open(backingPath, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
         defer { close(root) }
+        rootFD = root
         totalBytes = (try? measure(root)) ?? 0
         try checkDirectory(fd: root, plainPath: "", backingPath: "", isRoot: true)
+        checkOrphanedTargetFiles()
         progress(totalBytes, totalBytes, report.files + report.directories + report.symlinks)
         return report
     }
@@ -104,6 +111,9 @@ public final class VolumeChecker {
                     problem(.longName, nil, bpath, "long-name file without its entry (orphan)", repairable: true, repaired: removed)
                 }
                 continue
+            case .symlinkTargetFile:
+                if isRoot { targetFiles.append(name) } else { problem(.unexpected, nil, bpath, "a name tdefs does not write") }
+                continue
             case .long, .encrypted:
                 break
             }
@@ -155,13 +165,37 @@ public final class VolumeChecker {
             if let keys { checkXattrs(procFD: fd, keys: keys, plainPath: plainPath, backingPath: backingPath) }
         case S_IFLNK:
             report.symlinks += 1
-            var buf = [UInt8](repeating: 0, count: 4097)
-            let n = buf.withUnsafeMutableBytes { readlinkat(dirFD, name, $0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count) }
-            if n < 0 || SymlinkCodec.decrypt(Array(buf[0..<max(0, n)]), keyring: keyring) == nil {
-                problem(.symlink, displayPath(plainPath), backingPath, "symlink target does not decrypt")
-            }
+            checkSymlink(dirFD: dirFD, name: name, plainPath: plainPath, backingPath: backingPath)
         default:
             report.otherObjects += 1
+        }
+    }
+
+    func checkSymlink(dirFD: Int32, name: String, plainPath: String?, backingPath: String) {
+        switch try? SymlinkTargetStore.read(dirFD: dirFD, name: name, rootFD: rootFD) {
+        case .target(let stored, let side)?:
+            if let side { namedTargetFiles.insert(side) }
+            if SymlinkCodec.decrypt(stored, keyring: keyring) == nil {
+                problem(.symlink, displayPath(plainPath), backingPath, "symlink target does not decrypt")
+            }
+        case .missingSideFile(let side)?:
+            namedTargetFiles.insert(side)
+            problem(.symlink, displayPath(plainPath), backingPath, "symlink target file \(side) is missing")
+        case .damagedSideFile(let side)?:
+            namedTargetFiles.insert(side)
+            problem(.symlink, displayPath(plainPath), backingPath, "symlink target file \(side) is damaged")
+        case nil:
+            problem(.symlink, displayPath(plainPath), backingPath, "symlink cannot be read")
+        }
+    }
+
+    /// Side files of long symlink targets that no symlink names: left by a crash between writing
+    /// one and making its symlink, or between removing a symlink's last link and its side file.
+    func checkOrphanedTargetFiles() {
+        for side in targetFiles.sorted() where !namedTargetFiles.contains(side) {
+            var removed = false
+            if repair { removed = unlinkat(rootFD, side, 0) == 0 }
+            problem(.symlink, nil, "/" + side, "symlink target file without its symlink (orphan)", repairable: true, repaired: removed)
         }
     }
 

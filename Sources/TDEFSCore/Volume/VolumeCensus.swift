@@ -28,7 +28,7 @@ public enum VolumeCensus {
         var census = FileCensus()
         let root = fcntl(dir.fd, F_DUPFD_CLOEXEC, 0)
         guard root >= 0 else { throw .io(path: backingPath, operation: "open", errno: .current) }
-        walk(root, currentEpoch: currentEpoch, into: &census)
+        walk(root, rootFD: dir.fd, currentEpoch: currentEpoch, into: &census)
         return census
     }
 
@@ -43,7 +43,7 @@ public enum VolumeCensus {
     }
 
     /// Takes ownership of `fd` (closes it).
-    private static func walk(_ fd: Int32, currentEpoch: UInt32, into census: inout FileCensus) {
+    private static func walk(_ fd: Int32, rootFD: Int32, currentEpoch: UInt32, into census: inout FileCensus) {
         if let iv = try? DirectoryIV.read(directoryFD: fd) {
             census.directoriesPerEpoch[iv.epoch, default: 0] += 1
         } else {
@@ -69,7 +69,7 @@ public enum VolumeCensus {
                     census.filesPerEpoch[epoch, default: 0] += 1
                 }
             case S_IFLNK:
-                if let epoch = symlinkEpoch(parent: fd, name: name) {
+                if let epoch = symlinkEpoch(parent: fd, name: name, rootFD: rootFD) {
                     census.symlinksPerEpoch[epoch, default: 0] += 1
                 } else {
                     census.unreadable += 1
@@ -81,7 +81,7 @@ public enum VolumeCensus {
         for name in subdirs {
             let sub = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
             if sub < 0 { census.unreadable += 1; continue }
-            walk(sub, currentEpoch: currentEpoch, into: &census)
+            walk(sub, rootFD: rootFD, currentEpoch: currentEpoch, into: &census)
         }
     }
 
@@ -103,10 +103,8 @@ public enum VolumeCensus {
     }
 
     /// The epoch in the first 4 bytes of an encrypted symlink target (docs/format.md).
-    private static func symlinkEpoch(parent: Int32, name: String) -> UInt32? {
-        var buf = [UInt8](repeating: 0, count: 4096)
-        let n = buf.withUnsafeMutableBytes { readlinkat(parent, name, $0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count) }
-        guard n >= 8, let head = Base64URL.decode(buf[0..<8]), head.count >= 4 else { return nil }
-        return head[0..<4].reduce(UInt32(0)) { ($0 << 8) | UInt32($1) }
+    private static func symlinkEpoch(parent: Int32, name: String, rootFD: Int32) -> UInt32? {
+        guard case .target(let stored, _)? = try? SymlinkTargetStore.read(dirFD: parent, name: name, rootFD: rootFD) else { return nil }
+        return SymlinkCodec.epoch(ofStored: stored)
     }
 }
