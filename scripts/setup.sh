@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ "$(id -u)" -ne 0 ]; then
-    echo "setup.sh: run as root (sudo bash scripts/setup.sh)" >&2
+    echo "setup.sh: run as root (as root: bash scripts/setup.sh; as a user with sudo: sudo bash scripts/setup.sh)" >&2
     exit 1
 fi
 
@@ -21,6 +21,7 @@ packages=(
     redis-server                       # database tests: Redis with appendonly + RDB
     python3 gcc libc6-dev              # database tests: SQLite workers (python3), the power-loss layer Tests/Support/lazyfs.c (cc, libfuse3-dev)
     systemd mount                      # Ops* tests: systemd-analyze verify, systemd-creds; mount(8)/umount(8) for the fstab helper
+    debootstrap systemd-container make # scripts/boot-test.sh: a Debian 12 base system, systemd-nspawn; make install
 )
 missing=()
 for p in "${packages[@]}"; do
