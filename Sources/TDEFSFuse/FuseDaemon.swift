@@ -77,13 +77,23 @@ public final class FuseDaemon {
     /// answers, and `onLoopEnd` as soon as the loop has ended (before the flush and unmount: where
     /// systemd is told STOPPING=1). Returns 0 on a clean stop, 1 on failure. Unmounts, destroys the
     /// engine and the session before it returns.
-    public func run(onReady: @escaping @Sendable () -> Void, onLoopEnd: () -> Void = {}) -> Int32 {
+    public func run(onReady: @escaping @Sendable () -> Void, onLoopEnd: () -> Void = {},
+                    watchdog watchdogConfig: WatchdogConfig? = nil) -> Int32 {
         guard let session else {
             logger.error("run() called without a successful mount()")
             return 1
         }
         _ = tdefs_block_term_signals(1)
-        let probe = ReadinessProbe(mountpoint: mountpoint, state: state, onReady: onReady)
+        // The watchdog starts probing once the mount is ready (its first probe would otherwise
+        // wait for INIT like the readiness probe does).
+        let watchdog = watchdogConfig.map { ServingWatchdog(mountpoint: mountpoint, state: state, config: $0) }
+        let probe = ReadinessProbe(mountpoint: mountpoint, state: state, onReady: { [state] in
+            onReady()
+            if let watchdog {
+                state.watchdog.withLock { $0 = watchdog }
+                watchdog.start()
+            }
+        })
         let probeThread = probe.start()
         let trimmerThread = CacheTrimmer(session: session, state: state, openFileLimit: CacheTrimmer.openFileLimit()).start()
 
@@ -115,6 +125,8 @@ public final class FuseDaemon {
         fuse_session_unmount(session)
         // Unmounting fails any stat still waiting in the probe, so this join ends.
         if let probeThread { _ = pthread_join(probeThread, nil) }
+        // Likewise for a watchdog probe still waiting for its statfs.
+        watchdog?.join()
         state.destroyOnce()
         fuse_session_destroy(session)
         self.session = nil

@@ -468,8 +468,10 @@ enum FuseOperations {
 
     static func statfs(_ req: fuse_req_t?, _ ino: fuse_ino_t) {
         do {
-            var info = try engine(req).statfs(ino)
+            let state = session(req)
+            var info = try state.fileSystem.statfs(ino)
             _ = fuse_reply_statfs(req, &info)
+            state.watchdog.withLock { $0 }?.answeredStatfs(fromThread: fuse_req_ctx(req).pointee.pid)
         } catch {
             replyError(req, error.code)
         }

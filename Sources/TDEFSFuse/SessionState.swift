@@ -18,6 +18,8 @@ final class SessionState: Sendable {
     /// cached pages back at close even when the filesystem has no flush: FLUSH can then be
     /// refused (ENOSYS), and the kernel stops sending one per close.
     let kernelWritesBackAtClose = Atomic<Bool>(false)
+    /// systemd's watchdog, when the daemon runs under one (see ServingWatchdog).
+    let watchdog = Mutex<ServingWatchdog?>(nil)
 
     init(fileSystem: FileSystem, logger: Logger) {
         self.fileSystem = fileSystem

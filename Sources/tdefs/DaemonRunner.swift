@@ -12,7 +12,7 @@ enum DaemonRunner {
     /// flush and unmount.
     static func serve(backingPath: String, mountPath: String, keyring: Keyring, lock: VolumeLock,
                       options: MountOptionList, onReady: @escaping @Sendable () -> Void,
-                      onStopping: () -> Void = {}) throws(CLIError) -> Int32 {
+                      onStopping: () -> Void = {}, watchdog: WatchdogConfig? = nil) throws(CLIError) -> Int32 {
         // Before any thread exists: the FUSE loop's thread alone takes SIGTERM/SIGINT/SIGHUP.
         _ = tdefs_block_term_signals(1)
         tdefs_tune_malloc_for_daemon()
@@ -62,7 +62,7 @@ enum DaemonRunner {
         let status = daemon.run(onReady: {
             logger.info("ready")
             onReady()
-        }, onLoopEnd: onStopping)
+        }, onLoopEnd: onStopping, watchdog: watchdog)
         withExtendedLifetime(lock) {}
         logger.info(status == 0 ? "unmounted from \(mountPath)" : "stopped with errors")
         return status == 0 ? ExitStatus.ok.rawValue : ExitStatus.failure.rawValue

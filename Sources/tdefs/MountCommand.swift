@@ -1,6 +1,7 @@
 import ArgumentParser
 import Glibc
 import TDEFSCore
+import TDEFSFuse
 
 /// tdefs mount BACKING MOUNTPOINT [KEY] [-f|--foreground] [-o OPT,...]
 struct MountCommand: ParsableCommand {
@@ -86,6 +87,11 @@ struct MountCommand: ParsableCommand {
             if let notify { SystemdNotify.send("STATUS=Mounting \(backingPath) on \(mountPath)", to: notify) }
             let cipher = keyring.current.size.cipherName
             let epoch = keyring.current.epoch
+            // Under WatchdogSec=, the worker that answers the watchdog's statfs pings systemd.
+            var watchdog: WatchdogConfig?
+            if let notify, let usec = SystemdNotify.watchdogMicroseconds() {
+                watchdog = WatchdogConfig(intervalMicroseconds: usec / 2, ping: SystemdNotify.watchdogPing(to: notify))
+            }
             let status = try DaemonRunner.serve(backingPath: backingPath, mountPath: mountPath, keyring: keyring,
                                                 lock: lock, options: list, onReady: {
                 // Called by the readiness probe only after a stat of the mountpoint was answered.
@@ -97,7 +103,7 @@ struct MountCommand: ParsableCommand {
                 if let notify {
                     SystemdNotify.send("STOPPING=1\nSTATUS=Unmounted \(backingPath) from \(mountPath)", to: notify)
                 }
-            })
+            }, watchdog: watchdog)
             if status != 0 { throw ExitCode(status) }
         } else {
             let lock = try VolumeLock(backingPath: backingPath, inheritable: true)

@@ -9,6 +9,19 @@ enum SystemdNotify {
         return path.isEmpty ? nil : path
     }
 
+    /// The watchdog interval systemd asks for (WatchdogSec=): $WATCHDOG_USEC, when $WATCHDOG_PID
+    /// is unset or names this process (sd_watchdog_enabled(3)).
+    static func watchdogMicroseconds() -> UInt64? {
+        guard let raw = getenv("WATCHDOG_USEC"), let usec = UInt64(String(cString: raw)), usec > 0 else { return nil }
+        if let pid = getenv("WATCHDOG_PID"), Int32(String(cString: pid)) != getpid() { return nil }
+        return usec
+    }
+
+    /// A function that sends WATCHDOG=1 to `path`.
+    static func watchdogPing(to path: String) -> @Sendable () -> Void {
+        { send("WATCHDOG=1", to: path) }
+    }
+
     /// A message on one line (STATUS= takes one line; newlines separate assignments).
     static func oneLine(_ text: String) -> String {
         text.split(whereSeparator: \.isNewline).joined(separator: " ")

@@ -22,12 +22,7 @@ final class DBPowerLossTests: XCTestCase {
         let bin = try Harness.requireMountable(needsRoot: true)
         vol = TestVolume(bin: bin, prefix: "tdefs-DBPowerLoss")
         mkdir(lower, 0o755)
-        lazyBin = vol.base + "/lazyfs"
-        let cc = Harness.which("cc") ?? Harness.which("gcc") ?? Harness.which("clang")
-        guard let cc else { throw HarnessError("no C compiler (cc) to build Tests/Support/lazyfs.c") }
-        let r = runCommand("/bin/sh", ["-c", "exec \"$0\" -O2 -Wall -o \"$1\" \"$2\" $(pkg-config fuse3 --cflags --libs) -lpthread",
-                                       cc, lazyBin, DB.supportDir + "/lazyfs.c"])
-        guard r.status == 0 else { throw HarnessError("building lazyfs failed: \(r.summary)") }
+        lazyBin = try DB.buildLazyFS(into: vol.base)
         try startLazy()
     }
 

@@ -13,6 +13,18 @@ enum DB {
     /// Tests/Support, beside the test target (helper scripts the tests run).
     static var supportDir: String { Harness.packageRoot() + "/Tests/Support" }
 
+    /// Builds Tests/Support/lazyfs.c (a FUSE layer that can drop unsynced data, or be stopped to
+    /// hang what is below a mount) into `dir`; returns the binary's path.
+    static func buildLazyFS(into dir: String) throws -> String {
+        let bin = dir + "/lazyfs"
+        let cc = Harness.which("cc") ?? Harness.which("gcc") ?? Harness.which("clang")
+        guard let cc else { throw HarnessError("no C compiler (cc) to build Tests/Support/lazyfs.c") }
+        let r = runCommand("/bin/sh", ["-c", "exec \"$0\" -O2 -Wall -o \"$1\" \"$2\" $(pkg-config fuse3 --cflags --libs) -lpthread",
+                                       cc, bin, supportDir + "/lazyfs.c"])
+        guard r.status == 0 else { throw HarnessError("building lazyfs failed: \(r.summary)") }
+        return bin
+    }
+
     /// A tool that must exist: a test that needs a missing tool fails (the project's setup.sh installs them).
     static func tool(_ path: String) throws -> String {
         guard access(path, X_OK) == 0 else {
