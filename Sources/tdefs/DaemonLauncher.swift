@@ -102,7 +102,8 @@ enum DaemonLauncher {
         }
     }
 
-    /// The daemon's stdout/stderr: $TDEFS_LOG_FILE (appended, 0600) or /dev/null.
+    /// The daemon's stdout/stderr: $TDEFS_LOG_FILE (appended, 0600) or /dev/null (the daemon then
+    /// logs to the journal; see DaemonLogHandler.destination).
     private static func logOutput() -> Int32 {
         if let raw = getenv("TDEFS_LOG_FILE"), raw.pointee != 0 {
             let fd = open(raw, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
@@ -113,7 +114,8 @@ enum DaemonLauncher {
     }
 
     private static func logHint() -> String {
-        getenv("TDEFS_LOG_FILE") != nil ? " (see $TDEFS_LOG_FILE)" : " (set TDEFS_LOG_FILE, or mount with --foreground, to see its log)"
+        getenv("TDEFS_LOG_FILE") != nil ? " (see $TDEFS_LOG_FILE)"
+            : " (see the journal: journalctl -t tdefs; or set TDEFS_LOG_FILE, or mount with --foreground)"
     }
 
     private static func executablePath() -> String {

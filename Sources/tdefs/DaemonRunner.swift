@@ -11,14 +11,15 @@ enum DaemonRunner {
     /// is then never called. `onStopping` is called as soon as the FUSE loop has ended, before the
     /// flush and unmount.
     static func serve(backingPath: String, mountPath: String, keyring: Keyring, lock: VolumeLock,
-                      options: MountOptionList, onReady: @escaping @Sendable () -> Void,
+                      options: MountOptionList, background: Bool, onReady: @escaping @Sendable () -> Void,
                       onStopping: () -> Void = {}, watchdog: WatchdogConfig? = nil) throws(CLIError) -> Int32 {
         // Before any thread exists: the FUSE loop's thread alone takes SIGTERM/SIGINT/SIGHUP.
         _ = tdefs_block_term_signals(1)
         tdefs_tune_malloc_for_daemon()
         _ = tdefs_disable_core_dumps()
         signal(SIGPIPE, SIG_IGN)
-        LoggingSystem.bootstrap { _ in DaemonLogHandler(volume: backingPath) }
+        let destination = DaemonLogHandler.destination(background: background)
+        LoggingSystem.bootstrap { _ in DaemonLogHandler(volume: backingPath, destination: destination) }
         let logger = Logger(label: "tdefs")
         let openFiles = tdefs_raise_nofile_limit()
         if openFiles >= 0 && openFiles < 8192 {

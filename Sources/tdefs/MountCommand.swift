@@ -11,8 +11,9 @@ struct MountCommand: ParsableCommand {
         discussion: """
             Mount options (-o, comma-separated, repeatable): allow_other (let other users in; the \
             kernel checks permissions), ro, rw, nonempty (mount over a non-empty directory); any \
-            other option is passed to FUSE. The daemon logs to $TDEFS_LOG_FILE when set (level \
-            from $TDEFS_LOG_LEVEL), and to stderr with --foreground.
+            other option is passed to FUSE. A background mount logs to the systemd journal \
+            (or to $TDEFS_LOG_FILE when set); --foreground logs to stderr (the journal's own \
+            socket when stderr is the journal). Level from $TDEFS_LOG_LEVEL.
             """)
 
     @Argument(help: ArgumentHelp("The volume's backing directory.", valueName: "backing"))
@@ -93,7 +94,7 @@ struct MountCommand: ParsableCommand {
                 watchdog = WatchdogConfig(intervalMicroseconds: usec / 2, ping: SystemdNotify.watchdogPing(to: notify))
             }
             let status = try DaemonRunner.serve(backingPath: backingPath, mountPath: mountPath, keyring: keyring,
-                                                lock: lock, options: list, onReady: {
+                                                lock: lock, options: list, background: false, onReady: {
                 // Called by the readiness probe only after a stat of the mountpoint was answered.
                 if let notify {
                     SystemdNotify.send("READY=1\nSTATUS=Mounted \(backingPath) on \(mountPath) "
@@ -162,7 +163,7 @@ struct MountCommand: ParsableCommand {
             let lock = try lockFD.map { fd throws(VolumeError) in try VolumeLock(inheritedFD: fd, backingPath: backingPath) }
                 ?? VolumeLock(backingPath: backingPath)
             let status = try DaemonRunner.serve(backingPath: backingPath, mountPath: mountPath, keyring: keyring,
-                                                lock: lock, options: options) { ready.sendReady() }
+                                                lock: lock, options: options, background: true) { ready.sendReady() }
             Glibc.exit(status)
         } catch {
             let failure = CLIError.from(error)
