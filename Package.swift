@@ -45,8 +45,11 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            path: "Sources/tdefs"
+            path: "Sources/tdefs",
+            plugins: ["BuildInfoPlugin"]
         ),
+        // BuildInfo.swift for `tdefs --version`: VERSION and the git commit (scripts/build-info.sh).
+        .plugin(name: "BuildInfoPlugin", capability: .buildTool(), path: "Plugins/BuildInfoPlugin"),
         .testTarget(
             name: "TDEFSCoreTests",
             dependencies: ["TDEFSCore", "CPlatform"],

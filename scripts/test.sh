@@ -83,6 +83,11 @@ if [ "${TDEFS_CI_README:-1}" != "0" ]; then
     bash scripts/readme-check.sh || readme_status=$?
     readme="readme command: $([ "$readme_status" -eq 0 ] && echo PASS || echo FAIL)"
     if [ "$readme_status" -ne 0 ]; then [ "$status" -ne 0 ] || status=1; fi
+    # The release binary it built: --version, and no weakened KDF from the environment.
+    release_status=0
+    bash scripts/release-check.sh || release_status=$?
+    readme="$readme   release binary: $([ "$release_status" -eq 0 ] && echo PASS || echo FAIL)"
+    if [ "$release_status" -ne 0 ]; then [ "$status" -ne 0 ] || status=1; fi
 fi
 # Fuzzing (issue #7 item 3): each libFuzzer target for a bounded time from the seed corpus, and a
 # bounded part of the suite under AddressSanitizer and ThreadSanitizer. TDEFS_CI_SECURITY=0 skips

@@ -10,7 +10,7 @@ enum DaemonRunner {
     /// Throws (status 13) when the engine cannot open the volume or the mount fails; `onReady`
     /// is then never called. `onStopping` is called as soon as the FUSE loop has ended, before the
     /// flush and unmount.
-    static func serve(backingPath: String, mountPath: String, keyring: Keyring, lock: VolumeLock,
+    static func serve(backingPath: String, mountPath: String, keyring: Keyring, keySource: VolumeConfig.KeySource, lock: VolumeLock,
                       options: MountOptionList, background: Bool, onReady: @escaping @Sendable () -> Void,
                       onStopping: () -> Void = {}, watchdog: WatchdogConfig? = nil) throws(CLIError) -> Int32 {
         // Before any thread exists: the FUSE loop's thread alone takes SIGTERM/SIGINT/SIGHUP.
@@ -45,6 +45,10 @@ enum DaemonRunner {
             throw CLIError(.mountFailed, "\(error)")
         }
         logger.info("mounted on \(mountPath) (epoch \(keyring.current.epoch), \(keyring.current.size.cipherName))")
+        if let scrypt = keySource.scrypt, keySource.isWeakened {
+            let why = "scrypt N=\(scrypt.n), r=\(scrypt.r), p=\(scrypt.p)"
+            logger.warning("the passphrase's key derivation is weaker than the default (\(why)); run tdefs passwd with a new passphrase to strengthen it")
+        }
         // Online rotation and retirement reach this daemon through its control socket.
         let control: ControlServer?
         do {

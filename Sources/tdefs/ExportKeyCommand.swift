@@ -7,6 +7,7 @@ struct ExportKeyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export-key",
         abstract: "Write one epoch's master key out, wrapped under a secret you choose, as a tdefs.conf.",
+        usage: Synopsis.usage(Synopsis.exportKey),
         discussion: """
             The output is a tdefs.conf holding only that epoch. To mount a backup of the backing \
             directory taken while that epoch was current, put the output in the backup as its \
@@ -30,6 +31,8 @@ struct ExportKeyCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Write the exported tdefs.conf here (mode 0600, must not exist) instead of standard output.", valueName: "path"))
     var output: String?
 
+    @OptionGroup var scryptCost: ScryptCostOption
+
     func validate() throws {
         if (toKeyFile == nil) == (toPassphraseFile == nil) {
             throw ValidationError("give exactly one of --to-key-file, --to-passphrase-file")
@@ -44,7 +47,7 @@ struct ExportKeyCommand: ParsableCommand {
             throw CLIError(.failure, "\(backing) has no key epoch \(epoch)")
         }
         let source: KeySource = toKeyFile.map { .keyFile($0) } ?? .passphraseFile(toPassphraseFile!)
-        let keySource = KeyLifecycle.newKeySource(for: source)
+        let keySource = try KeyLifecycle.newKeySource(for: source, cost: scryptCost)
         let kek = try KeyLifecycle.kek(from: source, keySource: keySource)
         let wrapped = VolumeCrypto.wrap(masterKey: keys.masterKey, kek: kek, volumeID: config.volumeID, epoch: epoch, cipher: record.cipher)
         let exported = VolumeConfig(volumeID: config.volumeID, created: config.created, keySource: keySource, currentEpoch: epoch,

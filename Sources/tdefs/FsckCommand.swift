@@ -8,6 +8,7 @@ struct FsckCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fsck",
         abstract: "Check a volume's integrity: every name, header and extent tag (exit 20 when damaged).",
+        usage: Synopsis.usage(Synopsis.fsck),
         discussion: """
             --repair removes only what tdefs itself left behind (orphaned long-name files, temporaries \
             of interrupted operations); it never deletes a user's data. On a mounted volume fsck only \

@@ -9,6 +9,7 @@ struct ImportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "import",
         abstract: "Encrypt an existing (stopped) directory into a new volume.",
+        usage: Synopsis.usage(Synopsis.importTree),
         discussion: """
             BACKING must be empty or missing (a new volume is created there with the given key), or hold \
             an import that was interrupted (it then resumes). Owners, modes, times, hard links, symlinks, \

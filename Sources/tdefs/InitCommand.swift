@@ -11,7 +11,8 @@ enum CipherChoice: String, ExpressibleByArgument, CaseIterable {
 struct InitCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "init",
-        abstract: "Create a new volume in an empty (or missing) backing directory.")
+        abstract: "Create a new volume in an empty (or missing) backing directory.",
+        usage: Synopsis.usage(Synopsis.initVolume))
 
     @Argument(help: ArgumentHelp("The backing directory that will hold the encrypted files.", valueName: "backing"))
     var backing: String
@@ -21,12 +22,15 @@ struct InitCommand: ParsableCommand {
     @Option(help: "Content cipher of the volume's first key epoch (aes-192-gcm is for legacy volumes).")
     var cipher: CipherChoice = .aes256
 
+    @OptionGroup var scryptCost: ScryptCostOption
+
     func run() throws {
         let (source, secret) = try key.read(confirm: true)
         let kdf = source.kdfForNewVolume
         let material = try secret.material(for: kdf)
         let path = Paths.absolute(backing)
-        let config = try Volume.create(backingPath: path, secret: material, kdf: kdf, cipher: cipher.size)
+        let scrypt = kdf == .scrypt ? try scryptCost.parameters() : .standard
+        let config = try Volume.create(backingPath: path, secret: material, kdf: kdf, cipher: cipher.size, scrypt: scrypt)
         KeyLifecycle.audit("init", config: config, backing: path, epoch: config.currentEpoch,
                            [("cipher", cipher.size.cipherName), ("kdf", kdf.rawValue)])
         Console.out("tdefs: created volume \(Base64URL.encode(config.volumeID)) in \(path) "

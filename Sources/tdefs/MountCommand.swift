@@ -8,12 +8,15 @@ struct MountCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mount",
         abstract: "Mount a volume; returns once the mount is live (or runs in the foreground with -f).",
+        usage: Synopsis.usage(Synopsis.mount),
         discussion: """
-            Mount options (-o, comma-separated, repeatable): allow_other (let other users in; the \
-            kernel checks permissions), ro, rw, nonempty (mount over a non-empty directory); any \
-            other option is passed to FUSE. A background mount logs to the systemd journal \
-            (or to $TDEFS_LOG_FILE when set); --foreground logs to stderr (the journal's own \
-            socket when stderr is the journal). Level from $TDEFS_LOG_LEVEL.
+            Mount options (-o, comma-separated, repeatable): allow_other (let other users in, \
+            such as the postgres user; the kernel checks permissions), ro, rw, nonempty (mount \
+            over a non-empty directory), noxattr (serve no extended attributes: recommended for \
+            database volumes, docs/databases.md), noatime, default_permissions (always on); any \
+            other option is passed to FUSE. A background mount logs to the systemd journal (or \
+            to $TDEFS_LOG_FILE when set); --foreground logs to stderr (the journal's own socket \
+            when stderr is the journal). Level from $TDEFS_LOG_LEVEL.
             """)
 
     @Argument(help: ArgumentHelp("The volume's backing directory.", valueName: "backing"))
@@ -93,7 +96,7 @@ struct MountCommand: ParsableCommand {
             if let notify, let usec = SystemdNotify.watchdogMicroseconds() {
                 watchdog = WatchdogConfig(intervalMicroseconds: usec / 2, ping: SystemdNotify.watchdogPing(to: notify))
             }
-            let status = try DaemonRunner.serve(backingPath: backingPath, mountPath: mountPath, keyring: keyring,
+            let status = try DaemonRunner.serve(backingPath: backingPath, mountPath: mountPath, keyring: keyring, keySource: config.keySource,
                                                 lock: lock, options: list, background: false, onReady: {
                 // Called by the readiness probe only after a stat of the mountpoint was answered.
                 if let notify {
@@ -162,7 +165,7 @@ struct MountCommand: ParsableCommand {
             let keyring = try Volume.unlock(config: config, secret: material, path: backingPath)
             let lock = try lockFD.map { fd throws(VolumeError) in try VolumeLock(inheritedFD: fd, backingPath: backingPath) }
                 ?? VolumeLock(backingPath: backingPath)
-            let status = try DaemonRunner.serve(backingPath: backingPath, mountPath: mountPath, keyring: keyring,
+            let status = try DaemonRunner.serve(backingPath: backingPath, mountPath: mountPath, keyring: keyring, keySource: config.keySource,
                                                 lock: lock, options: options, background: true) { ready.sendReady() }
             Glibc.exit(status)
         } catch {

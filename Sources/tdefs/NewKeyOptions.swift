@@ -27,10 +27,10 @@ struct NewKeyOptions: ParsableArguments {
 /// Shared steps of the key-lifecycle commands.
 enum KeyLifecycle {
     /// A fresh key-source record (new salt) for a source of this kind.
-    static func newKeySource(for source: KeySource) -> VolumeConfig.KeySource {
+    static func newKeySource(for source: KeySource, cost: ScryptCostOption) throws(CLIError) -> VolumeConfig.KeySource {
         let kdf = source.kdfForNewVolume
         return VolumeConfig.KeySource(kdf: kdf, salt: Random.bytes(VolumeConfig.saltBytes),
-                                      scrypt: kdf == .scrypt ? Volume.defaultScryptParameters() : nil)
+                                      scrypt: kdf == .scrypt ? try cost.parameters() : nil)
     }
 
     /// Reads a secret from `source` and derives the key-encryption key for `keySource`.

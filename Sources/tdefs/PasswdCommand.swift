@@ -5,17 +5,19 @@ import TDEFSCore
 struct PasswdCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "passwd",
-        abstract: "Replace the volume's key source; rewrites tdefs.conf only (works while mounted).")
+        abstract: "Replace the volume's key source; rewrites tdefs.conf only (works while mounted).",
+        usage: Synopsis.usage(Synopsis.passwd))
 
     @Argument(help: ArgumentHelp("The backing directory, or the mountpoint of a mounted volume.", valueName: "backing|mountpoint"))
     var path: String
 
     @OptionGroup var key: KeyOptions
     @OptionGroup var newKey: NewKeyOptions
+    @OptionGroup var scryptCost: ScryptCostOption
 
     func run() throws {
         let backing = VolumeLocator.locate(path).backingPath
-        let keySource = KeyLifecycle.newKeySource(for: newKey.source)
+        let keySource = try KeyLifecycle.newKeySource(for: newKey.source, cost: scryptCost)
         let newKEK = try KeyLifecycle.kek(from: newKey.source, keySource: keySource)
         let config = try ConfigTransaction.update(backingPath: backing) { config in
             // Checked under the lock, against the configuration being replaced.

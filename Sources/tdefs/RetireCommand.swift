@@ -6,6 +6,7 @@ struct RetireCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "retire",
         abstract: "Remove a key epoch that no file, directory or symlink uses any more (see status).",
+        usage: Synopsis.usage(Synopsis.retire),
         discussion: "Export the key first (tdefs export-key) if backups taken before the rotation must stay readable.")
 
     @Argument(help: ArgumentHelp("The backing directory, or the mountpoint of a mounted volume.", valueName: "backing|mountpoint"))

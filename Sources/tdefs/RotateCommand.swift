@@ -8,6 +8,7 @@ struct RotateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rotate",
         abstract: "Make a new master-key epoch and rewrap every file key under it (online when mounted).",
+        usage: Synopsis.usage(Synopsis.rotate),
         discussion: """
             New files use the new epoch at once. Every existing file's header is rewrapped in place; \
             an interrupted rotation (even by SIGKILL) is finished by running rotate again. Names, \

@@ -5,7 +5,8 @@ import TDEFSCore
 struct StatusCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
-        abstract: "Show a volume's format, cipher, key epochs, rotation and mount state (no key needed).")
+        abstract: "Show a volume's format, cipher, key epochs, rotation and mount state (no key needed).",
+        usage: Synopsis.usage(Synopsis.status))
 
     @Argument(help: ArgumentHelp("A backing directory, or the mountpoint of a mounted volume.", valueName: "backing|mountpoint"))
     var path: String

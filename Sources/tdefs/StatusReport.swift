@@ -17,6 +17,9 @@ struct StatusReport {
     var created: String
     var cipher: String
     var keyDerivation: String
+    /// scrypt's parameters (passphrase volumes), and whether they are below the default.
+    var scrypt: KDF.ScryptParameters?
+    var weakKeyDerivation: Bool
     var currentEpoch: UInt32
     var lastRotated: String
     var epochs: [EpochInfo]
@@ -36,6 +39,8 @@ struct StatusReport {
         created = config.created
         cipher = config.cipher?.cipherName ?? "unknown"
         keyDerivation = config.keySource.kdf.rawValue
+        scrypt = config.keySource.scrypt
+        weakKeyDerivation = config.keySource.isWeakened
         currentEpoch = config.currentEpoch
         lastRotated = config.epoch(config.currentEpoch)?.created ?? config.created
         epochs = config.epochs.sorted { $0.epoch < $1.epoch }.map {
@@ -62,6 +67,8 @@ struct StatusReport {
             ("created", .string(created)),
             ("cipher", .string(cipher)),
             ("keyDerivation", .string(keyDerivation)),
+            ("scrypt", scrypt.map { .object([("n", .int(Int64($0.n))), ("r", .uint($0.r)), ("p", .uint($0.p))]) } ?? .null),
+            ("weakKeyDerivation", .bool(weakKeyDerivation)),
             ("currentEpoch", .uint(currentEpoch)),
             ("lastRotated", .string(lastRotated)),
             ("epochs", .array(epochs.map {
@@ -89,7 +96,7 @@ struct StatusReport {
             ("format", "\(format) v\(formatVersion)"),
             ("created", created),
             ("cipher", cipher),
-            ("key source", keyDerivation == "scrypt" ? "passphrase (scrypt)" : "key (hkdf-sha256)"),
+            ("key source", scrypt.map { "passphrase (scrypt N=\($0.n), r=\($0.r), p=\($0.p))" } ?? "key (hkdf-sha256)"),
             ("last rotated", lastRotated),
         ]
         for e in epochs {
@@ -107,6 +114,10 @@ struct StatusReport {
             lines.append(("mounted", "yes, at \(mountpoint)"))
         } else {
             lines.append(("mounted", locked ? "no (but the volume is locked by a tdefs process)" : "no"))
+        }
+        if weakKeyDerivation {
+            lines.append(("warning", "the key derivation is weaker than the default (scrypt N=\(KDF.ScryptParameters.standard.n)): "
+                + "run tdefs passwd with a new passphrase to strengthen it"))
         }
         if filesWithUnknownEpoch > 0 { lines.append(("warning", "\(filesWithUnknownEpoch) files name an epoch the volume does not list")) }
         if damagedHeaders > 0 { lines.append(("warning", "\(damagedHeaders) files have a damaged header (run tdefs fsck)")) }

@@ -6,7 +6,8 @@ import TDEFSCore
 struct UnmountCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "unmount",
-        abstract: "Unmount a tdefs mount and wait for its daemon to finish.")
+        abstract: "Unmount a tdefs mount and wait for its daemon to finish.",
+        usage: Synopsis.usage(Synopsis.unmount))
 
     @Argument(help: ArgumentHelp("The mountpoint.", valueName: "mountpoint"))
     var mountpoint: String

@@ -7,16 +7,6 @@ public enum Volume {
     static let configMode: mode_t = 0o600
     static let configLimit = 1 << 20
 
-    /// scrypt parameters for new volumes: N = 65536, r = 8, p = 1, unless the environment variable
-    /// TDEFS_SCRYPT_N names another power of two (tests use 1024).
-    public static func defaultScryptParameters() -> KDF.ScryptParameters {
-        var p = KDF.ScryptParameters.standard
-        if let text = getenv("TDEFS_SCRYPT_N").map({ String(cString: $0) }), let n = UInt64(text) {
-            let candidate = KDF.ScryptParameters(n: n, r: p.r, p: p.p)
-            if VolumeConfig.scryptProblem(candidate) == nil { p = candidate }
-        }
-        return p
-    }
 
     /// Makes a new volume in `backingPath`, which must be empty or missing (it is then created, with
     /// its parents, mode 0700). Writes the root tdefs.diriv (epoch 1) and then tdefs.conf.
@@ -24,7 +14,7 @@ public enum Volume {
     @discardableResult
     public static func create(backingPath: String, secret: SecureBytes, kdf: VolumeConfig.KeyDerivation,
                               cipher: AESKeySize = .aes256,
-                              scrypt: KDF.ScryptParameters = defaultScryptParameters()) throws(VolumeError) -> VolumeConfig {
+                              scrypt: KDF.ScryptParameters = .standard) throws(VolumeError) -> VolumeConfig {
         try makeDirectory(backingPath)
         let dir = try BackingDirectory(path: backingPath)
         guard try dir.isEmpty() else {

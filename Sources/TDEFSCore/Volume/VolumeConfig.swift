@@ -23,6 +23,13 @@ public struct VolumeConfig: Equatable, Sendable {
         public init(kdf: KeyDerivation, salt: [UInt8], scrypt: KDF.ScryptParameters?) {
             self.kdf = kdf; self.salt = salt; self.scrypt = scrypt
         }
+
+        /// A passphrase KDF cheaper than the default: scrypt with a smaller N, r or p.
+        public var isWeakened: Bool {
+            guard let scrypt else { return false }
+            let standard = KDF.ScryptParameters.standard
+            return scrypt.n < standard.n || scrypt.r < standard.r || scrypt.p < standard.p
+        }
     }
 
     public struct Epoch: Equatable, Sendable {
