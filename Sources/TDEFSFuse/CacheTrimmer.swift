@@ -42,19 +42,14 @@ final class CacheTrimmer: @unchecked Sendable {
 
     func start() -> pthread_t? {
         state.fileSystem.onInodePressure(highWater: high) { [self] in signal() }
-        var thread = pthread_t()
-        let context = Unmanaged.passRetained(self).toOpaque()
-        let rc = pthread_create(&thread, nil, { context in
-            Unmanaged<CacheTrimmer>.fromOpaque(context!).takeRetainedValue().loop()
-            return nil
-        }, context)
-        if rc != 0 {
+        switch DaemonThread.start({ self.loop() }) {
+        case .success(let thread):
+            return thread
+        case .failure(let error):
             state.fileSystem.onInodePressure(highWater: .max, nil)
-            Unmanaged<CacheTrimmer>.fromOpaque(context).release()
-            state.logger.warning("cannot start the cache trimmer: \(String(cString: strerror(rc)))")
+            state.logger.warning("cannot start the cache trimmer: \(error)")
             return nil
         }
-        return thread
     }
 
     /// Wakes the thread (at most one wakeup pending).

@@ -17,19 +17,13 @@ final class ReadinessProbe: Sendable {
 
     /// Starts the probe thread; nil if no thread could be made (then onReady is never called).
     func start() -> pthread_t? {
-        var thread = pthread_t()
-        let context = Unmanaged.passRetained(self).toOpaque()
-        let rc = pthread_create(&thread, nil, { context in
-            let probe = Unmanaged<ReadinessProbe>.fromOpaque(context!).takeRetainedValue()
-            probe.probe()
-            return nil
-        }, context)
-        if rc != 0 {
-            Unmanaged<ReadinessProbe>.fromOpaque(context).release()
-            state.logger.error("cannot start the readiness thread: \(String(cString: strerror(rc)))")
+        switch DaemonThread.start({ self.probe() }) {
+        case .success(let thread):
+            return thread
+        case .failure(let error):
+            state.logger.error("cannot start the readiness thread: \(error)")
             return nil
         }
-        return thread
     }
 
     private func probe() {

@@ -40,19 +40,12 @@ final class ServingWatchdog: Sendable {
 
     /// Starts the probe thread (logged if no thread could be made).
     func start() {
-        var thread = pthread_t()
-        let context = Unmanaged.passRetained(self).toOpaque()
-        let rc = pthread_create(&thread, nil, { context in
-            let watchdog = Unmanaged<ServingWatchdog>.fromOpaque(context!).takeRetainedValue()
-            watchdog.probeUntilStopped()
-            return nil
-        }, context)
-        if rc != 0 {
-            Unmanaged<ServingWatchdog>.fromOpaque(context).release()
-            state.logger.error("cannot start the watchdog thread: \(String(cString: strerror(rc)))")
-            return
+        switch DaemonThread.start({ self.probeUntilStopped() }) {
+        case .success(let thread):
+            self.thread.withLock { $0 = thread }
+        case .failure(let error):
+            state.logger.error("cannot start the watchdog thread: \(error)")
         }
-        self.thread.withLock { $0 = thread }
     }
 
     /// Waits for the probe thread to end (after the loop has stopped and the mount is gone).
