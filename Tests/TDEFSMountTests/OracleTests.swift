@@ -12,6 +12,8 @@ final class OracleTests: MountTestCase {
     var history = [String]()
     var succeeded = 0
 
+    /// A relative target that climbs out of both trees to a directory that does not exist.
+    static let escapingTarget = String(repeating: "../", count: 40) + "tdefs-oracle-nowhere/x"
     static let names = ["a", "b", "c", "d", "e"]
     lazy var pool: [String] = {
         var p = Self.names
@@ -144,7 +146,11 @@ final class OracleTests: MountTestCase {
             let a = pick(pool)
             return both("rmdir(\(a))") { rmdir($0 + "/" + a) }
         case 72..<75:
-            let a = pick(pool), target = pick(Self.names + ["../a", "a/b", "nowhere", "../../x"])
+            // Dangling and escaping targets; the escaping one must lead nowhere that exists:
+            // the mount and the plain directory share their parents, so a target that reached an
+            // existing directory there (it was "../../x", i.e. /tmp/x) would let operations through
+            // it on one side change what the other side sees.
+            let a = pick(pool), target = pick(Self.names + ["../a", "a/b", "nowhere", Self.escapingTarget])
             return both("symlink(\(target), \(a))") { symlink(target, $0 + "/" + a) }
         case 75..<78:
             let a = pick(pool)
