@@ -21,7 +21,7 @@ packages=(
     redis-server                       # database tests: Redis with appendonly + RDB
     python3 gcc libc6-dev              # database tests: SQLite workers (python3), the power-loss layer Tests/Support/lazyfs.c (cc, libfuse3-dev)
     systemd mount                      # Ops* tests: systemd-analyze verify, systemd-creds; mount(8)/umount(8) for the fstab helper
-    debootstrap systemd-container make # scripts/boot-test.sh: a Debian 12 base system, systemd-nspawn; make install
+    debootstrap systemd-container make debhelper man-db binutils # scripts/boot-test.sh: a Debian 12 base system, systemd-nspawn; make deb; man --warnings, readelf
 )
 missing=()
 for p in "${packages[@]}"; do
