@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# The whole test suite: installs what the tests need, builds, then runs every test with FUSE
-# required (a test that cannot mount fails instead of skipping). .ci/run runs exactly this.
+# The whole test suite: installs what the tests need (scripts/setup.sh: what tdefs needs to build
+# and run; scripts/test-deps.sh: the databases and tools the tests use), builds, then runs every
+# test with FUSE required (a test that cannot mount fails instead of skipping). .ci/run runs
+# exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ "$(id -u)" -eq 0 ]; then
     TDEFS_SETUP_SKIP_BUILD=1 bash scripts/setup.sh
+    bash scripts/test-deps.sh
 else
-    echo "test.sh: not root; skipping package installation (run scripts/setup.sh as root first)"
+    echo "test.sh: not root; skipping package installation (run scripts/setup.sh and scripts/test-deps.sh as root first)"
 fi
 if [ -x /opt/swift/usr/bin/swift ]; then
     export PATH="/opt/swift/usr/bin:$PATH"
