@@ -48,18 +48,21 @@ build: $(BUILT_BIN)
 $(BUILT_BIN): Package.swift Package.resolved $(shell find Sources -type f 2>/dev/null)
 	$(SWIFT) build -c release --static-swift-stdlib --force-resolved-versions --scratch-path $(SCRATCH) --product tdefs
 
-# The man page comes from the command line's own help (swift-argument-parser's generate-manual,
-# run on the debug build: the help is the same, and the plugin's own release build would relink
-# the release binary without --static-swift-stdlib), completed by scripts/man-page.sh with
-# ENVIRONMENT, FILES, EXIT STATUS and SEE ALSO (from man/, docs/exit-codes.md and the code).
+# The man page comes from the command line's own help: swift-argument-parser's generate-manual
+# (built like the release binary, so nothing of it is rebuilt) reads it from the release binary
+# itself; scripts/man-page.sh completes it with ENVIRONMENT, FILES, EXIT STATUS and SEE ALSO
+# (from man/, docs/exit-codes.md and the code).
 man: $(BUILT_MAN)
 
+GENERATE_MANUAL = $(SCRATCH)/release/generate-manual
 GENERATED_MAN = $(SCRATCH)/man/generated/tdefs.$(MANSECTION)
-$(GENERATED_MAN): Package.swift Package.resolved $(shell find Sources/tdefs -type f 2>/dev/null)
+$(GENERATE_MANUAL): Package.swift Package.resolved
+	$(SWIFT) build -c release --static-swift-stdlib --force-resolved-versions --scratch-path $(SCRATCH) --product generate-manual
+
+$(GENERATED_MAN): $(BUILT_BIN) $(GENERATE_MANUAL)
 	@mkdir -p $(@D)
-	$(SWIFT) package --scratch-path $(SCRATCH) --allow-writing-to-directory $(@D) \
-	    generate-manual --configuration debug --output-directory $(@D) \
-	    --section $(MANSECTION) --date $(MANDATE) --authors "the tdefs authors"
+	$(GENERATE_MANUAL) $(BUILT_BIN) --output-directory $(@D) --section $(MANSECTION) --date $(MANDATE) \
+	    --authors "the tdefs authors"
 	@test -s $@
 
 # Always assembled (it takes a moment): the install paths in it are this make's. Writes the
@@ -127,8 +130,8 @@ deb:
 	@mkdir -p $(DEBDIR)
 	rm -f $(DEBDIR)/tdefs_* $(DEBDIR)/tdefs-dbgsym_*
 	TDEFS_DEBDIR=$(abspath $(DEBDIR)) SWIFT=$(SWIFT) SCRATCH=$(SCRATCH) dpkg-buildpackage -b -us -uc \
-	    --buildinfo-option=-u$(abspath $(DEBDIR)) --buildinfo-option=-O$(abspath $(DEBDIR))/tdefs.buildinfo \
-	    --changes-option=-u$(abspath $(DEBDIR)) --changes-option=-O$(abspath $(DEBDIR))/tdefs.changes
+	    --buildinfo-option=-u$(abspath $(DEBDIR)) --buildinfo-file=$(abspath $(DEBDIR))/tdefs.buildinfo \
+	    --changes-option=-u$(abspath $(DEBDIR)) --changes-file=$(abspath $(DEBDIR))/tdefs.changes
 	@ls $(DEBDIR)/tdefs_*.deb
 
 # Every unit and drop-in through systemd-analyze verify, with the binary path pointing at the
