@@ -1,184 +1,220 @@
 #!/usr/bin/env bash
-# Boot test: a Debian 12 system in a systemd-nspawn container (made with debootstrap) where
-# tdefs@postgresql.service unlocks its volume from an encrypted systemd credential
-# (LoadCredentialEncrypted=, host key) and PostgreSQL starts at boot on the mount, after it; at
-# shutdown PostgreSQL stops before the volume is unmounted. A second boot of the same system, with
-# the credential replaced by one that holds a wrong key, checks that a failed unlock keeps the
-# database down: tdefs@postgresql fails (exit 10) and is not restarted, postgresql@15-main does not
-# start, neither at boot nor by hand. Everything as installed by `make install` and described in
-# docs/operations.md.
+# Package and boot test: the Debian package, installed on a fresh Debian 12 system that boots with
+# its own systemd in a systemd-nspawn container, used the way docs/operations.md says, by running
+# that page's command blocks marked `<!-- ops-test: NAME -->`, in the page's order:
 #
-#   sudo bash scripts/boot-test.sh           # needs root, network for the first debootstrap,
-#                                            # debootstrap and systemd-container (systemd-nspawn)
+#   1. the .deb itself (host side): every path it must hold, the man pages' sections, completions,
+#      the copyright file, links in the documentation and the unit's Documentation= resolve there,
+#      Depends (dh_shlibdeps + fuse3), no Swift runtime needed, version = the file VERSION;
+#   2. boot "install" (a base system without tdefs, fuse3 or PostgreSQL): install (apt-get
+#      install of the .deb brings in fuse3), volume, describe, start (tdefs@postgresql), credential
+#      (the key becomes an encrypted systemd credential), dropin, postgresql (Debian's package,
+#      installed onto the mounted volume: its cluster is made there), restart (stopping the volume
+#      stops PostgreSQL; starting PostgreSQL mounts the volume), fstab (a second volume as an
+#      /etc/fstab line through /sbin/mount.fuse.tdefs); at shutdown PostgreSQL stops before its
+#      volume is unmounted;
+#   3. boot "wrong-key": the credential holds another key: tdefs@postgresql fails (exit 10) and is
+#      not restarted, postgresql@15-main stays down, at boot and when started by hand;
+#   4. boot "reboot" (the right credential again): the volume is ready before PostgreSQL starts,
+#      PostgreSQL has its data, only ciphertext on disk, the fstab volume is mounted at boot; then
+#      stop, remove and purge: the package's files are gone and the volumes' backing directories,
+#      /etc/tdefs, the credential, the drop-ins and /etc/fstab are exactly as before (checksums,
+#      modes, owners).
 #
-# TDEFS_BIN (default: the debug build) is the binary under test; it is linked against the Swift
-# runtime in /opt/swift, which the container gets read-only. TDEFS_BOOT_TEST_DIR (default
-# /var/tmp/tdefs-boot-test) caches the debootstrapped base system (about 660 MB; a run copies it).
+#   sudo bash scripts/boot-test.sh       # root; debootstrap, systemd-container; network the first
+#                                        # time (the base system and the packages it caches)
+#
+# TDEFS_DEB: the package under test (default: built with `make deb`, which reuses a current
+# release build). TDEFS_BOOT_TEST_DIR (default /var/tmp/tdefs-boot-test) caches the base system
+# (scripts/lib/container.sh); a run works on a copy, removed when the run passes.
 # scripts/test.sh runs this after the suite (TDEFS_CI_BOOT=0 skips it). Exit 0: all checks passed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
+# shellcheck source=scripts/lib/container.sh
+. scripts/lib/container.sh
 
 [ "$(id -u)" -eq 0 ] || { echo "boot-test: run as root" >&2; exit 1; }
-for tool in debootstrap systemd-nspawn nsenter; do
-    command -v "$tool" >/dev/null || { echo "boot-test: $tool is missing (apt-get install debootstrap systemd-container)" >&2; exit 1; }
-done
+ct_require_tools
 [ -e /dev/fuse ] || { echo "boot-test: no /dev/fuse" >&2; exit 1; }
 
-base=${TDEFS_BOOT_TEST_DIR:-/var/tmp/tdefs-boot-test}
-bin=${TDEFS_BIN:-$repo/.build/debug/tdefs}
-[ -x "$bin" ] || { echo "boot-test: no tdefs binary at $bin (build it, or set TDEFS_BIN)" >&2; exit 1; }
-bin=$(readlink -f "$bin")
-
-pristine=$base/pristine
-if [ ! -x "$pristine/usr/lib/postgresql/15/bin/postgres" ]; then
-    echo "boot-test: debootstrap bookworm into $pristine (once)"
-    rm -rf "$pristine"; mkdir -p "$base"
-    debootstrap --variant=minbase \
-        --include=systemd,systemd-sysv,dbus,fuse3,libssl3,postgresql-15,util-linux,mount \
-        bookworm "$pristine" http://deb.debian.org/debian
-fi
-
-root=$base/run
-nspawn_pid=""
 fail() { echo "boot-test: FAIL: $*" >&2; exit 1; }
+trap 'echo "boot-test: FAIL: line $LINENO: $BASH_COMMAND (exit $?)" >&2' ERR
+ct_fail() { fail "$@"; }
+say() { echo "boot-test: $*"; }
+
+version=$(cat VERSION)
+deb=${TDEFS_DEB:-}
+if [ -z "$deb" ]; then
+    say "make deb"
+    make -s deb >/dev/null
+    deb=$repo/.build/deb/tdefs_${version}_$(dpkg --print-architecture).deb
+fi
+[ -f "$deb" ] || fail "no package at $deb"
+deb=$(readlink -f "$deb")
+
+base=${TDEFS_BOOT_TEST_DIR:-/var/tmp/tdefs-boot-test}
+# A small server: systemd and what a Debian install always has for administration (adduser).
+# tdefs's dependencies and PostgreSQL are only downloaded: the test installs them by the steps.
+ct_base "$base/base" systemd,systemd-sysv,dbus,adduser "fuse3 libfuse3-3 libssl3 postgresql"
+ct_root=$base/root
+ct_logdir=$base
+work=$(mktemp -d)
 cleanup() {
-    if [ -n "$nspawn_pid" ] && kill -0 "$nspawn_pid" 2>/dev/null; then
-        kill -TERM "$nspawn_pid" 2>/dev/null || true   # nspawn: SIGTERM = orderly shutdown of the container
-        wait "$nspawn_pid" 2>/dev/null || true
-    fi
-    if findmnt -n -M "$root/var/lib/postgresql" >/dev/null 2>&1; then fusermount3 -u -z "$root/var/lib/postgresql" || true; fi
+    ct_stop
+    rm -rf "$work"
 }
 trap cleanup EXIT
 
-echo "boot-test: fresh copy of the base system"
-rm -rf "$root"
-cp -a "$pristine" "$root"
-
-echo "boot-test: make install into the container"
-man=$(mktemp)
-{ echo '.TH TDEFS 8'; echo '.SH NAME'; echo 'tdefs'; } > "$man"
-built_man=$repo/.build/man/tdefs.8
-[ -s "$built_man" ] && man=$built_man
-make -s -C "$repo" install DESTDIR="$root" BUILT_BIN="$bin" BUILT_MAN="$man" -o "$bin" -o "$man" >/dev/null
-
-echo "boot-test: key, volume, encrypted credential"
-install -d -m 0700 "$root/etc/tdefs" "$root/etc/credstore.encrypted"
-head -c 32 /dev/urandom > "$root/etc/tdefs/postgresql.key"
-chmod 600 "$root/etc/tdefs/postgresql.key"
-"$bin" init "$root/srv/postgresql.enc" --key-file "$root/etc/tdefs/postgresql.key"
-# Encrypted with the container's own host key (its /var/lib/systemd/credential.secret).
-chroot "$root" systemd-creds encrypt --with-key=host --name=tdefs.key \
-    /etc/tdefs/postgresql.key /etc/credstore.encrypted/tdefs-postgresql.key 2>/dev/null
-install -D -m 0644 systemd/examples/credential.conf "$root/etc/systemd/system/tdefs@postgresql.service.d/credential.conf"
-cat > "$root/etc/tdefs/postgresql.conf" <<'EOF'
-BACKING=/srv/postgresql.enc
-MOUNTPOINT=/var/lib/postgresql
-KEY_OPTIONS="--key-credential tdefs.key"
-MOUNT_OPTIONS="-o allow_other,noatime,noxattr"
-EOF
-chmod 600 "$root/etc/tdefs/postgresql.conf"
-# The plain key is no longer needed in the container: the credential alone must unlock it.
-keycopy=$(mktemp); cp "$root/etc/tdefs/postgresql.key" "$keycopy"; shred -u "$root/etc/tdefs/postgresql.key"
-
-echo "boot-test: move the PostgreSQL cluster onto the volume"
-mv "$root/var/lib/postgresql" "$root/var/lib/postgresql.plain"
-mkdir "$root/var/lib/postgresql"
-"$bin" mount "$root/srv/postgresql.enc" "$root/var/lib/postgresql" --key-file "$keycopy" -o allow_other
-pg_uid=$(awk -F: '$1=="postgres"{print $3}' "$root/etc/passwd")
-pg_gid=$(awk -F: '$1=="postgres"{print $4}' "$root/etc/passwd")
-chown "$pg_uid:$pg_gid" "$root/var/lib/postgresql"; chmod 0755 "$root/var/lib/postgresql"
-(cd "$root/var/lib/postgresql.plain" && tar -cf - --numeric-owner .) | (cd "$root/var/lib/postgresql" && tar -xpf - --numeric-owner)
-"$bin" unmount "$root/var/lib/postgresql"
-rm -rf "$root/var/lib/postgresql.plain" "$keycopy"
-
-echo "boot-test: enable tdefs@postgresql and the PostgreSQL drop-in"
-ln -s /usr/local/lib/systemd/system/tdefs@.service "$root/etc/systemd/system/multi-user.target.wants/tdefs@postgresql.service"
-install -D -m 0644 systemd/dropins/postgresql@.service.d/tdefs.conf "$root/etc/systemd/system/postgresql@.service.d/tdefs.conf"
-mkdir -p "$root/var/log/journal"
-echo tdefs-boot-test > "$root/etc/hostname"
-
-# boot NAME: starts the container (console in $base/console-NAME.log) and waits until its systemd
-# has finished booting; in_ct then runs a command inside it.
-leader=""
-in_ct() { nsenter -t "$leader" -m -u -i -n -p -- "$@"; }
-journal() { in_ct journalctl -b --no-pager -o short-monotonic "$@"; }
-boot() {
-    local console=$base/console-$1.log
-    echo "boot-test: boot ($1)"
-    systemd-nspawn --quiet --register=no --keep-unit -D "$root" --boot \
-        --bind-ro=/opt/swift --bind=/dev/fuse \
-        > "$console" 2>&1 < /dev/null &
-    nspawn_pid=$!
-    # The container's PID 1: the child of systemd-nspawn that is PID 1 in its own PID namespace.
-    leader=""
-    for _ in $(seq 1 600); do
-        for p in $(pgrep -P "$nspawn_pid" || true); do
-            if grep -Eq '^NSpid:[[:space:]]+[0-9]+[[:space:]]+1$' "/proc/$p/status" 2>/dev/null; then leader=$p; break; fi
-        done
-        [ -n "$leader" ] && break
-        kill -0 "$nspawn_pid" 2>/dev/null || { cat "$console"; fail "systemd-nspawn exited"; }
-        sleep 0.2
+# --- 1. The package itself ---------------------------------------------------------------------
+say "the package: $deb"
+[ "$(dpkg-deb -f "$deb" Version)" = "$version" ] || fail "the package's version is not VERSION's ($version)"
+depends=$(dpkg-deb -f "$deb" Depends)
+for dep in fuse3 libfuse3-3 libssl3 libc6; do
+    grep -Eq "(^|, )$dep( |,|$)" <<<"$depends" || fail "Depends lacks $dep: $depends"
+done
+pkg=$work/pkg
+dpkg-deb -x "$deb" "$pkg"
+for f in usr/bin/tdefs sbin/mount.fuse.tdefs lib/systemd/system/tdefs@.service \
+         usr/share/man/man8/tdefs.8.gz usr/share/man/man8/mount.fuse.tdefs.8.gz \
+         usr/share/bash-completion/completions/tdefs usr/share/zsh/vendor-completions/_tdefs \
+         usr/share/doc/tdefs/copyright usr/share/doc/tdefs/README.md usr/share/doc/tdefs/operations.md \
+         usr/share/doc/tdefs/cli.md usr/share/doc/tdefs/exit-codes.md usr/share/doc/tdefs/format.md \
+         usr/share/tdefs/dropins/postgresql@.service.d/tdefs.conf usr/share/tdefs/dropins/mariadb.service.d/tdefs.conf \
+         usr/share/tdefs/dropins/redis-server.service.d/tdefs.conf usr/share/tdefs/examples/volume.conf \
+         usr/share/tdefs/examples/credential.conf usr/share/tdefs/examples/kms-network.conf; do
+    [ -s "$pkg/$f" ] || fail "the package has no $f"
+done
+[ "$(stat -c %a "$pkg/etc/tdefs")" = 700 ] || fail "/etc/tdefs is not mode 0700 in the package"
+if readelf -d "$pkg/usr/bin/tdefs" | grep NEEDED | grep -i swift; then fail "the binary needs a Swift library"; fi
+for page in tdefs mount.fuse.tdefs; do
+    text=$(zcat "$pkg/usr/share/man/man8/$page.8.gz")
+    for section in ENVIRONMENT '"\?EXIT STATUS"\?' 'SEE ALSO'; do
+        grep -q "^\.Sh $section\$" <<<"$text" || fail "man page $page(8) has no section $section"
     done
-    [ -n "$leader" ] || fail "the container's systemd did not start"
-    for _ in $(seq 1 600); do
-        in_ct test -S /run/systemd/private && break
-        kill -0 "$nspawn_pid" 2>/dev/null || { cat "$console"; fail "systemd-nspawn exited"; }
-        sleep 0.2
+    warnings=$(man --warnings=all -l "$pkg/usr/share/man/man8/$page.8.gz" 2>&1 >/dev/null || true)
+    [ -z "$warnings" ] || fail "man page $page(8): $warnings"
+done
+grep -q '^\.Sh FILES$' <(zcat "$pkg/usr/share/man/man8/tdefs.8.gz") || fail "tdefs(8) has no FILES section"
+bash -c ". '$pkg/usr/share/bash-completion/completions/tdefs' && complete -p tdefs" >/dev/null \
+    || fail "the bash completion does not define a completion for tdefs"
+head -1 "$pkg/usr/share/zsh/vendor-completions/_tdefs" | grep -q '^#compdef tdefs' || fail "the zsh completion has no #compdef line"
+head -1 "$pkg/usr/share/doc/tdefs/copyright" | grep -q '^Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/' \
+    || fail "the copyright file is not machine-readable (DEP-5)"
+# The unit's Documentation= and every relative link of the installed documentation resolve.
+for uri in $(sed -n 's/^Documentation=//p' "$pkg/lib/systemd/system/tdefs@.service"); do
+    case $uri in
+        file://*) [ -f "$pkg${uri#file://}" ] || fail "the unit's Documentation= names ${uri#file://}, which the package lacks" ;;
+        man:*) page=${uri#man:}; page=${page%%(*}; [ -f "$pkg/usr/share/man/man8/$page.8.gz" ] || fail "the unit's Documentation= names $uri" ;;
+    esac
+done
+grep -q '^ExecStart=/usr/bin/tdefs ' "$pkg/lib/systemd/system/tdefs@.service" || fail "the unit does not run /usr/bin/tdefs"
+links=0
+for md in "$pkg"/usr/share/doc/tdefs/*.md; do
+    for target in $(grep -oE '\]\([^)[:space:]]+\)' "$md" | sed -E 's/^\]\((.*)\)$/\1/'); do
+        case $target in http://*|https://*|mailto:*|\#*) continue ;; esac
+        links=$((links + 1))
+        [ -e "$(dirname "$md")/${target%%#*}" ] || fail "$(basename "$md") links to $target, which is not in /usr/share/doc/tdefs"
     done
-    state=$(in_ct systemctl is-system-running --wait || true)
-    echo "boot-test: system state: $state"
+done
+say "package contents, man pages, completions, copyright and $links documentation links checked"
+
+# --- The steps of docs/operations.md -------------------------------------------------------------
+steps=(install volume describe start credential dropin postgresql restart fstab stop remove purge)
+doc_steps=$(sed -n 's/^<!-- ops-test: \([a-z]*\) -->$/\1/p' docs/operations.md | tr '\n' ' ')
+[ "$doc_steps" = "${steps[*]} " ] || fail "docs/operations.md's tested steps are '$doc_steps', this test follows '${steps[*]}'"
+# The indented block after the marker of step $1, as a script.
+ops_block() {
+    awk -v name="$1" '
+        $0 == "<!-- ops-test: " name " -->" { found = 1; next }
+        found && /^    / { started = 1; sub(/^    /, ""); print; next }
+        found && /^$/ { if (started) print; next }
+        found && started { exit }
+        found { exit }
+    ' docs/operations.md
 }
-# shutdown_ct: an orderly shutdown of the container, and waits until systemd-nspawn has exited.
-shutdown_ct() {
-    in_ct systemctl poweroff || true
-    wait "$nspawn_pid" || true
-    nspawn_pid=""
+ops() {
+    local script
+    script=$(ops_block "$1")
+    [ -n "$script" ] || fail "no command block for step $1 in docs/operations.md"
+    say "docs/operations.md step '$1':"
+    sed 's/^/    /' <<<"$script"
+    in_ct bash -euo pipefail -c "cd /root && $script" || fail "docs/operations.md step '$1' failed"
 }
+psql_ct() { in_ct runuser -u postgres -- psql -qAt -c "$1"; }
+is_active() { in_ct systemctl is-active --quiet "$1"; }
+mount_of() { in_ct findmnt -n -o FSTYPE,SOURCE -M "$1" || true; }
 
-boot unlock
-in_ct systemctl is-active tdefs@postgresql.service >/dev/null || { journal -u tdefs@postgresql; fail "tdefs@postgresql is not active"; }
-in_ct systemctl is-active postgresql@15-main.service >/dev/null || { journal -u postgresql@15-main; fail "postgresql@15-main is not active"; }
-status_text=$(in_ct systemctl show -P StatusText tdefs@postgresql.service)
-echo "boot-test: tdefs@postgresql: $status_text"
-case $status_text in "Mounted /srv/postgresql.enc on /var/lib/postgresql"*) ;; *) fail "unexpected STATUS=: $status_text";; esac
+say "fresh copy of the base system"
+ct_fresh "$base/base" "$ct_root"
+for p in tdefs fuse3 postgresql-15; do
+    if chroot "$ct_root" dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        fail "the base system already has $p"
+    fi
+done
+cp "$deb" "$ct_root/root/"
+mkdir -p "$ct_root/var/log/journal"
+echo tdefs-boot-test > "$ct_root/etc/hostname"
 
-# Order: the volume was ready (READY=1) before PostgreSQL began to start.
-ready=$(in_ct systemctl show -P ActiveEnterTimestampMonotonic tdefs@postgresql.service)
-pg_start=$(in_ct systemctl show -P InactiveExitTimestampMonotonic postgresql@15-main.service)
-echo "boot-test: tdefs@postgresql ready at ${ready} us, postgresql@15-main starting at ${pg_start} us"
-[ "$ready" -gt 0 ] && [ "$pg_start" -ge "$ready" ] || fail "PostgreSQL started before the volume was ready"
-
-# The data directory is the tdefs mount, and PostgreSQL works on it.
-in_ct findmnt -n -o FSTYPE,SOURCE -M /var/lib/postgresql | grep -q '^fuse.tdefs /srv/postgresql.enc$' || fail "/var/lib/postgresql is not the tdefs mount"
-in_ct /usr/local/bin/tdefs status /var/lib/postgresql --json | grep -q '"mounted" *: *true' || fail "tdefs status does not see the mount"
+# --- 2. Boot "install": sections 1 to 8 --------------------------------------------------------
+ct_boot install
+ops install
+in_ct dpkg-query -W -f='${Status}\n' fuse3 | grep "install ok installed" >/dev/null || fail "installing tdefs did not bring in fuse3"
+[ -x "$ct_root/usr/bin/tdefs" ] && [ -x "$ct_root/sbin/mount.fuse.tdefs" ] || fail "tdefs or its mount helper is not installed"
+ops volume
+ops describe
+ops start
+is_active tdefs@postgresql.service || { ct_journal -u tdefs@postgresql; fail "tdefs@postgresql is not active"; }
+[ "$(mount_of /var/lib/postgresql)" = "fuse.tdefs /srv/postgresql.enc" ] || fail "/var/lib/postgresql is not the tdefs mount"
+ops credential
+[ ! -e "$ct_root/etc/tdefs/postgresql.key" ] || fail "the plain key is still there"
+is_active tdefs@postgresql.service || { ct_journal -u tdefs@postgresql; fail "tdefs@postgresql did not unlock from the credential"; }
+ops dropin
+ops postgresql
+is_active postgresql@15-main.service || { ct_journal -u postgresql@15-main; fail "postgresql@15-main is not active"; }
+[ "$(psql_ct 'show data_directory')" = /var/lib/postgresql/15/main ] || fail "PostgreSQL's data directory is not /var/lib/postgresql/15/main"
+[ "$(mount_of /var/lib/postgresql)" = "fuse.tdefs /srv/postgresql.enc" ] || fail "the cluster was not made on the volume"
 marker="tdefs-boot-test-marker-$$"
-in_ct runuser -u postgres -- psql -qAt -c "create table bt(v text); insert into bt values ('$marker'); checkpoint;" >/dev/null
-[ "$(in_ct runuser -u postgres -- psql -qAt -c 'select v from bt')" = "$marker" ] || fail "PostgreSQL did not read back its row"
-if grep -r -q "$marker" "$root/srv/postgresql.enc"; then fail "the marker is in plain text in the backing directory"; fi
-journal -u tdefs@postgresql | grep '/srv/postgresql.enc: mounted on /var/lib/postgresql' >/dev/null || fail "no journal line naming the volume"
+psql_ct "create table bt(v text); insert into bt values ('$marker'); checkpoint;" >/dev/null
+ops restart
+is_active postgresql@15-main.service && is_active tdefs@postgresql.service || fail "PostgreSQL or its volume is not active after the restart step"
+[ "$(psql_ct 'select v from bt')" = "$marker" ] || fail "PostgreSQL lost its row across stop and start of the units"
+journal_lines=$(ct_journal -u tdefs@postgresql -u postgresql@15-main)
+grep -q '/srv/postgresql.enc: unmounted from /var/lib/postgresql' <<<"$journal_lines" || fail "the restart step did not unmount the volume"
+ops fstab
+[ "$(mount_of /srv/files)" = "fuse.tdefs /srv/files.enc" ] || fail "/srv/files is not the fstab volume"
+in_ct sh -c "echo '$marker' > /srv/files/note && sync"
+in_ct umount /srv/files
+# umount returns when the kernel lets go; the daemon then writes out what it holds and exits,
+# releasing the volume's lock: a mount before that exits 15 ("in use").
+in_ct flock -w 30 /srv/files.enc/tdefs.lock true || fail "the daemon of /srv/files did not exit after umount"
+in_ct mount -a
+[ "$(in_ct cat /srv/files/note)" = "$marker" ] || fail "the fstab volume lost its file across umount and mount -a"
+if grep -r -q "$marker" "$ct_root/srv/postgresql.enc" "$ct_root/srv/files.enc"; then fail "the marker is in plain text in a backing directory"; fi
 
-echo "boot-test: shutdown"
-shutdown_ct
-# The container's journal (a fresh copy per run: this boot only), in order.
-log=$(journalctl -D "$root/var/log/journal" --no-pager -o short-monotonic)
-pg_stopped=$(printf '%s\n' "$log" | grep -n 'Stopped postgresql@15-main.service' | tail -1 | cut -d: -f1 || true)
-vol_stopped=$(printf '%s\n' "$log" | grep -n '/srv/postgresql.enc: unmounted from /var/lib/postgresql' | tail -1 | cut -d: -f1 || true)
-echo "boot-test: journal line of PostgreSQL stopped: ${pg_stopped:-none}; volume unmounted: ${vol_stopped:-none}"
+say "shutdown"
+ct_shutdown
+log=$(journalctl -D "$ct_root/var/log/journal" --no-pager -o short-monotonic)
+pg_stopped=$(grep -n 'Stopped postgresql@15-main.service' <<<"$log" | tail -1 | cut -d: -f1 || true)
+vol_stopped=$(grep -n '/srv/postgresql.enc: unmounted from /var/lib/postgresql' <<<"$log" | tail -1 | cut -d: -f1 || true)
+say "journal line of PostgreSQL stopped: ${pg_stopped:-none}; volume unmounted: ${vol_stopped:-none}"
 [ -n "$pg_stopped" ] && [ -n "$vol_stopped" ] && [ "$pg_stopped" -lt "$vol_stopped" ] || fail "PostgreSQL did not stop before the volume was unmounted"
-findmnt -n -M "$root/var/lib/postgresql" >/dev/null && fail "the mount outlived the container"
+findmnt -n -M "$ct_root/var/lib/postgresql" >/dev/null && fail "the mount outlived the container"
 
-# Second boot: a failed unlock keeps the database down. The credential is valid (systemd decrypts
-# it) but holds another key. (The bare directory under the mountpoint stays empty: tdefs refuses a
-# non-empty mountpoint, exit 13, before it tries the key.)
-echo "boot-test: wrong key in the credential"
-head -c 32 /dev/urandom > "$root/etc/tdefs/wrong.key"
-chroot "$root" systemd-creds encrypt --with-key=host --name=tdefs.key \
+# --- 3. Boot "wrong-key" -----------------------------------------------------------------------
+# The credential stays valid (systemd decrypts it) but holds another key. (The bare directory
+# under the mountpoint stays empty: tdefs refuses a non-empty mountpoint, exit 13, before it
+# tries the key.)
+say "wrong key in the credential"
+credential=$ct_root/etc/credstore.encrypted/tdefs-postgresql.key
+cp -a "$credential" "$work/credential"
+head -c 32 /dev/urandom > "$ct_root/etc/tdefs/wrong.key"
+chroot "$ct_root" systemd-creds encrypt --with-key=host --name=tdefs.key \
     /etc/tdefs/wrong.key /etc/credstore.encrypted/tdefs-postgresql.key 2>/dev/null
-shred -u "$root/etc/tdefs/wrong.key"
-[ -z "$(ls -A "$root/var/lib/postgresql")" ] || fail "the bare directory under the mountpoint is not empty"
+shred -u "$ct_root/etc/tdefs/wrong.key"
+[ -z "$(ls -A "$ct_root/var/lib/postgresql")" ] || fail "the bare directory under the mountpoint is not empty"
 
-boot wrong-key
+ct_boot wrong-key
 unit_state() { in_ct systemctl show -P "$2" "$1"; }
 check_down() {   # $1: when
     local active result status restarts pg
@@ -187,28 +223,76 @@ check_down() {   # $1: when
     status=$(unit_state tdefs@postgresql.service ExecMainStatus)
     restarts=$(unit_state tdefs@postgresql.service NRestarts)
     pg=$(unit_state postgresql@15-main.service ActiveState)
-    echo "boot-test: $1: tdefs@postgresql $active ($result, exit $status, $restarts restarts), postgresql@15-main $pg"
+    say "$1: tdefs@postgresql $active ($result, exit $status, $restarts restarts), postgresql@15-main $pg"
     [ "$restarts" = 0 ] || fail "$1: tdefs@postgresql was restarted after a wrong key"
     [ "$(unit_state tdefs@postgresql.service SubState)" != auto-restart ] || fail "$1: tdefs@postgresql waits to be restarted after a wrong key"
-    [ "$active" = failed ] && [ "$result" = exit-code ] && [ "$status" = 10 ] || { journal -u tdefs@postgresql; fail "$1: tdefs@postgresql did not fail with exit 10 (wrong key)"; }
-    case $pg in active|activating|reloading|deactivating) journal -u postgresql@15-main; fail "$1: postgresql@15-main ran without its volume";; esac
+    [ "$active" = failed ] && [ "$result" = exit-code ] && [ "$status" = 10 ] || { ct_journal -u tdefs@postgresql; fail "$1: tdefs@postgresql did not fail with exit 10 (wrong key)"; }
+    case $pg in active|activating|reloading|deactivating) ct_journal -u postgresql@15-main; fail "$1: postgresql@15-main ran without its volume";; esac
     in_ct findmnt -n -M /var/lib/postgresql >/dev/null && fail "$1: something is mounted on /var/lib/postgresql"
     if in_ct sh -c 'cat /proc/[0-9]*/comm 2>/dev/null' | grep -x postgres >/dev/null; then fail "$1: a postgres process runs"; fi
 }
 check_down "at boot"
-# (grep without -q in a pipe: with pipefail, an early exit of grep could fail the pipe.)
-[ "$(in_ct systemctl show -P UnitFileState tdefs@postgresql.service)" = enabled ] || fail "tdefs@postgresql is not enabled"
-journal -u tdefs@postgresql | grep 'wrong key' >/dev/null || { journal -u tdefs@postgresql; fail "no journal line saying the key is wrong"; }
-journal -u postgresql@15-main | grep 'Dependency failed' >/dev/null || { journal -u postgresql@15-main; fail "postgresql@15-main's start did not fail on its dependency"; }
+[ "$(unit_state tdefs@postgresql.service UnitFileState)" = enabled ] || fail "tdefs@postgresql is not enabled"
+ct_journal -u tdefs@postgresql | grep 'wrong key' >/dev/null || { ct_journal -u tdefs@postgresql; fail "no journal line saying the key is wrong"; }
+ct_journal -u postgresql@15-main | grep 'Dependency failed' >/dev/null || { ct_journal -u postgresql@15-main; fail "postgresql@15-main's start did not fail on its dependency"; }
 # Not restarted: wait past RestartSec= (5 s), longer than a restart would take.
-restart_sec=$(in_ct systemctl show -P RestartUSec tdefs@postgresql.service)
+restart_sec=$(unit_state tdefs@postgresql.service RestartUSec)
 restart_sec=${restart_sec%s}; case $restart_sec in ''|*[!0-9]*) restart_sec=5;; esac
 sleep $((restart_sec + 3))
 check_down "$((restart_sec + 3)) s later"
 # A start by hand fails the same way: the database's start pulls in the volume's, which fails.
 if in_ct systemctl start postgresql@15-main.service 2>/dev/null; then fail "systemctl start postgresql@15-main succeeded without the volume"; fi
 check_down "after systemctl start postgresql@15-main"
-echo "boot-test: shutdown"
-shutdown_ct
-findmnt -n -M "$root/var/lib/postgresql" >/dev/null && fail "a mount outlived the container"
-echo "boot-test: PASS"
+say "shutdown"
+ct_shutdown
+findmnt -n -M "$ct_root/var/lib/postgresql" >/dev/null && fail "a mount outlived the container"
+
+# --- 4. Boot "reboot": both volumes at boot; then stop, remove and purge ------------------------
+cp -a "$work/credential" "$credential"
+ct_boot reboot
+is_active tdefs@postgresql.service || { ct_journal -u tdefs@postgresql; fail "tdefs@postgresql is not active at boot"; }
+is_active postgresql@15-main.service || { ct_journal -u postgresql@15-main; fail "postgresql@15-main is not active at boot"; }
+status_text=$(unit_state tdefs@postgresql.service StatusText)
+say "tdefs@postgresql: $status_text"
+case $status_text in "Mounted /srv/postgresql.enc on /var/lib/postgresql"*) ;; *) fail "unexpected STATUS=: $status_text";; esac
+ready=$(unit_state tdefs@postgresql.service ActiveEnterTimestampMonotonic)
+pg_start=$(unit_state postgresql@15-main.service InactiveExitTimestampMonotonic)
+say "tdefs@postgresql ready at ${ready} us, postgresql@15-main starting at ${pg_start} us"
+[ "$ready" -gt 0 ] && [ "$pg_start" -ge "$ready" ] || fail "PostgreSQL started before the volume was ready"
+in_ct tdefs status /var/lib/postgresql --json | grep '"mounted" *: *true' >/dev/null || fail "tdefs status does not see the mount"
+[ "$(psql_ct 'select v from bt')" = "$marker" ] || fail "PostgreSQL did not read back its row after the reboot"
+ct_journal -u tdefs@postgresql | grep '/srv/postgresql.enc: mounted on /var/lib/postgresql' >/dev/null || fail "no journal line naming the volume"
+[ "$(mount_of /srv/files)" = "fuse.tdefs /srv/files.enc" ] || { ct_journal -u srv-files.mount; fail "the fstab volume was not mounted at boot"; }
+[ "$(in_ct cat /srv/files/note)" = "$marker" ] || fail "the fstab volume lost its file across the reboot"
+
+# What is the administrator's: paths, types, modes, owners, sizes and contents.
+user_files=(/srv/postgresql.enc /srv/files.enc /etc/tdefs /etc/credstore.encrypted /etc/fstab
+            /etc/systemd/system/postgresql@.service.d /etc/systemd/system/tdefs@postgresql.service.d)
+snapshot() {
+    in_ct sh -c 'find "$@" -printf "%p %y %m %U:%G %s\n" | LC_ALL=C sort
+                 find "$@" -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum' sh "${user_files[@]}"
+}
+ops stop
+is_active postgresql@15-main.service && fail "PostgreSQL still runs after the stop step"
+left=$(in_ct findmnt -n -t fuse.tdefs -o TARGET,SOURCE || true)
+[ -z "$left" ] || fail "still mounted after the stop step: $left"
+before=$(snapshot)
+[ "$(grep -c '^/etc/tdefs/' <<<"$before")" -ge 2 ] || fail "the snapshot does not see the files in /etc/tdefs"
+package_files=$(in_ct dpkg-query -L tdefs | while read -r f; do [ -d "$ct_root$f" ] || echo "$f"; done)
+[ "$(wc -l <<<"$package_files")" -ge 20 ] || fail "dpkg lists too few files of tdefs"
+check_gone() {   # $1: after which step
+    local f
+    for f in $package_files; do [ ! -e "$ct_root$f" ] || fail "$1: $f is still there"; done
+    [ "$(snapshot)" = "$before" ] || { diff <(echo "$before") <(snapshot) || true; fail "$1 changed files of the administrator's"; }
+    [ -d "$ct_root/etc/tdefs" ] || fail "$1 removed /etc/tdefs"
+    say "$1: $(wc -l <<<"$package_files") files of the package gone; volumes, /etc/tdefs and configuration unchanged"
+}
+ops remove
+check_gone "apt-get remove"
+ops purge
+in_ct dpkg-query -W -f='${Status}' tdefs 2>/dev/null | grep "install ok" >/dev/null && fail "tdefs is still installed after purge"
+check_gone "apt-get purge"
+say "shutdown"
+ct_shutdown
+rm -rf "$ct_root"
+say "PASS"

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Installs what tdefs needs on Debian 12 (run as root) and builds it in release mode.
-# Idempotent: safe to run again. Set TDEFS_SETUP_SKIP_BUILD=1 to install packages only.
+# Installs what tdefs needs to run and to build on Debian 12 (run as root), nothing else, and
+# builds it in release mode. Idempotent: safe to run again. TDEFS_SETUP_SKIP_BUILD=1 installs the
+# packages only. The test suite's databases and tools are scripts/test-deps.sh's (scripts/test.sh
+# runs it); a server that installs the Debian package needs neither (docs/operations.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/apt.sh
 
 if [ "$(id -u)" -ne 0 ]; then
     echo "setup.sh: run as root (as root: bash scripts/setup.sh; as a user with sudo: sudo bash scripts/setup.sh)" >&2
@@ -10,31 +13,14 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 packages=(
-    fuse3 libfuse3-dev      # the FUSE kernel interface: fusermount3, libfuse3 and its headers
-    libssl-dev pkg-config   # OpenSSL 3 (EVP) for all cryptography, found through pkg-config
-    sqlite3                 # the demo's database
-    attr                    # getfattr/setfattr, for looking at extended attributes by hand
-    util-linux              # setpriv, runuser, flock (the allow_other test runs as nobody)
-    e2fsprogs procps ca-certificates git
-    postgresql-15 postgresql-contrib   # database tests: initdb, pg_ctl, pgbench, pg_amcheck, pg_checksums
-    mariadb-server mariadb-client sysbench   # database tests: MariaDB 10.11 and its OLTP write load
-    redis-server                       # database tests: Redis with appendonly + RDB
-    python3 gcc libc6-dev              # database tests: SQLite workers (python3), the power-loss layer Tests/Support/lazyfs.c (cc, libfuse3-dev)
-    systemd mount                      # Ops* tests: systemd-analyze verify, systemd-creds; mount(8)/umount(8) for the fstab helper
-    debootstrap systemd-container make # scripts/boot-test.sh: a Debian 12 base system, systemd-nspawn; make install
+    fuse3 libfuse3-dev          # the FUSE kernel interface: fusermount3, libfuse3 and its headers
+    libssl-dev pkg-config       # OpenSSL 3 (EVP) for all cryptography, found through pkg-config
+    git                         # SwiftPM fetches the Swift packages with git
+    libc6-dev libstdc++-12-dev binutils   # what the Swift toolchain links with (--static-swift-stdlib)
+    make debhelper              # make, make install, make deb (the Debian package; brings dpkg-dev)
+    sqlite3                     # only for README's demo (scripts/demo.sh): its database
 )
-missing=()
-for p in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-    echo "setup.sh: installing ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update
-    apt-get install -y --no-install-recommends "${packages[@]}"
-else
-    echo "setup.sh: Debian packages already installed"
-fi
+apt_install_missing setup.sh "${packages[@]}"
 
 # FUSE needs its device; load the module if it is not there yet (containers may not allow it).
 if [ ! -e /dev/fuse ]; then

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# The whole test suite: installs what the tests need, builds, then runs every test with FUSE
-# required (a test that cannot mount fails instead of skipping). .ci/run runs exactly this.
+# The whole test suite: installs what the tests need (scripts/setup.sh: what tdefs needs to build
+# and run; scripts/test-deps.sh: the databases and tools the tests use), builds, then runs every
+# test with FUSE required (a test that cannot mount fails instead of skipping). .ci/run runs
+# exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ "$(id -u)" -eq 0 ]; then
     TDEFS_SETUP_SKIP_BUILD=1 bash scripts/setup.sh
+    bash scripts/test-deps.sh
 else
-    echo "test.sh: not root; skipping package installation (run scripts/setup.sh as root first)"
+    echo "test.sh: not root; skipping package installation (run scripts/setup.sh and scripts/test-deps.sh as root first)"
 fi
 if [ -x /opt/swift/usr/bin/swift ]; then
     export PATH="/opt/swift/usr/bin:$PATH"
@@ -18,7 +21,8 @@ log="$(mktemp /tmp/tdefs-test-log.XXXXXX)"
 status=0
 summary_line=""
 echo "test.sh: swift build"
-swift build --build-tests || status=$?
+# --force-resolved-versions: the committed Package.resolved, or the build fails.
+swift build --build-tests --force-resolved-versions || status=$?
 if [ "$status" -eq 0 ]; then
     export TDEFS_BIN="${TDEFS_BIN:-$(swift build --show-bin-path)/tdefs}"
     echo "test.sh: swift test (TDEFS_REQUIRE_FUSE=1, TDEFS_BIN=$TDEFS_BIN, not parallel)"
@@ -58,10 +62,13 @@ if [ "${TDEFS_CI_BENCH:-1}" != "0" ]; then
     bench="bench smoke: $([ "$bench_status" -eq 0 ] && echo PASS || echo FAIL)"
     if [ "$bench_status" -ne 0 ]; then [ "$status" -ne 0 ] || status=1; fi
 fi
-# The systemd boot test (issue #16 item 4): Debian 12 boots in a systemd-nspawn container with
-# tdefs installed by `make install`; tdefs@postgresql unlocks its volume from an encrypted systemd
-# credential before postgresql@15-main starts on it, and a second boot with a wrong key in the
-# credential keeps PostgreSQL down. The first run debootstraps a base system (network, ~1 min) into
+# The package and boot test (issue #16 item 4, issue #17 items 1-2): `make deb` (reusing the
+# release build when current), then Debian 12 boots in a systemd-nspawn container where the .deb is
+# installed and docs/operations.md's steps are followed in order: a volume, tdefs@postgresql
+# unlocking from an encrypted systemd credential, PostgreSQL from Debian's package installed onto
+# it, the units stopped and started, an /etc/fstab volume; a boot with a wrong key keeps PostgreSQL
+# down; a reboot brings both volumes back; apt-get remove and purge leave volumes and /etc/tdefs
+# untouched. The first run debootstraps a base system (network, ~1-2 min) into
 # /var/tmp/tdefs-boot-test; later runs reuse it. TDEFS_CI_BOOT=0 skips it (for a quick local run).
 boot=""
 if [ "${TDEFS_CI_BOOT:-1}" != "0" ]; then
@@ -69,7 +76,7 @@ if [ "${TDEFS_CI_BOOT:-1}" != "0" ]; then
     echo
     echo "test.sh: scripts/boot-test.sh"
     bash scripts/boot-test.sh || boot_status=$?
-    boot="boot test: $([ "$boot_status" -eq 0 ] && echo PASS || echo FAIL)"
+    boot="package and boot test: $([ "$boot_status" -eq 0 ] && echo PASS || echo FAIL)"
     if [ "$boot_status" -ne 0 ]; then [ "$status" -ne 0 ] || status=1; fi
 fi
 # README's first command exactly as written (issue #16 item 1), in a login's default environment

@@ -25,10 +25,10 @@ enum DB {
         return bin
     }
 
-    /// A tool that must exist: a test that needs a missing tool fails (the project's setup.sh installs them).
+    /// A tool that must exist: a test that needs a missing tool fails (scripts/test-deps.sh installs them).
     static func tool(_ path: String) throws -> String {
         guard access(path, X_OK) == 0 else {
-            throw HarnessError("\(path) is missing: run scripts/setup.sh as root (it installs the database packages)")
+            throw HarnessError("\(path) is missing: run scripts/test-deps.sh as root (it installs the database packages)")
         }
         return path
     }

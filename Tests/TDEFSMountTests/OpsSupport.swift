@@ -4,12 +4,12 @@ import Glibc
 
 /// Helpers for the Ops* tests (systemd integration, fstab helper, credentials): a process that
 /// keeps running while the test talks to it, a notify socket, and tool lookup that fails (never
-/// skips) when FUSE is required and a tool that scripts/setup.sh installs is missing.
+/// skips) when FUSE is required and a tool that scripts/test-deps.sh installs is missing.
 enum Ops {
     /// The path of a tool the tests need; with TDEFS_REQUIRE_FUSE=1 a missing tool is a failure.
     static func tool(_ name: String, package: String) throws -> String {
         if let path = Harness.which(name) { return path }
-        let msg = "\(name) is not installed (Debian package \(package); scripts/setup.sh installs it)"
+        let msg = "\(name) is not installed (Debian package \(package); scripts/test-deps.sh installs it)"
         if Harness.fuseRequired { throw HarnessError("TDEFS_REQUIRE_FUSE=1 and " + msg) }
         throw XCTSkip(msg)
     }
