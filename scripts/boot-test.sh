@@ -249,6 +249,9 @@ findmnt -n -M "$ct_root/var/lib/postgresql" >/dev/null && fail "a mount outlived
 
 # --- 4. Boot "reboot": both volumes at boot; then stop, remove and purge ------------------------
 cp -a "$work/credential" "$credential"
+# The watchdog at a test's pace: pings every second, or systemd kills the daemon after two.
+install -d "$ct_root/etc/systemd/system/tdefs@postgresql.service.d"
+printf '[Service]\nWatchdogSec=2s\n' > "$ct_root/etc/systemd/system/tdefs@postgresql.service.d/watchdog-test.conf"
 ct_boot reboot
 is_active tdefs@postgresql.service || { ct_journal -u tdefs@postgresql; fail "tdefs@postgresql is not active at boot"; }
 is_active postgresql@15-main.service || { ct_journal -u postgresql@15-main; fail "postgresql@15-main is not active at boot"; }
@@ -264,6 +267,38 @@ in_ct tdefs status /var/lib/postgresql --json | grep '"mounted" *: *true' >/dev/
 ct_journal -u tdefs@postgresql | grep '/srv/postgresql.enc: mounted on /var/lib/postgresql' >/dev/null || fail "no journal line naming the volume"
 [ "$(mount_of /srv/files)" = "fuse.tdefs /srv/files.enc" ] || { ct_journal -u srv-files.mount; fail "the fstab volume was not mounted at boot"; }
 [ "$(in_ct cat /srv/files/note)" = "$marker" ] || fail "the fstab volume lost its file across the reboot"
+
+# The watchdog: with WatchdogSec=2s the daemon lives on only if WATCHDOG=1 keeps coming from its
+# request path; systemd records the last one.
+ready_wd=$(unit_state tdefs@postgresql.service WatchdogTimestampMonotonic)
+sleep 5
+is_active tdefs@postgresql.service || { ct_journal -u tdefs@postgresql; fail "the watchdog killed tdefs@postgresql: no pings"; }
+[ "$(unit_state tdefs@postgresql.service NRestarts)" = 0 ] || fail "tdefs@postgresql was restarted (watchdog)"
+last_wd=$(unit_state tdefs@postgresql.service WatchdogTimestampMonotonic)
+say "watchdog: $(unit_state tdefs@postgresql.service WatchdogUSec), last ping at $last_wd us (at boot: $ready_wd us)"
+[ "$last_wd" -gt "$ready_wd" ] || fail "systemd saw no WATCHDOG=1 after the volume was ready"
+rm -f "$ct_root/etc/systemd/system/tdefs@postgresql.service.d/watchdog-test.conf"
+in_ct systemctl daemon-reload
+
+# The journal: tdefs's entries carry their fields, under the unit's identifier.
+ct_journal -u tdefs@postgresql -o json | grep '"TDEFS_VOLUME":"/srv/postgresql.enc"' | grep '"SYSLOG_IDENTIFIER":"tdefs@postgresql"' >/dev/null \
+    || { ct_journal -u tdefs@postgresql -o json | tail -3; fail "no journal entry with TDEFS_VOLUME under tdefs@postgresql"; }
+
+# A start a restart cannot fix (here a mountpoint that is not empty) fails once, says why in its
+# status line, and is not restarted.
+head -c 32 /dev/urandom > "$ct_root/root/nonempty.key"
+in_ct tdefs init /srv/nonempty.enc --key-file /root/nonempty.key >/dev/null || fail "cannot make the non-empty-mountpoint volume"
+in_ct sh -c 'mkdir -p /srv/nonempty && echo stray > /srv/nonempty/file'
+printf 'BACKING=/srv/nonempty.enc\nMOUNTPOINT=/srv/nonempty\nKEY_OPTIONS="--key-file /root/nonempty.key"\n' > "$ct_root/etc/tdefs/nonempty.conf"
+if in_ct systemctl start tdefs@nonempty.service 2>/dev/null; then fail "tdefs@nonempty started on a non-empty mountpoint"; fi
+sleep 8
+ne_state="$(unit_state tdefs@nonempty.service ActiveState) $(unit_state tdefs@nonempty.service ExecMainStatus) $(unit_state tdefs@nonempty.service NRestarts)"
+ne_status=$(unit_state tdefs@nonempty.service StatusText)
+say "tdefs@nonempty: $ne_state restarts; $ne_status"
+[ "$ne_state" = "failed 13 0" ] || { ct_journal -u tdefs@nonempty; fail "tdefs@nonempty: '$ne_state', expected failed, exit 13, 0 restarts"; }
+case $ne_status in "Failed: mountpoint /srv/nonempty is not empty"*) ;; *) fail "tdefs@nonempty's status line: $ne_status";; esac
+in_ct systemctl reset-failed tdefs@nonempty.service
+rm -rf "$ct_root/etc/tdefs/nonempty.conf" "$ct_root/srv/nonempty" "$ct_root/srv/nonempty.enc" "$ct_root/root/nonempty.key"
 
 # What is the administrator's: paths, types, modes, owners, sizes and contents.
 user_files=(/srv/postgresql.enc /srv/files.enc /etc/tdefs /etc/credstore.encrypted /etc/fstab

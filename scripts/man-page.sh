@@ -10,6 +10,9 @@
 #   EXIT STATUS   made from the table in docs/exit-codes.md, whose statuses must be exactly those
 #                 of Sources/tdefs/ExitCodes.swift
 #   SEE ALSO      man/see-also.mdoc
+#   SYNOPSIS      every subcommand's USAGE line from `tdefs CMD --help` (Sources/tdefs/Synopsis.swift),
+#                 replacing generate-manual's "tdefs subcommand": the lines README.md and
+#                 docs/cli.md show (CLIContractTests compares those with --help)
 #
 # and writes the page of the fstab helper, man/mount.fuse.tdefs.8.mdoc, checking that it describes
 # every option the helper takes out of the list.
@@ -29,7 +32,7 @@ cd "$(dirname "$0")/.."
 [ $# -eq 2 ] || { echo "usage: $0 GENERATED OUTDIR" >&2; exit 2; }
 generated=$1
 outdir=$2
-for v in BINDIR SBINDIR UNITDIR DATADIR DOCDIR CONFDIR MANDATE; do
+for v in BINDIR SBINDIR UNITDIR DATADIR DOCDIR CONFDIR MANDATE TDEFS_MAN_BIN; do
     [ -n "${!v:-}" ] || { echo "man-page.sh: $v is not set" >&2; exit 2; }
 done
 problems=0
@@ -89,6 +92,23 @@ exit_status() {
     echo ".Pp"
     echo "The list, with every cause: $DOCDIR/exit-codes.md."
 }
+# SYNOPSIS: the binary's own USAGE lines, one per subcommand, and the KEY notation they use.
+synopsis() {
+    echo '.Sh SYNOPSIS'
+    echo '.Bd -literal'
+    local commands
+    commands=$("$TDEFS_MAN_BIN" --help | awk '/^SUBCOMMANDS:/ { on = 1; next } on && /^$/ { exit }
+                                            on && /^  [a-z]/ { print $1 }' | grep -vx help)
+    [ -n "$commands" ] || { echo "man-page.sh: no subcommands in $TDEFS_MAN_BIN --help" >&2; return 1; }
+    for c in $commands; do
+        "$TDEFS_MAN_BIN" "$c" --help | awk '/^USAGE: / { sub(/^USAGE: /, ""); line = $0; on = 1; next }
+                                            on && /^$/ { exit } on { line = line " " $0 } END { gsub(/  +/, " ", line); print line }'
+    done
+    echo 'tdefs --version'
+    echo
+    "$TDEFS_MAN_BIN" --help | awk '/^KEY := / { on = 1 } on && /^\(/ { exit } on { printf "%s%s", sep, $0; sep = " " } END { print "" }'
+    echo '.Ed'
+}
 sections() {
     paths man/environment.mdoc
     paths man/files.mdoc
@@ -100,16 +120,24 @@ tmp=$(mktemp)
 trap 'rm -f "$tmp"' EXIT
 inserted=$(mktemp)
 sections > "$inserted"
-# The generated page up to its EXIT STATUS (or AUTHORS), our sections, then AUTHORS onwards.
-awk -v ins="$inserted" '
+synopsis_file=$(mktemp)
+synopsis > "$synopsis_file" || exit 1
+# The generated page with our SYNOPSIS, up to its EXIT STATUS (or AUTHORS), our sections, then
+# AUTHORS onwards.
+awk -v syn="$synopsis_file" '
+    /^\.Sh SYNOPSIS$/ { while ((getline line < syn) > 0) print line; in_synopsis = 1; next }
+    /^\.Sh / { in_synopsis = 0 }
+    in_synopsis { next }
+    { print }
+' "$generated" | awk -v ins="$inserted" '
     function insert(   line) { while ((getline line < ins) > 0) print line; done = 1 }
     /^\.Sh "?EXIT STATUS"?$/ { if (!done) insert(); skipping = 1; next }
     /^\.Sh / { if (skipping) skipping = 0; if ($2 == "AUTHORS" && !done) insert() }
     skipping { next }
     { print }
     END { if (!done) insert() }
-' "$generated" | sed "s/^\\.Os\$/.Os tdefs $(cat VERSION)/" > "$tmp"
-rm -f "$inserted"
+' | sed "s/^\\.Os\$/.Os tdefs $(cat VERSION)/" > "$tmp"
+rm -f "$inserted" "$synopsis_file"
 for s in ENVIRONMENT FILES '"\?EXIT STATUS"\?' 'SEE ALSO'; do
     grep -q "^\.Sh $s\$" "$tmp" || { echo "man-page.sh: section $s missing from the result" >&2; exit 1; }
 done
