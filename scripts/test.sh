@@ -51,75 +51,46 @@ else
     summary_line="build failed (exit $status)"
     echo "$summary_line"
 fi
-# The benchmark's smoke run (issue #6): allocation counts of the hot paths, and bench/run.sh end to
-# end in quick mode; no timing is judged. TDEFS_CI_BENCH=0 skips it (for a quick local run).
-bench=""
-if [ "${TDEFS_CI_BENCH:-1}" != "0" ]; then
-    bench_status=0
+# The steps after the suite, each with one PASS/FAIL line in the summary; a failing step fails
+# the run. `step SKIP_VARIABLE LABEL COMMAND...`: SKIP_VARIABLE=0 leaves it out (a quick local run).
+step_lines=()
+step() {
+    local skip=$1 label=$2; shift 2
+    [ "${!skip:-1}" != "0" ] || return 0
+    local rc=0
     echo
-    echo "test.sh: scripts/bench-smoke.sh"
-    bash scripts/bench-smoke.sh || bench_status=$?
-    bench="bench smoke: $([ "$bench_status" -eq 0 ] && echo PASS || echo FAIL)"
-    if [ "$bench_status" -ne 0 ]; then [ "$status" -ne 0 ] || status=1; fi
-fi
-# The package and boot test (issue #16 item 4, issue #17 items 1-2): `make deb` (reusing the
+    echo "test.sh: $*"
+    "$@" || rc=$?
+    step_lines+=("$label: $([ "$rc" -eq 0 ] && echo PASS || echo FAIL)")
+    if [ "$rc" -ne 0 ]; then [ "$status" -ne 0 ] || status=1; fi
+}
+# The benchmark's smoke run (issue #6): allocation counts of the hot paths, and bench/run.sh end to
+# end in quick mode; no timing is judged.
+step TDEFS_CI_BENCH "bench smoke" bash scripts/bench-smoke.sh
+# The package and boot test (issue #16 item 4, issue #17 items 1-3): `make deb` (reusing the
 # release build when current), then Debian 12 boots in a systemd-nspawn container where the .deb is
 # installed and docs/operations.md's steps are followed in order: a volume, tdefs@postgresql
 # unlocking from an encrypted systemd credential, PostgreSQL from Debian's package installed onto
 # it, the units stopped and started, an /etc/fstab volume; a boot with a wrong key keeps PostgreSQL
-# down; a reboot brings both volumes back; apt-get remove and purge leave volumes and /etc/tdefs
-# untouched. The first run debootstraps a base system (network, ~1-2 min) into
-# /var/tmp/tdefs-boot-test; later runs reuse it. TDEFS_CI_BOOT=0 skips it (for a quick local run).
-boot=""
-if [ "${TDEFS_CI_BOOT:-1}" != "0" ]; then
-    boot_status=0
-    echo
-    echo "test.sh: scripts/boot-test.sh"
-    bash scripts/boot-test.sh || boot_status=$?
-    boot="package and boot test: $([ "$boot_status" -eq 0 ] && echo PASS || echo FAIL)"
-    if [ "$boot_status" -ne 0 ]; then [ "$status" -ne 0 ] || status=1; fi
-fi
+# down; a reboot brings both volumes back, with the watchdog fed and a non-empty mountpoint failing
+# once; apt-get remove and purge leave volumes and /etc/tdefs untouched. The first run
+# debootstraps a base system (network, ~1-2 min) into /var/tmp/tdefs-boot-test; later runs reuse it.
+step TDEFS_CI_BOOT "package and boot test" bash scripts/boot-test.sh
 # README's first command exactly as written (issue #16 item 1), in a login's default environment
-# with no terminal and no standard input: a missing package or a prompt fails here.
-# TDEFS_CI_README=0 skips it (for a quick local run).
-readme=""
-if [ "${TDEFS_CI_README:-1}" != "0" ]; then
-    readme_status=0
-    echo
-    echo "test.sh: scripts/readme-check.sh"
-    bash scripts/readme-check.sh || readme_status=$?
-    readme="readme command: $([ "$readme_status" -eq 0 ] && echo PASS || echo FAIL)"
-    if [ "$readme_status" -ne 0 ]; then [ "$status" -ne 0 ] || status=1; fi
-    # The release binary it built: --version, and no weakened KDF from the environment.
-    release_status=0
-    bash scripts/release-check.sh || release_status=$?
-    readme="$readme   release binary: $([ "$release_status" -eq 0 ] && echo PASS || echo FAIL)"
-    if [ "$release_status" -ne 0 ]; then [ "$status" -ne 0 ] || status=1; fi
-fi
+# with no terminal and no standard input: a missing package or a prompt fails here. Then the
+# release binary it built: --version, and no weakened KDF from the environment.
+step TDEFS_CI_README "readme command" bash scripts/readme-check.sh
+step TDEFS_CI_README "release binary" bash scripts/release-check.sh
 # Fuzzing (issue #7 item 3): each libFuzzer target for a bounded time from the seed corpus, and a
-# bounded part of the suite under AddressSanitizer and ThreadSanitizer. TDEFS_CI_SECURITY=0 skips
-# both (for a quick local run). Either one failing fails the run.
-security=""
-if [ "${TDEFS_CI_SECURITY:-1}" != "0" ]; then
-    fuzz_status=0
-    san_status=0
-    echo
-    echo "test.sh: scripts/fuzz.sh (FUZZ_SECONDS=${FUZZ_SECONDS:-20} per target)"
-    FUZZ_SECONDS="${FUZZ_SECONDS:-20}" bash scripts/fuzz.sh || fuzz_status=$?
-    echo "test.sh: scripts/sanitizers.sh (ASan, TSan)"
-    bash scripts/sanitizers.sh all || san_status=$?
-    security="fuzz: $([ "$fuzz_status" -eq 0 ] && echo PASS || echo FAIL)   sanitizers: $([ "$san_status" -eq 0 ] && echo PASS || echo FAIL)"
-    if [ "$fuzz_status" -ne 0 ] || [ "$san_status" -ne 0 ]; then [ "$status" -ne 0 ] || status=1; fi
-fi
+# bounded part of the suite under AddressSanitizer and ThreadSanitizer.
+step TDEFS_CI_SECURITY "fuzz" env FUZZ_SECONDS="${FUZZ_SECONDS:-20}" bash scripts/fuzz.sh
+step TDEFS_CI_SECURITY "sanitizers" bash scripts/sanitizers.sh all
 
 # The summary of the main test run comes last: CI parses its "passed: N failed: N" line.
 echo
 echo "================ tdefs test summary ================"
 echo "$summary_line"
-[ -z "$bench" ] || echo "$bench"
-[ -z "$boot" ] || echo "$boot"
-[ -z "$readme" ] || echo "$readme"
-[ -z "$security" ] || echo "$security"
+for line in "${step_lines[@]}"; do echo "$line"; done
 echo "result: $([ "$status" -eq 0 ] && echo PASS || echo FAIL)"
 echo "===================================================="
 rm -f "$log"
