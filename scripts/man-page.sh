@@ -105,9 +105,9 @@ synopsis() {
                                             on && /^$/ { exit } on { line = line " " $0 } END { gsub(/  +/, " ", line); print line }'
     done
     echo 'tdefs --version'
-    echo
-    "$TDEFS_MAN_BIN" --help | awk '/^KEY := / { on = 1 } on && /^\(/ { exit } on { printf "%s%s", sep, $0; sep = " " } END { print "" }'
     echo '.Ed'
+    echo '.Pp'
+    "$TDEFS_MAN_BIN" --help | awk '/^KEY := / { on = 1 } on && /^\(/ { exit } on { printf "%s%s", sep, $0; sep = " " } END { print "" }'
 }
 sections() {
     paths man/environment.mdoc

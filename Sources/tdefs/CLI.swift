@@ -7,7 +7,7 @@ struct TDEFS: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tdefs",
         abstract: "Transparent data encryption for any database, as a FUSE filesystem.",
-        discussion: "\(Synopsis.key)\n(none given and standard input is a terminal: tdefs prompts.)\n\nExit statuses are listed in docs/exit-codes.md.",
+        discussion: "\(Synopsis.key)\n(none given and standard input is a terminal: tdefs prompts.) Exit statuses are listed in docs/exit-codes.md.",
         version: "tdefs \(BuildInfo.version) (commit \(BuildInfo.commit))",
         subcommands: [InitCommand.self, MountCommand.self, UnmountCommand.self, StatusCommand.self, PasswdCommand.self,
                       RotateCommand.self, RetireCommand.self, ExportKeyCommand.self, FsckCommand.self, ImportCommand.self]
