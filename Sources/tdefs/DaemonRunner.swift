@@ -43,6 +43,8 @@ enum DaemonRunner {
         } catch {
             throw CLIError(.mountFailed, "\(error)")
         }
+        // Counted once in the background, then kept up to date by the engine (tdefs status reads it).
+        fileSystem.recountCensus()
         logger.info("mounted on \(mountPath) (epoch \(keyring.current.epoch), \(keyring.current.size.cipherName))")
         // Online rotation and retirement reach this daemon through its control socket.
         let control: ControlServer?

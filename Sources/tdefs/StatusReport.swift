@@ -27,8 +27,15 @@ struct StatusReport {
     var filesWithUnknownEpoch: Int
     var damagedHeaders: Int
     var unreadableEntries: Int
+    var censusSource: CountedCensus.Source
+    var censusState: String
+    var countedAt: String
 
-    init(located: LocatedVolume, config: VolumeConfig, census: FileCensus, locked: Bool) {
+    init(located: LocatedVolume, config: VolumeConfig, census counted: CountedCensus, locked: Bool) {
+        let census = counted.census
+        censusSource = counted.source
+        censusState = counted.state
+        countedAt = counted.countedAt
         backing = located.backingPath
         volumeID = Base64URL.encode(config.volumeID)
         format = VolumeConfig.formatName
@@ -77,6 +84,8 @@ struct StatusReport {
             ("filesWithUnknownEpoch", .int(Int64(filesWithUnknownEpoch))),
             ("damagedHeaders", .int(Int64(damagedHeaders))),
             ("unreadableEntries", .int(Int64(unreadableEntries))),
+            ("census", .object([("source", .string(censusSource.rawValue)), ("state", .string(censusState)),
+                                ("countedAt", .string(countedAt))])),
         ]
         return .object(fields)
     }
@@ -107,6 +116,14 @@ struct StatusReport {
             lines.append(("mounted", "yes, at \(mountpoint)"))
         } else {
             lines.append(("mounted", locked ? "no (but the volume is locked by a tdefs process)" : "no"))
+        }
+        switch (censusSource, censusState) {
+        case (.daemon, "stale"):
+            lines.append(("census", "the daemon's, counted \(countedAt), before the rotation in progress rewrapped headers"))
+        case (.daemon, _):
+            lines.append(("census", "the daemon's, counted \(countedAt) and kept up to date"))
+        case (.walk, _):
+            lines.append(("census", "counted now by walking the backing directory"))
         }
         if filesWithUnknownEpoch > 0 { lines.append(("warning", "\(filesWithUnknownEpoch) files name an epoch the volume does not list")) }
         if damagedHeaders > 0 { lines.append(("warning", "\(damagedHeaders) files have a damaged header (run tdefs fsck)")) }

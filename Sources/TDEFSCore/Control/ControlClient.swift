@@ -24,7 +24,7 @@ public enum ControlClient {
         guard out.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) == out.count else { return nil }
         var buf = [UInt8]()
         var chunk = [UInt8](repeating: 0, count: 1024)
-        while !buf.contains(0x0A) && buf.count <= ControlRequest.maxBytes {
+        while !buf.contains(0x0A) && buf.count <= ControlReply.maxBytes {
             let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if n <= 0 { break }
             buf += chunk[0..<n]

@@ -82,6 +82,7 @@ extension FileSystem {
                 let entry = try register(backing: b.name, in: dir, name: name)
                 let inode = try inodes.get(entry.node)
                 inode.content?.header.withLock { $0 = LoadedHeader(header: header, fileKey: fileKey) }
+                census.added(.file(header.epoch), in: dir)
                 return (entry, OpenFile(inode: inode, fd: fd, append: flags & O_APPEND != 0))
             } catch {
                 close(fd)

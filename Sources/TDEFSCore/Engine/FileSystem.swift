@@ -18,6 +18,8 @@ public final class FileSystem: Sendable {
     let gcmContexts = GCMPool()
     /// When the last "out of descriptors" error was logged (seconds, monotonic): one line a minute.
     let descriptorWarningTime = Atomic<Int>(-60)
+    /// Files, directories and symlinks per key epoch, kept by a mounted daemon (see LiveCensus).
+    public let census = LiveCensus()
 
     public init(backingPath: String, keyring: Keyring, options: EngineOptions = EngineOptions(),
                 logger: Logger) throws(Errno) {
@@ -47,6 +49,7 @@ public final class FileSystem: Sendable {
     /// Called once when the filesystem is unmounted. Mtimes still waiting in memory reach the
     /// backing files first: when the daemon stops with files open, no release comes for them.
     public func destroy() {
+        stopCensus()
         for inode in inodes.all() {
             do {
                 try applyDeferredMtime(inode, fd: nil)
