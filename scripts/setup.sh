@@ -22,6 +22,7 @@ packages=(
     python3 gcc libc6-dev              # database tests: SQLite workers (python3), the power-loss layer Tests/Support/lazyfs.c (cc, libfuse3-dev)
     systemd mount                      # Ops* tests: systemd-analyze verify, systemd-creds; mount(8)/umount(8) for the fstab helper
     debootstrap systemd-container make # scripts/boot-test.sh: a Debian 12 base system, systemd-nspawn; make install
+    curl prometheus prometheus-node-exporter   # Metrics* tests: docs/operations.md's recipes, promtool, a real Prometheus and node exporter
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -18,10 +18,13 @@ final class SessionState: Sendable {
     /// cached pages back at close even when the filesystem has no flush: FLUSH can then be
     /// refused (ENOSYS), and the kernel stops sending one per close.
     let kernelWritesBackAtClose = Atomic<Bool>(false)
+    /// Request counters and latencies (`-o metrics=`); nil when the mount has none.
+    let metrics: VolumeMetrics?
 
-    init(fileSystem: FileSystem, logger: Logger) {
+    init(fileSystem: FileSystem, logger: Logger, metrics: VolumeMetrics? = nil) {
         self.fileSystem = fileSystem
         self.logger = logger
+        self.metrics = metrics
     }
 
     /// Calls the engine's destroy exactly once, whether libfuse's destroy callback or the end of

@@ -9,8 +9,9 @@ struct MountCommand: ParsableCommand {
         abstract: "Mount a volume; returns once the mount is live (or runs in the foreground with -f).",
         discussion: """
             Mount options (-o, comma-separated, repeatable): allow_other (let other users in; the \
-            kernel checks permissions), ro, rw, nonempty (mount over a non-empty directory); any \
-            other option is passed to FUSE. The daemon logs to $TDEFS_LOG_FILE when set (level \
+            kernel checks permissions), ro, rw, nonempty (mount over a non-empty directory), noxattr, \
+            metrics=SOCKET or metrics=127.0.0.1:PORT (serve Prometheus metrics on a Unix socket or a \
+            loopback port); any other option is passed to FUSE. The daemon logs to $TDEFS_LOG_FILE when set (level \
             from $TDEFS_LOG_LEVEL), and to stderr with --foreground.
             """)
 

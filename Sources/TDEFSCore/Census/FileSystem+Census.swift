@@ -1,3 +1,4 @@
+import CPlatform
 import Glibc
 import Synchronization
 
@@ -13,16 +14,9 @@ extension FileSystem {
             return true
         }
         guard start else { return }
-        let job = Unmanaged.passRetained(CensusJob(fileSystem: self)).toOpaque()
-        var thread = pthread_t()
-        let r = pthread_create(&thread, nil, { arg in
-            Unmanaged<CensusJob>.fromOpaque(arg!).takeRetainedValue().run()
-            return nil
-        }, job)
-        if r == 0 {
-            pthread_detach(thread)
-        } else {
-            Unmanaged<CensusJob>.fromOpaque(job).release()
+        // The walk's thread keeps the engine alive while it runs.
+        let r = startDetachedThread { self.walkCensus() }
+        if r != 0 {
             census.model.withLock { $0.running = false }
             logger.warning("cannot start the census walk (\(Errno(r))): tdefs status walks the tree itself")
         }
@@ -35,6 +29,7 @@ extension FileSystem {
     func walkCensus() {
         guard let root = try? inodes.get(Self.rootNode) else { return }
         while true {
+            let started = tdefs_monotonic_ns()
             census.model.withLock { m in
                 var w = LiveCensus.Walk(generation: m.generation)
                 w.discovered.insert(root.key)
@@ -61,6 +56,10 @@ extension FileSystem {
                 m.walk = nil
                 if !m.again { m.running = false }
                 return m.again
+            }
+            if let files = census.snapshot(currentEpoch: keyring.current.epoch).census?.filesPerEpoch.values.reduce(0, +) {
+                let seconds = Double((tdefs_monotonic_ns() - started) / 1_000_000) / 1000
+                logger.info("census: \(files) files counted in \(seconds) s")
             }
             if !again { return }
         }
@@ -115,11 +114,4 @@ extension FileSystem {
             for n in duplicates { forget(n, count: 1) }
         }
     }
-}
-
-/// The census walk's thread keeps the engine alive while it runs.
-final class CensusJob: Sendable {
-    let fileSystem: FileSystem
-    init(fileSystem: FileSystem) { self.fileSystem = fileSystem }
-    func run() { fileSystem.walkCensus() }
 }

@@ -24,13 +24,16 @@ extension FileSystem {
             stored = bytes
         case .missingSideFile(let side):
             logger.error("symlink target file is missing", metadata: ["path": "\(path(of: inode))", "file": "\(side)"])
+            counters.authenticationFailed(.symlink)
             throw Errno.EIO
         case .damagedSideFile(let side):
             logger.error("symlink target file is damaged", metadata: ["path": "\(path(of: inode))", "file": "\(side)"])
+            counters.authenticationFailed(.symlink)
             throw Errno.EIO
         }
         guard let target = SymlinkCodec.decrypt(stored, keyring: keyring) else {
             logger.error("symlink target does not decrypt", metadata: ["path": "\(path(of: inode))"])
+            counters.authenticationFailed(.symlink)
             throw Errno.EIO
         }
         inode.symlinkTarget.withLock { $0 = target }
