@@ -12,6 +12,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        // The metrics registry and the Prometheus text format (docs/operations.md, "Metrics").
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // libfuse3 low-level API; FUSE_USE_VERSION is set in the shim header.
@@ -26,6 +28,7 @@ let package = Package(
             dependencies: [
                 "COpenSSL", "CPlatform",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             path: "Sources/TDEFSCore"
         ),

@@ -24,5 +24,6 @@ packages=(
     systemd mount                      # Ops* tests: systemd-analyze verify, systemd-creds; mount(8)/umount(8) for the fstab helper
     debootstrap systemd-container      # scripts/boot-test.sh: a Debian 12 base system, systemd-nspawn
     make debhelper man-db binutils     # scripts/boot-test.sh: make deb; man --warnings and readelf on the package
+    curl prometheus prometheus-node-exporter   # Metrics* tests: docs/operations.md's recipes, promtool, a real Prometheus and node exporter
 )
 apt_install_missing test-deps.sh "${packages[@]}"

@@ -24,12 +24,13 @@ public final class FuseDaemon {
     private let userdata: Unmanaged<SessionState>
     private var session: OpaquePointer?
 
-    public init(fileSystem: FileSystem, mountpoint: String, options: MountOptions, logger: Logger) {
+    public init(fileSystem: FileSystem, mountpoint: String, options: MountOptions, logger: Logger,
+                metrics: VolumeMetrics? = nil) {
         self.fileSystem = fileSystem
         self.mountpoint = mountpoint
         self.options = options
         self.logger = logger
-        self.state = SessionState(fileSystem: fileSystem, logger: logger)
+        self.state = SessionState(fileSystem: fileSystem, logger: logger, metrics: metrics)
         self.userdata = Unmanaged.passRetained(state)
     }
 

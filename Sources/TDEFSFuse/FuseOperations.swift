@@ -1,4 +1,5 @@
 import CFuse
+import CPlatform
 import Glibc
 import TDEFSCore
 
@@ -15,45 +16,45 @@ enum FuseOperations {
         var ops = fuse_lowlevel_ops()
         ops.`init` = { userdata, conn in FuseOperations.initialize(userdata, conn) }
         ops.destroy = { userdata in FuseOperations.destroy(userdata) }
-        ops.lookup = { req, parent, name in FuseOperations.lookup(req, parent, name) }
-        ops.forget = { req, ino, nlookup in FuseOperations.forget(req, ino, nlookup) }
-        ops.forget_multi = { req, count, forgets in FuseOperations.forgetMulti(req, count, forgets) }
-        ops.getattr = { req, ino, fi in FuseOperations.getattr(req, ino, fi) }
-        ops.setattr = { req, ino, attr, toSet, fi in FuseOperations.setattr(req, ino, attr, toSet, fi) }
-        ops.readlink = { req, ino in FuseOperations.readlink(req, ino) }
-        ops.mknod = { req, parent, name, mode, rdev in FuseOperations.mknod(req, parent, name, mode, rdev) }
-        ops.mkdir = { req, parent, name, mode in FuseOperations.mkdir(req, parent, name, mode) }
-        ops.unlink = { req, parent, name in FuseOperations.unlink(req, parent, name) }
-        ops.rmdir = { req, parent, name in FuseOperations.rmdir(req, parent, name) }
-        ops.symlink = { req, target, parent, name in FuseOperations.symlink(req, target, parent, name) }
+        ops.lookup = { req, parent, name in FuseOperations.metered(req, .lookup) { FuseOperations.lookup(req, parent, name) } }
+        ops.forget = { req, ino, nlookup in FuseOperations.metered(req, .forget) { FuseOperations.forget(req, ino, nlookup) } }
+        ops.forget_multi = { req, count, forgets in FuseOperations.metered(req, .forget) { FuseOperations.forgetMulti(req, count, forgets) } }
+        ops.getattr = { req, ino, fi in FuseOperations.metered(req, .getattr) { FuseOperations.getattr(req, ino, fi) } }
+        ops.setattr = { req, ino, attr, toSet, fi in FuseOperations.metered(req, .setattr) { FuseOperations.setattr(req, ino, attr, toSet, fi) } }
+        ops.readlink = { req, ino in FuseOperations.metered(req, .readlink) { FuseOperations.readlink(req, ino) } }
+        ops.mknod = { req, parent, name, mode, rdev in FuseOperations.metered(req, .mknod) { FuseOperations.mknod(req, parent, name, mode, rdev) } }
+        ops.mkdir = { req, parent, name, mode in FuseOperations.metered(req, .mkdir) { FuseOperations.mkdir(req, parent, name, mode) } }
+        ops.unlink = { req, parent, name in FuseOperations.metered(req, .unlink) { FuseOperations.unlink(req, parent, name) } }
+        ops.rmdir = { req, parent, name in FuseOperations.metered(req, .rmdir) { FuseOperations.rmdir(req, parent, name) } }
+        ops.symlink = { req, target, parent, name in FuseOperations.metered(req, .symlink) { FuseOperations.symlink(req, target, parent, name) } }
         ops.rename = { req, parent, name, newParent, newName, flags in
-            FuseOperations.rename(req, parent, name, newParent, newName, flags)
+            FuseOperations.metered(req, .rename) { FuseOperations.rename(req, parent, name, newParent, newName, flags) }
         }
-        ops.link = { req, ino, newParent, newName in FuseOperations.link(req, ino, newParent, newName) }
-        ops.open = { req, ino, fi in FuseOperations.open(req, ino, fi) }
-        ops.create = { req, parent, name, mode, fi in FuseOperations.create(req, parent, name, mode, fi) }
-        ops.read = { req, ino, size, off, fi in FuseOperations.read(req, ino, size, off, fi) }
-        ops.write = { req, ino, buf, size, off, fi in FuseOperations.write(req, ino, buf, size, off, fi) }
-        ops.flush = { req, ino, fi in FuseOperations.flush(req, ino, fi) }
-        ops.release = { req, ino, fi in FuseOperations.release(req, ino, fi) }
-        ops.fsync = { req, ino, datasync, fi in FuseOperations.fsync(req, ino, datasync, fi) }
+        ops.link = { req, ino, newParent, newName in FuseOperations.metered(req, .link) { FuseOperations.link(req, ino, newParent, newName) } }
+        ops.open = { req, ino, fi in FuseOperations.metered(req, .open) { FuseOperations.open(req, ino, fi) } }
+        ops.create = { req, parent, name, mode, fi in FuseOperations.metered(req, .create) { FuseOperations.create(req, parent, name, mode, fi) } }
+        ops.read = { req, ino, size, off, fi in FuseOperations.metered(req, .read) { FuseOperations.read(req, ino, size, off, fi) } }
+        ops.write = { req, ino, buf, size, off, fi in FuseOperations.metered(req, .write) { FuseOperations.write(req, ino, buf, size, off, fi) } }
+        ops.flush = { req, ino, fi in FuseOperations.metered(req, .flush) { FuseOperations.flush(req, ino, fi) } }
+        ops.release = { req, ino, fi in FuseOperations.metered(req, .release) { FuseOperations.release(req, ino, fi) } }
+        ops.fsync = { req, ino, datasync, fi in FuseOperations.metered(req, .fsync) { FuseOperations.fsync(req, ino, datasync, fi) } }
         ops.fallocate = { req, ino, mode, offset, length, fi in
-            FuseOperations.fallocate(req, ino, mode, offset, length, fi)
+            FuseOperations.metered(req, .fallocate) { FuseOperations.fallocate(req, ino, mode, offset, length, fi) }
         }
-        ops.opendir = { req, ino, fi in FuseOperations.opendir(req, ino, fi) }
-        ops.readdir = { req, ino, size, off, fi in FuseOperations.readdir(req, ino, size, off, fi) }
-        ops.readdirplus = { req, ino, size, off, fi in FuseOperations.readdirplus(req, ino, size, off, fi) }
-        ops.releasedir = { req, ino, fi in FuseOperations.releasedir(req, ino, fi) }
-        ops.fsyncdir = { req, ino, datasync, fi in FuseOperations.fsyncdir(req, ino, datasync, fi) }
-        ops.statfs = { req, ino in FuseOperations.statfs(req, ino) }
+        ops.opendir = { req, ino, fi in FuseOperations.metered(req, .opendir) { FuseOperations.opendir(req, ino, fi) } }
+        ops.readdir = { req, ino, size, off, fi in FuseOperations.metered(req, .readdir) { FuseOperations.readdir(req, ino, size, off, fi) } }
+        ops.readdirplus = { req, ino, size, off, fi in FuseOperations.metered(req, .readdirplus) { FuseOperations.readdirplus(req, ino, size, off, fi) } }
+        ops.releasedir = { req, ino, fi in FuseOperations.metered(req, .releasedir) { FuseOperations.releasedir(req, ino, fi) } }
+        ops.fsyncdir = { req, ino, datasync, fi in FuseOperations.metered(req, .fsyncdir) { FuseOperations.fsyncdir(req, ino, datasync, fi) } }
+        ops.statfs = { req, ino in FuseOperations.metered(req, .statfs) { FuseOperations.statfs(req, ino) } }
         // Left out with -o noxattr: libfuse then answers ENOSYS, and the kernel stops asking.
         if extendedAttributes {
             ops.setxattr = { req, ino, name, value, size, flags in
-                FuseOperations.setxattr(req, ino, name, value, size, flags)
+                FuseOperations.metered(req, .setxattr) { FuseOperations.setxattr(req, ino, name, value, size, flags) }
             }
-            ops.getxattr = { req, ino, name, size in FuseOperations.getxattr(req, ino, name, size) }
-            ops.listxattr = { req, ino, size in FuseOperations.listxattr(req, ino, size) }
-            ops.removexattr = { req, ino, name in FuseOperations.removexattr(req, ino, name) }
+            ops.getxattr = { req, ino, name, size in FuseOperations.metered(req, .getxattr) { FuseOperations.getxattr(req, ino, name, size) } }
+            ops.listxattr = { req, ino, size in FuseOperations.metered(req, .listxattr) { FuseOperations.listxattr(req, ino, size) } }
+            ops.removexattr = { req, ino, name in FuseOperations.metered(req, .removexattr) { FuseOperations.removexattr(req, ino, name) } }
         }
         // Deliberately absent: getlk/setlk/flock (the kernel keeps locks locally),
         // access (default_permissions), write_buf (no splice), ioctl, poll, bmap,
@@ -304,9 +305,9 @@ enum FuseOperations {
         guard let file = openFile(fi) else { return replyError(req, EBADF) }
         let replied: Void? = ReplyBuffers.withBuffer(count: size) { buffer in
             do throws(Errno) {
-                let count = try fs.read(file, offset: Int64(off), into: buffer)
-                _ = fuse_reply_buf(req, buffer.baseAddress?.assumingMemoryBound(to: CChar.self),
-                                   min(max(count, 0), buffer.count))
+                let count = min(max(try fs.read(file, offset: Int64(off), into: buffer), 0), buffer.count)
+                session(req).metrics?.read(bytes: count)
+                _ = fuse_reply_buf(req, buffer.baseAddress?.assumingMemoryBound(to: CChar.self), count)
             } catch {
                 replyError(req, error.code)
             }
@@ -321,6 +322,7 @@ enum FuseOperations {
         do {
             let count = try fs.write(file, offset: Int64(off), from: UnsafeRawBufferPointer(start: buf, count: size),
                                      keepingMtime: session(req).writebackCache.load(ordering: .acquiring))
+            session(req).metrics?.wrote(bytes: count)
             _ = fuse_reply_write(req, count)
         } catch {
             replyError(req, error.code)
@@ -603,6 +605,7 @@ enum FuseOperations {
     /// Answers with an errno; a code that is not a positive errno becomes EIO, never success.
     @inline(__always)
     static func replyError(_ req: fuse_req_t?, _ code: Int32) {
+        tdefs_note_reply_errno(code > 0 ? code : EIO)
         _ = fuse_reply_err(req, code > 0 ? code : EIO)
     }
 

@@ -20,10 +20,13 @@ final class SessionState: Sendable {
     let kernelWritesBackAtClose = Atomic<Bool>(false)
     /// systemd's watchdog, when the daemon runs under one (see ServingWatchdog).
     let watchdog = Mutex<ServingWatchdog?>(nil)
+    /// Request counters and latencies (`-o metrics=`); nil when the mount has none.
+    let metrics: VolumeMetrics?
 
-    init(fileSystem: FileSystem, logger: Logger) {
+    init(fileSystem: FileSystem, logger: Logger, metrics: VolumeMetrics? = nil) {
         self.fileSystem = fileSystem
         self.logger = logger
+        self.metrics = metrics
     }
 
     /// Calls the engine's destroy exactly once, whether libfuse's destroy callback or the end of

@@ -38,12 +38,19 @@ enum DaemonRunner {
         let mountOptions = MountOptions(allowOther: options.allowOther, readOnly: options.readOnly,
                                         extendedAttributes: !options.noXattr,
                                         fuseOptions: options.passThrough, fsname: backingPath)
-        let daemon = FuseDaemon(fileSystem: fileSystem, mountpoint: mountPath, options: mountOptions, logger: logger)
+        let sources = VolumeMetrics.Sources(fileSystem: fileSystem, keyring: keyring, backingPath: backingPath, mountpoint: mountPath)
+        let metrics = try DaemonMetrics.open(options.metrics, sources, logger: logger)
+        defer { metrics?.stop() }
+        let daemon = FuseDaemon(fileSystem: fileSystem, mountpoint: mountPath, options: mountOptions, logger: logger,
+                                metrics: metrics?.volume)
         do {
             try daemon.mount()
         } catch {
             throw CLIError(.mountFailed, "\(error)")
         }
+        metrics?.start()
+        // Counted once in the background, then kept up to date by the engine (tdefs status reads it).
+        fileSystem.recountCensus()
         logger.info("mounted on \(mountPath) (epoch \(keyring.current.epoch), \(keyring.current.size.cipherName))")
         if let scrypt = keySource.scrypt, keySource.isWeakened {
             let why = "scrypt N=\(scrypt.n), r=\(scrypt.r), p=\(scrypt.p)"
@@ -66,8 +73,12 @@ enum DaemonRunner {
         // soon as the loop ends.
         let status = daemon.run(onReady: {
             logger.info("ready")
+            metrics?.serving(true)
             onReady()
-        }, onLoopEnd: onStopping, watchdog: watchdog)
+        }, onLoopEnd: {
+            metrics?.serving(false)
+            onStopping()
+        }, watchdog: watchdog)
         withExtendedLifetime(lock) {}
         logger.info(status == 0 ? "unmounted from \(mountPath)" : "stopped with errors")
         return status == 0 ? ExitStatus.ok.rawValue : ExitStatus.failure.rawValue

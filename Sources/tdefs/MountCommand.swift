@@ -13,10 +13,11 @@ struct MountCommand: ParsableCommand {
             Mount options (-o, comma-separated, repeatable): allow_other (let other users in, \
             such as the postgres user; the kernel checks permissions), ro, rw, nonempty (mount \
             over a non-empty directory), noxattr (serve no extended attributes: recommended for \
-            database volumes, docs/databases.md), noatime, default_permissions (always on); any \
-            other option is passed to FUSE. A background mount logs to the systemd journal (or \
-            to $TDEFS_LOG_FILE when set); --foreground logs to stderr (the journal's own socket \
-            when stderr is the journal). Level from $TDEFS_LOG_LEVEL.
+            database volumes, docs/databases.md), noatime, default_permissions (always on), \
+            metrics=SOCKET or metrics=127.0.0.1:PORT (serve Prometheus metrics on a Unix socket or a \
+            loopback port); any other option is passed to FUSE. A background mount logs to the \
+            systemd journal (or to $TDEFS_LOG_FILE when set); --foreground logs to stderr (the \
+            journal's own socket when stderr is the journal). Level from $TDEFS_LOG_LEVEL.
             """)
 
     @Argument(help: ArgumentHelp("The volume's backing directory.", valueName: "backing"))

@@ -1,3 +1,5 @@
+import TDEFSCore
+
 /// The `-o` values of `tdefs mount`, comma-separated and repeatable.
 struct MountOptionList {
     var allowOther = false
@@ -6,6 +8,8 @@ struct MountOptionList {
     var nonempty = false
     /// `-o noxattr`: no extended attributes on this mount (see docs/performance.md).
     var noXattr = false
+    /// `-o metrics=SOCKET|ADDRESS:PORT`: where the daemon serves its metrics (docs/operations.md).
+    var metrics: MetricsEndpoint?
     /// Everything else, handed to libfuse as is.
     var passThrough: [String] = []
     /// All values as given (for the daemon child's command line).
@@ -26,6 +30,13 @@ struct MountOptionList {
                 default:
                     if item.hasPrefix("fsname=") || item.hasPrefix("subtype=") {
                         throw CLIError(.usage, "-o \(item): tdefs sets fsname and subtype itself")
+                    }
+                    if item == "metrics" || item.hasPrefix("metrics=") {
+                        switch MetricsEndpoint.parse(String(item.dropFirst("metrics=".count))) {
+                        case .success(let endpoint): metrics = endpoint
+                        case .failure(let why): throw CLIError(.usage, "-o \(item): \(why)")
+                        }
+                        continue
                     }
                     passThrough.append(item)
                 }

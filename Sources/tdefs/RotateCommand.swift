@@ -96,6 +96,8 @@ struct RotateCommand: ParsableCommand {
         }
         let total = outcome.rewrapped + outcome.alreadyCurrent
         let final = try ConfigTransaction.update(backingPath: backing) { c in c.rotation = nil }
+        // The daemon's census predates the rewrap: it counts again.
+        if mounted { _ = ControlClient.send(ControlRequest(op: .recount), volumeID: final.volumeID) }
         KeyLifecycle.audit("rotate-done", config: final, backing: backing, epoch: target.epoch,
                            [("files", String(total)), ("rewrapped", String(outcome.rewrapped))])
         Console.out("tdefs: rotated \(backing) to epoch \(target.epoch) (\(target.size.cipherName)): "

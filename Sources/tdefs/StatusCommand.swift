@@ -17,7 +17,8 @@ struct StatusCommand: ParsableCommand {
     func run() throws {
         let located = VolumeLocator.locate(path)
         let config = try Volume.loadConfig(backingPath: located.backingPath)
-        let census = try VolumeCensus.count(backingPath: located.backingPath, currentEpoch: config.currentEpoch)
+        // Mounted: the daemon's census (no walk of the tree); else a walk of the backing directory.
+        let census = try CountedCensus.of(backingPath: located.backingPath, config: config, mounted: located.mount != nil)
         let report = StatusReport(located: located, config: config, census: census,
                                   locked: VolumeLock.isHeld(backingPath: located.backingPath))
         if json {

@@ -30,8 +30,15 @@ struct StatusReport {
     var filesWithUnknownEpoch: Int
     var damagedHeaders: Int
     var unreadableEntries: Int
+    var censusSource: CountedCensus.Source
+    var censusState: String
+    var countedAt: String
 
-    init(located: LocatedVolume, config: VolumeConfig, census: FileCensus, locked: Bool) {
+    init(located: LocatedVolume, config: VolumeConfig, census counted: CountedCensus, locked: Bool) {
+        let census = counted.census
+        censusSource = counted.source
+        censusState = counted.state
+        countedAt = counted.countedAt
         backing = located.backingPath
         volumeID = Base64URL.encode(config.volumeID)
         format = VolumeConfig.formatName
@@ -84,6 +91,8 @@ struct StatusReport {
             ("filesWithUnknownEpoch", .int(Int64(filesWithUnknownEpoch))),
             ("damagedHeaders", .int(Int64(damagedHeaders))),
             ("unreadableEntries", .int(Int64(unreadableEntries))),
+            ("census", .object([("source", .string(censusSource.rawValue)), ("state", .string(censusState)),
+                                ("countedAt", .string(countedAt))])),
         ]
         return .object(fields)
     }
@@ -118,6 +127,14 @@ struct StatusReport {
         if weakKeyDerivation {
             lines.append(("warning", "the key derivation is weaker than the default (scrypt N=\(KDF.ScryptParameters.standard.n)): "
                 + "run tdefs passwd with a new passphrase to strengthen it"))
+        }
+        switch (censusSource, censusState) {
+        case (.daemon, "stale"):
+            lines.append(("census", "the daemon's, counted \(countedAt), before the rotation in progress rewrapped headers"))
+        case (.daemon, _):
+            lines.append(("census", "the daemon's, counted \(countedAt) and kept up to date"))
+        case (.walk, _):
+            lines.append(("census", "counted now by walking the backing directory"))
         }
         if filesWithUnknownEpoch > 0 { lines.append(("warning", "\(filesWithUnknownEpoch) files name an epoch the volume does not list")) }
         if damagedHeaders > 0 { lines.append(("warning", "\(damagedHeaders) files have a damaged header (run tdefs fsck)")) }

@@ -11,15 +11,9 @@ final class EngineTests: XCTestCase {
     var fs: FileSystem!
 
     override func setUpWithError() throws {
-        var template = Array("/tmp/tdefs-engine-XXXXXX".utf8CString)
-        backing = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
-        let volumeID = Random.bytes(16)
-        let keys = EpochKeys(epoch: 1, size: .aes256, masterKey: SecureBytes.random(count: 32), volumeID: volumeID)
-        let dfd = Glibc.open(backing, O_RDONLY | O_DIRECTORY)
-        try DirectoryIV.random(epoch: 1).write(directoryFD: dfd)
-        close(dfd)
-        fs = try FileSystem(backingPath: backing, keyring: Keyring(volumeID: volumeID, currentEpoch: 1, epochs: [keys]),
-                            options: EngineOptions(chownToCaller: false), logger: Logger(label: "test"))
+        let fixture = try EngineFixture()
+        backing = fixture.backing
+        fs = fixture.fs
     }
 
     override func tearDown() {

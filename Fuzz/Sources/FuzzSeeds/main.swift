@@ -125,6 +125,18 @@ for (i, r) in [ControlRequest(op: .status), ControlRequest(op: .addEpoch, epoch:
 }
 write("FuzzControl", "reply-status", ControlReply(ok: true, currentEpoch: 2, epochs: [1, 2], reencrypt: "running", files: 3, bytes: 4096).encoded())
 write("FuzzControl", "reply-error", ControlReply(ok: false, error: "no such epoch").encoded())
+write("FuzzControl", "reply-census", ControlReply(ok: true, currentEpoch: 2, epochs: [1, 2], census: .init(
+    state: "current", countedAt: "2026-11-22T12:00:00Z", epochs: [.init(epoch: 2, files: 3, directories: 1, symlinks: 0)],
+    damagedHeaders: 0, unreadable: 0, recounting: false)).encoded())
+write("FuzzControl", "request-recount", ControlRequest(op: .recount).encoded())
+
+// Metrics endpoint: request heads and -o metrics= values.
+write("FuzzMetrics", "get", "GET /metrics HTTP/1.1\r\nHost: localhost\r\nAccept: text/plain;version=0.0.4\r\n\r\n")
+write("FuzzMetrics", "head-lf", "HEAD /metrics?x=1 HTTP/1.0\n\n")
+write("FuzzMetrics", "post", "POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc")
+write("FuzzMetrics", "unix", "unix:/run/tdefs/pg.metrics")
+write("FuzzMetrics", "loopback", "127.0.0.1:9470")
+write("FuzzMetrics", "loopback6", "[::1]:9470")
 write("FuzzControl", "add-epoch-short-key", "{\"op\":\"add-epoch\",\"epoch\":2,\"cipher\":\"AES-256-GCM\",\"key\":\"AAAA\"}\n")
 print("seeds written to \(root)")
 

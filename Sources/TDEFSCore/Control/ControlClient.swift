@@ -4,19 +4,8 @@ import Glibc
 public enum ControlClient {
     /// Sends one request; nil when no daemon answers (socket missing, refused, or timed out).
     public static func send(_ request: ControlRequest, volumeID: [UInt8]) -> ControlReply? {
-        let path = ControlSocketPath.path(volumeID: volumeID)
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return nil }
+        guard let fd = UnixSocket.connect(ControlSocketPath.path(volumeID: volumeID)) else { return nil }
         defer { close(fd) }
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else { return nil }
-        withUnsafeMutableBytes(of: &addr.sun_path) { p in for (i, b) in bytes.enumerated() { p[i] = b } }
-        let r = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard r == 0 else { return nil }
         var tv = timeval(tv_sec: 30, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         var out = request.encoded()
@@ -24,7 +13,7 @@ public enum ControlClient {
         guard out.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) == out.count else { return nil }
         var buf = [UInt8]()
         var chunk = [UInt8](repeating: 0, count: 1024)
-        while !buf.contains(0x0A) && buf.count <= ControlRequest.maxBytes {
+        while !buf.contains(0x0A) && buf.count <= ControlReply.maxBytes {
             let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if n <= 0 { break }
             buf += chunk[0..<n]

@@ -11,6 +11,8 @@ public struct ControlRequest: Codable, Equatable, Sendable {
         /// Start re-encrypting everything under `epoch` (already unlocked by add-epoch); progress
         /// shows in later status replies.
         case reencrypt
+        /// Count the census again (an online rotation rewrapped the headers behind the daemon).
+        case recount
     }
     public var op: Operation
     public var epoch: UInt32?
@@ -27,7 +29,7 @@ public struct ControlRequest: Codable, Equatable, Sendable {
     public static func parse(_ bytes: [UInt8]) -> ControlRequest? {
         guard bytes.count <= maxBytes, let r = try? JSONDecoder().decode(ControlRequest.self, from: Data(bytes)) else { return nil }
         switch r.op {
-        case .status: return r
+        case .status, .recount: return r
         case .addEpoch:
             guard r.epoch != nil, let c = r.cipher, AESKeySize(cipherName: c) != nil,
                   let k = r.key, Base64URL.decode(k)?.count == VolumeCrypto.masterKeyBytes else { return nil }
@@ -52,16 +54,78 @@ public struct ControlReply: Codable, Equatable, Sendable {
     public var reencrypt: String?
     public var files: Int?
     public var bytes: Int64?
+    /// The daemon's census (status replies), so that `tdefs status` need not walk the tree.
+    public var census: Census?
 
-    public init(ok: Bool, error: String? = nil, currentEpoch: UInt32? = nil, epochs: [UInt32]? = nil,
-                reencrypt: String? = nil, files: Int? = nil, bytes: Int64? = nil) {
-        self.ok = ok; self.error = error; self.currentEpoch = currentEpoch; self.epochs = epochs
-        self.reencrypt = reencrypt; self.files = files; self.bytes = bytes
+    /// What LiveCensus holds: `state` "counting" (no counts yet), "current" or "stale".
+    public struct Census: Codable, Equatable, Sendable {
+        public struct Epoch: Codable, Equatable, Sendable {
+            public var epoch: UInt32
+            public var files: Int
+            public var directories: Int
+            public var symlinks: Int
+            public init(epoch: UInt32, files: Int, directories: Int, symlinks: Int) {
+                self.epoch = epoch; self.files = files; self.directories = directories; self.symlinks = symlinks
+            }
+        }
+        public var state: String
+        public var countedAt: String?
+        public var epochs: [Epoch]
+        public var damagedHeaders: Int
+        public var unreadable: Int
+        /// A walk runs: "stale" counts are about to be replaced.
+        public var recounting: Bool?
+
+        public init(state: String, countedAt: String?, epochs: [Epoch], damagedHeaders: Int, unreadable: Int,
+                    recounting: Bool? = nil) {
+            self.state = state; self.countedAt = countedAt; self.epochs = epochs
+            self.damagedHeaders = damagedHeaders; self.unreadable = unreadable; self.recounting = recounting
+        }
+
+        public init(_ snapshot: LiveCensus.Snapshot) {
+            let c = snapshot.census ?? FileCensus()
+            let numbers = Set(c.filesPerEpoch.keys).union(c.directoriesPerEpoch.keys).union(c.symlinksPerEpoch.keys).sorted()
+            self.init(state: snapshot.state.rawValue, countedAt: snapshot.countedAt,
+                      epochs: numbers.map { Epoch(epoch: $0, files: c.filesPerEpoch[$0] ?? 0,
+                                                  directories: c.directoriesPerEpoch[$0] ?? 0, symlinks: c.symlinksPerEpoch[$0] ?? 0) },
+                      damagedHeaders: c.damagedHeaders, unreadable: c.unreadable, recounting: snapshot.recounting)
+        }
+
+        /// The counts, when the daemon has them.
+        public var fileCensus: FileCensus? {
+            guard state != LiveCensus.State.counting.rawValue else { return nil }
+            var c = FileCensus()
+            for e in epochs {
+                if e.files > 0 { c.filesPerEpoch[e.epoch] = e.files }
+                if e.directories > 0 { c.directoriesPerEpoch[e.epoch] = e.directories }
+                if e.symlinks > 0 { c.symlinksPerEpoch[e.epoch] = e.symlinks }
+            }
+            c.damagedHeaders = damagedHeaders
+            c.unreadable = unreadable
+            return c
+        }
+
+        var isWellFormed: Bool {
+            guard LiveCensus.State(rawValue: state) != nil, damagedHeaders >= 0, unreadable >= 0 else { return false }
+            guard epochs.allSatisfy({ $0.files >= 0 && $0.directories >= 0 && $0.symlinks >= 0 }) else { return false }
+            return Set(epochs.map(\.epoch)).count == epochs.count
+        }
     }
 
+    public init(ok: Bool, error: String? = nil, currentEpoch: UInt32? = nil, epochs: [UInt32]? = nil,
+                reencrypt: String? = nil, files: Int? = nil, bytes: Int64? = nil, census: Census? = nil) {
+        self.ok = ok; self.error = error; self.currentEpoch = currentEpoch; self.epochs = epochs
+        self.reencrypt = reencrypt; self.files = files; self.bytes = bytes; self.census = census
+    }
+
+    /// Replies may list many epochs: larger than requests.
+    public static let maxBytes = 65536
+
+    /// nil for anything that is not one well-formed reply.
     public static func parse(_ bytes: [UInt8]) -> ControlReply? {
-        guard bytes.count <= ControlRequest.maxBytes else { return nil }
-        return try? JSONDecoder().decode(ControlReply.self, from: Data(bytes))
+        guard bytes.count <= maxBytes, let r = try? JSONDecoder().decode(ControlReply.self, from: Data(bytes)) else { return nil }
+        if let c = r.census, !c.isWellFormed { return nil }
+        return r
     }
 
     public func encoded() -> [UInt8] { Array((try? JSONEncoder().encode(self)) ?? Data()) + [0x0A] }

@@ -107,6 +107,8 @@ public final class ControlServer: Sendable {
                   var raw = r.key.flatMap(Base64URL.decode) else { return ControlReply(ok: false, error: "malformed request") }
             let master = SecureBytes(copying: raw)
             raw.withUnsafeMutableBytes { tdefs_zero($0) }
+            // The CLI rewraps the headers behind the daemon now: recounted when it sends recount.
+            fileSystem.census.markStale()
             keyring.add(EpochKeys(epoch: epoch, size: size, masterKey: master, volumeID: keyring.volumeID), makeCurrent: true)
             logger.notice("key epoch \(epoch) unlocked and current for new files (online rotation)")
         case .retire:
@@ -125,10 +127,14 @@ public final class ControlServer: Sendable {
                 return true
             }
             if started { startReencryption(target) }
+        case .recount:
+            fileSystem.recountCensus()
         }
         let re = reencryption.withLock { $0 }
-        return ControlReply(ok: true, currentEpoch: keyring.current.epoch, epochs: keyring.epochNumbers,
-                            reencrypt: re?.state, files: re?.progress.files, bytes: re?.progress.bytes)
+        let current = keyring.current.epoch
+        return ControlReply(ok: true, currentEpoch: current, epochs: keyring.epochNumbers,
+                            reencrypt: re?.state, files: re?.progress.files, bytes: re?.progress.bytes,
+                            census: ControlReply.Census(fileSystem.census.snapshot(currentEpoch: current)))
     }
 
     func startReencryption(_ target: EpochKeys) {
@@ -161,6 +167,8 @@ final class ReencryptJob: Sendable {
 
     func run() {
         server.logger.notice("re-encryption under epoch \(target.epoch) started")
+        server.fileSystem.census.markStale()
+        defer { server.fileSystem.recountCensus() }
         do {
             try server.fileSystem.reencryptTree(to: target) { p in
                 server.reencryption.withLock { $0?.progress = p }

@@ -99,6 +99,7 @@ struct ContentIO {
 
     func damaged(extent j: Int64, why: String) -> Errno {
         fs.logger.error("damaged extent: \(why)", metadata: ["path": "\(fs.path(of: inode))", "extent": "\(j)", "errno": "\(Glibc.EIO)"])
+        fs.counters.authenticationFailed(.extent)
         return Errno.EIO
     }
 

@@ -24,6 +24,7 @@ extension FileSystem {
         let inode = try inodes.get(node)
         guard inode.isDirectory else { throw Errno.ENOTDIR }
         let fd = try sys { openat(inode.fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
+        counters.directoryOpened()
         return OpenDirectory(inode: inode, fd: fd)
     }
 
@@ -51,7 +52,7 @@ extension FileSystem {
         }
     }
 
-    public func releasedir(_ dir: OpenDirectory) {}
+    public func releasedir(_ dir: OpenDirectory) { counters.directoryReleased() }
 
     public func fsyncdir(_ dir: OpenDirectory, dataOnly: Bool) throws(Errno) {
         _ = try sys { dataOnly ? fdatasync(dir.fd) : Glibc.fsync(dir.fd) }

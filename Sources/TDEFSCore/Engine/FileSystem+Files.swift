@@ -33,6 +33,7 @@ extension FileSystem {
                 if let io = try contentIO(file.fd, inode, createHeader: false) { try io.truncate(to: 0) }
             }
         }
+        counters.fileOpened()
         return file
     }
 
@@ -82,6 +83,8 @@ extension FileSystem {
                 let entry = try register(backing: b.name, in: dir, name: name)
                 let inode = try inodes.get(entry.node)
                 inode.content?.header.withLock { $0 = LoadedHeader(header: header, fileKey: fileKey) }
+                census.added(.file(header.epoch), in: dir)
+                counters.fileOpened()
                 return (entry, OpenFile(inode: inode, fd: fd, append: flags & O_APPEND != 0))
             } catch {
                 close(fd)
@@ -128,6 +131,7 @@ extension FileSystem {
     /// the backing file first. Nobody waits for a release, so a failure there is only logged (and
     /// the mtime dropped: it would otherwise show until the kernel forgets the file).
     public func release(_ file: OpenFile) {
+        counters.fileReleased()
         do {
             try applyDeferredMtime(file.inode, fd: file.fd)
         } catch {
@@ -198,6 +202,7 @@ extension FileSystem {
         } else {
             guard n == FileHeader.byteCount, let header = FileHeader(parsing: buf) else {
                 logger.error("damaged file header", metadata: ["path": "\(path(of: inode))"])
+                counters.authenticationFailed(.header)
                 throw Errno.EIO
             }
             guard let keys = keyring.epoch(header.epoch) else {
@@ -206,6 +211,7 @@ extension FileSystem {
             }
             guard let key = header.unwrap(keys: keys) else {
                 logger.error("file header does not authenticate", metadata: ["path": "\(path(of: inode))"])
+                counters.authenticationFailed(.header)
                 throw Errno.EIO
             }
             loaded = try pendingRekey(fd, inode, current: header, currentKey: key)
@@ -224,6 +230,7 @@ extension FileSystem {
         guard n == FileHeader.byteCount, let next = FileHeader(parsing: Array(buf[0..<n])), next.fileID == current.fileID,
               let keys = keyring.epoch(next.epoch), let nextKey = next.unwrap(keys: keys) else {
             logger.error("damaged re-key record", metadata: ["path": "\(path(of: inode))"])
+            counters.authenticationFailed(.header)
             throw Errno.EIO
         }
         if nextKey.constantTimeEquals(currentKey) { return nil }

@@ -24,13 +24,16 @@ extension FileSystem {
             stored = bytes
         case .missingSideFile(let side):
             logger.error("symlink target file is missing", metadata: ["path": "\(path(of: inode))", "file": "\(side)"])
+            counters.authenticationFailed(.symlink)
             throw Errno.EIO
         case .damagedSideFile(let side):
             logger.error("symlink target file is damaged", metadata: ["path": "\(path(of: inode))", "file": "\(side)"])
+            counters.authenticationFailed(.symlink)
             throw Errno.EIO
         }
         guard let target = SymlinkCodec.decrypt(stored, keyring: keyring) else {
             logger.error("symlink target does not decrypt", metadata: ["path": "\(path(of: inode))"])
+            counters.authenticationFailed(.symlink)
             throw Errno.EIO
         }
         inode.symlinkTarget.withLock { $0 = target }
@@ -79,7 +82,10 @@ extension FileSystem {
             }
             let entry = try register(backing: b.name, in: dir, name: name)
             // The IV just written: the first entry made in the directory need not read it back.
-            if let made = try? inodes.get(entry.node) { made.directoryIV.withLock { if $0 == nil { $0 = iv } } }
+            if let made = try? inodes.get(entry.node) {
+                made.directoryIV.withLock { if $0 == nil { $0 = iv } }
+                census.madeDirectory(.directory(iv.epoch), key: made.key, in: dir)
+            }
             return entry
         }
     }
@@ -92,6 +98,7 @@ extension FileSystem {
             let owner = try ownership(in: dir, context: context)
             if b.isLong { try writeLongNameSideFile(dirFD: dir.fd, backingName: b.name, encrypted: b.encrypted) }
             try SymlinkTargetStore.create(stored: stored, dirFD: dir.fd, name: b.name, rootFD: rootFD)
+            census.added(SymlinkCodec.epoch(ofStored: Array(stored.utf8)).map { .symlink($0) } ?? .unreadable, in: dir)
             try setOwner(dirFD: dir.fd, backing: b.name, uid: owner.uid, gid: owner.gid)
             return try register(backing: b.name, in: dir, name: name)
         }
@@ -109,6 +116,7 @@ extension FileSystem {
             } else {
                 _ = try sys { linkat(AT_FDCWD, inode.procPath, dir.fd, b.name, AT_SYMLINK_FOLLOW) }
             }
+            census.added(census.entry(in: dir, name: b.name, rootFD: rootFD), in: dir)
             return try register(backing: b.name, in: dir, name: newName)
         }
     }
@@ -117,8 +125,10 @@ extension FileSystem {
         let dir = try inodes.get(parent)
         return try inDirectory(dir) { () throws(Errno) -> Void in
             let b = try backingName(of: name, in: dir)
+            let counted = census.entry(in: dir, name: b.name, rootFD: rootFD)
             let watch = SymlinkTargetStore.LastLinkWatch(dirFD: dir.fd, name: b.name, rootFD: rootFD)
             _ = try sys { unlinkat(dir.fd, b.name, 0) }
+            census.removed(counted, in: dir)
             watch?.finish()
             if b.isLong { removeLongNameSideFile(dirFD: dir.fd, backingName: b.name) }
         }
@@ -128,8 +138,10 @@ extension FileSystem {
         let dir = try inodes.get(parent)
         return try inDirectory(dir) { () throws(Errno) -> Void in
             let b = try backingName(of: name, in: dir)
+            let counted = census.entry(in: dir, name: b.name, rootFD: rootFD)
             try removeEmptyDirectoryContents(parentFD: dir.fd, backing: b.name)
             _ = try sys { unlinkat(dir.fd, b.name, AT_REMOVEDIR) }
+            census.removed(counted, in: dir)
             if b.isLong { removeLongNameSideFile(dirFD: dir.fd, backingName: b.name) }
         }
     }
@@ -150,6 +162,8 @@ extension FileSystem {
                 if dstExists && srcSt.st_ino == dstSt.st_ino && srcSt.st_dev == dstSt.st_dev && !exchange {
                     return  // Same object (hard links or same name): rename does nothing, as POSIX says.
                 }
+                let counted = RenameCensus(self, from: from, src: src.name, srcSt, to: to, dst: dst.name, dstExists ? dstSt : nil,
+                                          exchange: exchange)
                 if dst.isLong { try writeLongNameSideFile(dirFD: to.fd, backingName: dst.name, encrypted: dst.encrypted) }
                 if exchange && src.isLong { try writeLongNameSideFile(dirFD: from.fd, backingName: src.name, encrypted: src.encrypted) }
                 // A backing directory is never empty (it holds its IV): replacing an empty one needs it emptied first.
@@ -162,6 +176,7 @@ extension FileSystem {
                     && Int(dstSt.st_size) == SymlinkCodec.sideFileNameBytes
                     ? SymlinkTargetStore.LastLinkWatch(dirFD: to.fd, name: dst.name, rootFD: rootFD) : nil
                 _ = try sys { tdefs_renameat2(from.fd, src.name, to.fd, dst.name, flags) }
+                counted.renamed(newName: newName, oldName: name)
                 replaced?.finish()
                 if !exchange && src.isLong { removeLongNameSideFile(dirFD: from.fd, backingName: src.name) }
 

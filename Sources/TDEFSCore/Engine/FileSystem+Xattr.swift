@@ -35,6 +35,7 @@ extension FileSystem {
                 }
                 guard let value = XattrCodec.openValue(stored, backingName: backing, keys: k) else {
                     logger.error("extended attribute does not authenticate", metadata: ["path": "\(path(of: inode))"])
+                    counters.authenticationFailed(.xattr)
                     throw Errno.EIO
                 }
                 return value

@@ -18,6 +18,10 @@ public final class FileSystem: Sendable {
     let gcmContexts = GCMPool()
     /// When the last "out of descriptors" error was logged (seconds, monotonic): one line a minute.
     let descriptorWarningTime = Atomic<Int>(-60)
+    /// Handles and authentication failures, for the metrics.
+    public let counters = EngineCounters()
+    /// Files, directories and symlinks per key epoch, kept by a mounted daemon (see LiveCensus).
+    public let census = LiveCensus()
 
     public init(backingPath: String, keyring: Keyring, options: EngineOptions = EngineOptions(),
                 logger: Logger) throws(Errno) {
@@ -47,6 +51,7 @@ public final class FileSystem: Sendable {
     /// Called once when the filesystem is unmounted. Mtimes still waiting in memory reach the
     /// backing files first: when the daemon stops with files open, no release comes for them.
     public func destroy() {
+        stopCensus()
         for inode in inodes.all() {
             do {
                 try applyDeferredMtime(inode, fd: nil)
@@ -70,13 +75,17 @@ public final class FileSystem: Sendable {
         } catch where error.code == ENOENT {
             guard try userEntryCount(directoryFD: dir.fd, stopAfter: 1) == 0 else {
                 logger.error("directory IV missing", metadata: ["path": "\(path(of: dir))"])
+                counters.authenticationFailed(.directoryIV)
                 throw Errno.EIO
             }
             let fresh = DirectoryIV.random(epoch: keyring.current.epoch)
             do throws(Errno) { try fresh.write(directoryFD: dir.fd) } catch where error.code == EEXIST {}
             iv = try DirectoryIV.read(directoryFD: dir.fd)
         } catch {
-            if error.code == EIO { logger.error("directory IV damaged", metadata: ["path": "\(path(of: dir))"]) }
+            if error.code == EIO {
+                logger.error("directory IV damaged", metadata: ["path": "\(path(of: dir))"])
+                counters.authenticationFailed(.directoryIV)
+            }
             throw error
         }
         dir.directoryIV.withLock { $0 = iv }
@@ -110,6 +119,7 @@ public final class FileSystem: Sendable {
         case .long:
             guard case .name(let stored) = LongNameSideFile.read(dirFD: dir.fd, backingName: backing) else {
                 logger.error("long-name file missing or damaged", metadata: ["dir": "\(path(of: dir))", "entry": "\(backing)"])
+                counters.authenticationFailed(.name)
                 return nil
             }
             encrypted = stored
@@ -119,6 +129,7 @@ public final class FileSystem: Sendable {
         guard let plain = NameCodec.decrypt(encrypted, iv: iv.iv, key: keys.nameCipher) else {
             if quiet { return nil }
             logger.error("name does not decrypt", metadata: ["dir": "\(path(of: dir))", "entry": "\(backing)"])
+            counters.authenticationFailed(.name)
             return nil
         }
         return String(decoding: plain, as: UTF8.self)

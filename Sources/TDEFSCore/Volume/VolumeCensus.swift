@@ -22,14 +22,16 @@ public struct FileCensus: Equatable, Sendable {
 }
 
 /// Walks a backing directory (openat, never following symlinks) and reads each regular file's header.
+/// A mounted volume's daemon keeps the same counts up to date itself (LiveCensus).
 public enum VolumeCensus {
     public static func count(backingPath: String, currentEpoch: UInt32) throws(VolumeError) -> FileCensus {
         let dir = try BackingDirectory(path: backingPath)
-        var census = FileCensus()
+        var tally = CensusTally()
+        tally.add((try? DirectoryIV.read(directoryFD: dir.fd)).map { .directory($0.epoch) } ?? .unreadable)
         let root = fcntl(dir.fd, F_DUPFD_CLOEXEC, 0)
         guard root >= 0 else { throw .io(path: backingPath, operation: "open", errno: .current) }
-        walk(root, rootFD: dir.fd, currentEpoch: currentEpoch, into: &census)
-        return census
+        walkContents(root, rootFD: dir.fd, into: &tally)
+        return tally.census(currentEpoch: currentEpoch)
     }
 
     /// Entries of a backing directory that are users' objects: encrypted names (no '.') and long-name
@@ -42,14 +44,10 @@ public enum VolumeCensus {
         return !name.dropFirst(prefix.count).utf8.contains(UInt8(ascii: "."))
     }
 
-    /// Takes ownership of `fd` (closes it).
-    private static func walk(_ fd: Int32, rootFD: Int32, currentEpoch: UInt32, into census: inout FileCensus) {
-        if let iv = try? DirectoryIV.read(directoryFD: fd) {
-            census.directoriesPerEpoch[iv.epoch, default: 0] += 1
-        } else {
-            census.unreadable += 1
-        }
-        guard let dir = fdopendir(fd) else { close(fd); census.unreadable += 1; return }
+    /// Counts every user entry below the directory `fd` (each directory where it is listed, its
+    /// contents below it). Takes ownership of `fd` (closes it).
+    static func walkContents(_ fd: Int32, rootFD: Int32, into tally: inout CensusTally) {
+        guard let dir = fdopendir(fd) else { close(fd); tally.add(.unreadable); return }
         defer { closedir(dir) }
         var subdirs: [String] = []
         while let ent = readdir(dir) {
@@ -57,54 +55,14 @@ public enum VolumeCensus {
                 String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
             }
             guard isUserEntry(name) else { continue }
-            var st = stat()
-            guard fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { census.unreadable += 1; continue }
-            switch st.st_mode & S_IFMT {
-            case S_IFDIR:
-                subdirs.append(name)
-            case S_IFREG:
-                if st.st_size == 0 {
-                    census.filesPerEpoch[currentEpoch, default: 0] += 1
-                } else if let epoch = headerEpoch(parent: fd, name: name, census: &census) {
-                    census.filesPerEpoch[epoch, default: 0] += 1
-                }
-            case S_IFLNK:
-                if let epoch = symlinkEpoch(parent: fd, name: name, rootFD: rootFD) {
-                    census.symlinksPerEpoch[epoch, default: 0] += 1
-                } else {
-                    census.unreadable += 1
-                }
-            default:
-                break
-            }
+            let entry = CensusEntry.classify(parentFD: fd, name: name, rootFD: rootFD)
+            tally.add(entry)
+            if entry.isDirectory { subdirs.append(name) }
         }
         for name in subdirs {
             let sub = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-            if sub < 0 { census.unreadable += 1; continue }
-            walk(sub, rootFD: rootFD, currentEpoch: currentEpoch, into: &census)
+            if sub < 0 { tally.add(.unreadable); continue }
+            walkContents(sub, rootFD: rootFD, into: &tally)
         }
-    }
-
-    private static func headerEpoch(parent: Int32, name: String, census: inout FileCensus) -> UInt32? {
-        let f = openat(parent, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
-        guard f >= 0 else { census.unreadable += 1; return nil }
-        defer { close(f) }
-        var buf = [UInt8](repeating: 0, count: FileHeader.byteCount)
-        var got = 0
-        while got < buf.count {
-            let n = buf.withUnsafeMutableBytes { pread(f, $0.baseAddress! + got, $0.count - got, off_t(got)) }
-            if n < 0 && errno == EINTR { continue }
-            if n < 0 { census.unreadable += 1; return nil }
-            if n == 0 { break }
-            got += n
-        }
-        guard got == buf.count, let header = FileHeader(parsing: buf) else { census.damagedHeaders += 1; return nil }
-        return header.epoch
-    }
-
-    /// The epoch in the first 4 bytes of an encrypted symlink target (docs/format.md).
-    private static func symlinkEpoch(parent: Int32, name: String, rootFD: Int32) -> UInt32? {
-        guard case .target(let stored, _)? = try? SymlinkTargetStore.read(dirFD: parent, name: name, rootFD: rootFD) else { return nil }
-        return SymlinkCodec.epoch(ofStored: stored)
     }
 }

@@ -4,10 +4,11 @@ import MallocInterposerSwift
 import TDEFSCore
 
 // Warms the engine up (header loaded, buffer and context pools filled), then counts heap
-// allocations over many read and write requests of the sizes the kernel sends.
+// allocations over many read and write requests of the sizes the kernel sends, each recorded in
+// the request metrics as the FUSE adapter does with -o metrics= (count, latency, bytes).
 // Exit 1 if any request allocated.
 
-func makeVolume() -> (String, FileSystem) {
+func makeVolume() -> (String, FileSystem, Keyring) {
     var template = Array("/tmp/tdefs-alloc-XXXXXX".utf8CString)
     let dir = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
     let volumeID = Random.bytes(16)
@@ -15,15 +16,17 @@ func makeVolume() -> (String, FileSystem) {
     let fd = open(dir, O_RDONLY | O_DIRECTORY)
     try! DirectoryIV.random(epoch: 1).write(directoryFD: fd)
     close(fd)
-    let fs = try! FileSystem(backingPath: dir, keyring: Keyring(volumeID: volumeID, currentEpoch: 1, epochs: [keys]),
+    let keyring = Keyring(volumeID: volumeID, currentEpoch: 1, epochs: [keys])
+    let fs = try! FileSystem(backingPath: dir, keyring: keyring,
                              options: EngineOptions(chownToCaller: false), logger: Logger(label: "alloc-bench"))
-    return (dir, fs)
+    return (dir, fs, keyring)
 }
 
 @main
 struct AllocBench {
     static func main() {
-        let (dir, fs) = makeVolume()
+        let (dir, fs, keyring) = makeVolume()
+        let metrics = VolumeMetrics(.init(fileSystem: fs, keyring: keyring, backingPath: dir, mountpoint: dir))
         let (_, file) = try! fs.create(parent: FileSystem.rootNode, name: "data", mode: 0o600, flags: O_RDWR, context: .daemon)
         let sizes = [4096, 16384, 131072, 1 << 20, 1000, 5000]
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 4096)
@@ -40,10 +43,13 @@ struct AllocBench {
             let size = sizes[i % sizes.count]
             let offset = Int64(next() % UInt64(fileSize - Int64(size)))
             let part = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<size])
+            let start = VolumeMetrics.now()
             if i % 3 == 0 {
-                _ = try! fs.write(file, offset: offset, from: UnsafeRawBufferPointer(part))
+                metrics.wrote(bytes: try! fs.write(file, offset: offset, from: UnsafeRawBufferPointer(part)))
+                metrics.finish(.write, startedAt: start, errno: 0)
             } else {
-                _ = try! fs.read(file, offset: offset, into: part)
+                metrics.read(bytes: try! fs.read(file, offset: offset, into: part))
+                metrics.finish(.read, startedAt: start, errno: 0)
             }
         }
 
