@@ -86,8 +86,7 @@ public enum VolumeCensus {
     }
 
     private static func headerEpoch(parent: Int32, name: String, census: inout FileCensus) -> UInt32? {
-        let f = openat(parent, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
-        guard f >= 0 else { census.unreadable += 1; return nil }
+        guard let f = try? BackingFile.open(name, in: parent) else { census.unreadable += 1; return nil }
         defer { close(f) }
         var buf = [UInt8](repeating: 0, count: FileHeader.byteCount)
         var got = 0
