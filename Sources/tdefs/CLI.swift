@@ -1,6 +1,7 @@
 import CPlatform
 import ArgumentParser
 import Glibc
+import TDEFSCore
 
 /// The `tdefs` command and its subcommands.
 struct TDEFS: ParsableCommand {
@@ -20,6 +21,8 @@ enum CLI {
     static func main() -> Never {
         // Every command may hold key material: no core dumps from the first instruction on.
         _ = tdefs_disable_core_dumps()
+        // Key memory that cannot be locked is said once (the daemon logs it instead: DaemonRunner).
+        MemoryLock.setReporter { Console.warn($0) }
         do {
             var command = try TDEFS.parseAsRoot()
             try command.run()

@@ -103,12 +103,19 @@ enum DaemonLauncher {
     }
 
     /// The daemon's stdout/stderr: $TDEFS_LOG_FILE (appended, 0600) or /dev/null (the daemon then
-    /// logs to the journal; see DaemonLogHandler.destination).
+    /// logs to the journal; see DaemonLogHandler.destination). The log file is opened without
+    /// following a symlink (one planted there would make the daemon, often root, append to
+    /// another file); a log file that cannot be opened is dropped from the daemon's environment,
+    /// so that it logs to the journal instead.
     private static func logOutput() -> Int32 {
         if let raw = getenv("TDEFS_LOG_FILE"), raw.pointee != 0 {
-            let fd = open(raw, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
+            let path = String(cString: raw)
+            let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
             if fd >= 0 { return fd }
-            Console.warn("warning: cannot open TDEFS_LOG_FILE \(String(cString: raw)): \(Errno.current); logging to /dev/null")
+            let e = errno
+            let why = e == ELOOP ? "it is a symlink, which tdefs does not follow" : "\(Errno(e))"
+            Console.warn("warning: not logging to TDEFS_LOG_FILE \(path): \(why); the daemon logs to the journal instead")
+            unsetenv("TDEFS_LOG_FILE")
         }
         return open("/dev/null", O_WRONLY | O_CLOEXEC)
     }

@@ -21,6 +21,11 @@ enum DaemonRunner {
         let destination = DaemonLogHandler.destination(background: background)
         LoggingSystem.bootstrap { _ in DaemonLogHandler(volume: backingPath, destination: destination) }
         let logger = Logger(label: "tdefs")
+        // A failure to lock key memory goes to the daemon's log; one that came before (reading the
+        // key) went to standard error, which is the log unless the log is the journal's socket.
+        var replay = false
+        if case .journal = destination { replay = true }
+        MemoryLock.setReporter(replay: replay) { logger.warning("\($0.hasPrefix("warning: ") ? String($0.dropFirst(9)) : $0)") }
         let openFiles = tdefs_raise_nofile_limit()
         if openFiles >= 0 && openFiles < 8192 {
             logger.warning("only \(openFiles) open files allowed: the mount holds one per file in use; raise LimitNOFILE")

@@ -43,8 +43,7 @@ struct MountCommand: ParsableCommand {
         if (secretFD == nil) != (readyFD == nil) || (lockFD != nil && secretFD == nil) {
             throw ValidationError("--secret-fd and --ready-fd go together")
         }
-        if secretFD != nil && (key.keyFile != nil || key.passphraseFile != nil || key.keyCommand != nil
-                               || key.keyCredential != nil) {
+        if secretFD != nil && key.anyGiven {
             throw ValidationError("--secret-fd excludes the key options")
         }
     }

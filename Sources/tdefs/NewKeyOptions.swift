@@ -1,7 +1,8 @@
 import ArgumentParser
 import TDEFSCore
 
-/// The new key source of `passwd`: exactly one of --new-key-file, --new-passphrase-file, --new-key-command.
+/// The new key source of `passwd`: exactly one of --new-key-file, --new-passphrase-file,
+/// --new-key-command, --new-passphrase-command.
 struct NewKeyOptions: ParsableArguments {
     @Option(name: .customLong("new-key-file"), help: ArgumentHelp("The new key file.", valueName: "path"))
     var newKeyFile: String?
@@ -12,14 +13,21 @@ struct NewKeyOptions: ParsableArguments {
     @Option(name: .customLong("new-key-command"), help: ArgumentHelp("A command that prints the new key.", valueName: "command"))
     var newKeyCommand: String?
 
+    @Option(name: .customLong("new-passphrase-command"), help: ArgumentHelp(
+        "A command that prints the new passphrase (stretched with scrypt).", valueName: "command"))
+    var newPassphraseCommand: String?
+
     func validate() throws {
-        let given = [newKeyFile, newPassphraseFile, newKeyCommand].compactMap { $0 }
-        if given.count != 1 { throw ValidationError("give exactly one of --new-key-file, --new-passphrase-file, --new-key-command") }
+        let given = [newKeyFile, newPassphraseFile, newKeyCommand, newPassphraseCommand].compactMap { $0 }
+        if given.count != 1 {
+            throw ValidationError("give exactly one of --new-key-file, --new-passphrase-file, --new-key-command, --new-passphrase-command")
+        }
     }
 
     var source: KeySource {
         if let newKeyFile { return .keyFile(newKeyFile) }
         if let newPassphraseFile { return .passphraseFile(newPassphraseFile) }
+        if let newPassphraseCommand { return .passphraseCommand(newPassphraseCommand) }
         return .keyCommand(newKeyCommand!)
     }
 }

@@ -81,8 +81,8 @@ final class CLIContractTests: XCTestCase {
     func testMissingKeyErrorNamesEveryKeySource() throws {
         let help = runCommand(bin, ["mount", "--help"]).stdout
         let keyOptions = Set(help.split(whereSeparator: \.isWhitespace).map(String.init)
-            .filter { $0.hasPrefix("--key-") || $0 == "--passphrase-file" })
-        XCTAssertTrue(keyOptions.isSuperset(of: ["--key-file", "--passphrase-file", "--key-command", "--key-credential"]), "\(keyOptions)")
+            .filter { $0.hasPrefix("--key-") || $0.hasPrefix("--passphrase-") })
+        XCTAssertTrue(keyOptions.isSuperset(of: ["--key-file", "--passphrase-file", "--key-command", "--passphrase-command", "--key-credential"]), "\(keyOptions)")
         let dir = makeTempDir("tdefs-cli-contract")
         defer { _ = runCommand("/bin/rm", ["-rf", dir]) }
         // Standard input is /dev/null, not a terminal: no prompt, exit 2, every source named.

@@ -71,7 +71,9 @@ struct CommandResult {
     let status: Int32
     let stdout: String
     let stderr: String
-    var summary: String { "exit \(status)\nstdout: \(stdout)\nstderr: \(stderr)" }
+    /// The command was still running at its deadline and was killed (see runCommand's `deadline`).
+    var hung = false
+    var summary: String { (hung ? "HUNG (killed at its deadline)\n" : "") + "exit \(status)\nstdout: \(stdout)\nstderr: \(stderr)" }
 }
 
 /// Starts `exe` with posix_spawn: stdin from the file `stdin`, stdout and stderr appended to the
@@ -104,8 +106,11 @@ func shellStatus(_ status: Int32) -> Int32 {
     (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
 }
 
-/// Runs a program to completion and returns its status and output.
-func runCommand(_ exe: String, _ args: [String], env extra: [String: String] = [:]) -> CommandResult {
+/// Runs a program to completion and returns its status and output. With a `deadline` (seconds),
+/// a program still running then is killed (SIGKILL, by its PID) and the result is marked `hung`:
+/// a test of something that must not hang fails instead of blocking the run. The deadline is a
+/// bound on a hang, never a measurement.
+func runCommand(_ exe: String, _ args: [String], env extra: [String: String] = [:], deadline: Int? = nil) -> CommandResult {
     let outPath = makeTempFile(), errPath = makeTempFile()
     defer { unlink(outPath); unlink(errPath) }
     let pid: pid_t
@@ -115,10 +120,31 @@ func runCommand(_ exe: String, _ args: [String], env extra: [String: String] = [
         return CommandResult(status: -1, stdout: "", stderr: "\(error)")
     }
     var status: Int32 = 0
-    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    var hung = false
+    if let deadline {
+        var start = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &start)
+        while true {
+            let r = waitpid(pid, &status, WNOHANG)
+            if r == pid || (r < 0 && errno != EINTR) { break }
+            var now = timespec()
+            clock_gettime(CLOCK_MONOTONIC, &now)
+            if now.tv_sec - start.tv_sec >= deadline {
+                hung = true
+                kill(pid, SIGKILL)
+                // A process waiting for a FUSE reply that never comes cannot die until the daemon
+                // answers: give it a little while, then leave it (the caller unblocks the daemon).
+                for _ in 0..<250 where waitpid(pid, &status, WNOHANG) != pid { usleep(20_000) }
+                break
+            }
+            usleep(20_000)
+        }
+    } else {
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    }
     let out = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
     let err = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
-    return CommandResult(status: shellStatus(status), stdout: out, stderr: err)
+    return CommandResult(status: shellStatus(status), stdout: out, stderr: err, hung: hung)
 }
 
 func makeTempFile() -> String {
@@ -203,8 +229,8 @@ final class TestVolume {
     }
 
     @discardableResult
-    func tdefs(_ args: [String], env: [String: String] = [:]) -> CommandResult {
-        runCommand(bin, args, env: env)
+    func tdefs(_ args: [String], env: [String: String] = [:], deadline: Int? = nil) -> CommandResult {
+        runCommand(bin, args, env: env, deadline: deadline)
     }
 
     func initVolume(_ extra: [String] = [], keyArgs: [String]? = nil, env: [String: String] = [:]) throws {
@@ -250,7 +276,7 @@ final class TestVolume {
     func waitForDaemonExit() {
         let lock = backing + "/tdefs.lock"
         for _ in 0..<300 {
-            let fd = open(lock, O_RDONLY | O_CLOEXEC)
+            let fd = open(lock, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
             if fd < 0 { return }
             let free = flock(fd, LOCK_EX | LOCK_NB) == 0
             if free { flock(fd, LOCK_UN) }

@@ -34,11 +34,15 @@ enum SymlinkTargetStore {
 
     /// The content of side file `side` at the root, checked against its name.
     static func readSideFile(_ side: String, rootFD: Int32) -> Stored {
-        let fd = openat(rootFD, side, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
-        guard fd >= 0 else { return .missingSideFile(side) }
+        let fd: Int32
+        do throws(Errno) {
+            fd = try BackingFile.open(side, in: rootFD)
+        } catch {
+            return error == .EIO ? .damagedSideFile(side) : .missingSideFile(side)
+        }
         defer { close(fd) }
         var st = stat()
-        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_size <= maxStoredBytes else { return .damagedSideFile(side) }
+        guard fstat(fd, &st) == 0, st.st_size <= maxStoredBytes else { return .damagedSideFile(side) }
         var content = [UInt8](repeating: 0, count: Int(st.st_size))
         var got = 0
         while got < content.count {

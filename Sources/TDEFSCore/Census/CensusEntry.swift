@@ -49,8 +49,7 @@ enum CensusEntry: Equatable, Sendable {
     }
 
     private static func headerEpoch(parentFD: Int32, name: String) -> CensusEntry {
-        let f = openat(parentFD, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
-        guard f >= 0 else { return .unreadable }
+        guard let f = try? BackingFile.open(name, in: parentFD) else { return .unreadable }
         defer { close(f) }
         return withUnsafeTemporaryAllocation(byteCount: FileHeader.byteCount, alignment: 8) { buf in
             var got = 0

@@ -11,7 +11,7 @@ public final class SecureBytes: @unchecked Sendable, CustomStringConvertible {
         self.count = count
         pointer = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1), alignment: 16)
         pointer.initializeMemory(as: UInt8.self, repeating: 0, count: max(count, 1))
-        _ = tdefs_mlock(pointer, max(count, 1))
+        MemoryLock.lock(pointer, max(count, 1))
     }
 
     /// Copies bytes in; the caller should zero its own copy.

@@ -36,9 +36,10 @@ public struct DirectoryIV: Equatable, Sendable {
         iv = Array(b[12..<28])
     }
 
-    /// Reads the IV file in a backing directory. ENOENT when missing, EIO when malformed.
+    /// Reads the IV file in a backing directory. ENOENT when missing, EIO when malformed or not a
+    /// regular file (see BackingFile).
     public static func read(directoryFD: Int32, name: String = fileName) throws(Errno) -> DirectoryIV {
-        let fd = try sys { openat(directoryFD, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) }
+        let fd = try BackingFile.open(name, in: directoryFD)
         defer { close(fd) }
         var buf = [UInt8](repeating: 0, count: byteCount + 1)
         let n = try sys { buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) } }

@@ -12,8 +12,13 @@ enum LongNameSideFile {
 
     /// Reads and checks the side file of the long entry `backingName` in the directory `dirFD`.
     static func read(dirFD: Int32, backingName: String) -> Content {
-        let fd = openat(dirFD, NameCodec.sideFileName(forLong: backingName), O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
-        guard fd >= 0 else { return .missing }
+        let fd: Int32
+        do throws(Errno) {
+            fd = try BackingFile.open(NameCodec.sideFileName(forLong: backingName), in: dirFD)
+        } catch {
+            // A FIFO, device node or symlink in its place is damage, not absence.
+            return error == .EIO ? .damaged : .missing
+        }
         defer { close(fd) }
         var bytes = [UInt8](repeating: 0, count: 4096)
         let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }

@@ -37,7 +37,7 @@ public final class VolumeChecker {
         let root = try sys { Glibc.open(backingPath, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
         defer { close(root) }
         rootFD = root
-        totalBytes = (try? measure(root)) ?? 0
+        totalBytes = measure(root)
         try checkDirectory(fd: root, plainPath: "", backingPath: "", isRoot: true)
         checkOrphanedTargetFiles()
         progress(totalBytes, totalBytes, report.files + report.directories + report.symlinks)
@@ -50,25 +50,14 @@ public final class VolumeChecker {
                                            repairable: repairable, repaired: repaired))
     }
 
-    /// Total backing bytes of regular files, for the progress bar.
-    func measure(_ dirFD: Int32) throws(Errno) -> Int64 {
+    /// Total backing bytes of regular files, for the progress bar (an iterative walk: see
+    /// BackingEntries.walkTree).
+    func measure(_ dirFD: Int32) -> Int64 {
         var total: Int64 = 0
-        var dirs: [String] = []
-        try BackingEntries.forEachEntry(directoryFD: dirFD) { name, _, _ in
-            var st = stat()
-            if fstatat(dirFD, name, &st, AT_SYMLINK_NOFOLLOW) == 0 {
-                if (st.st_mode & S_IFMT) == S_IFREG { total += Int64(st.st_size) }
-                if (st.st_mode & S_IFMT) == S_IFDIR { dirs.append(name) }
-            }
-            return true
-        }
-        for d in dirs {
-            let fd = openat(dirFD, d, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-            if fd >= 0 {
-                total += (try? measure(fd)) ?? 0
-                close(fd)
-            }
-        }
+        BackingEntries.walkTree(below: dirFD, visit: { _, _, st in
+            if (st.st_mode & S_IFMT) == S_IFREG { total += Int64(st.st_size) }
+            return (st.st_mode & S_IFMT) == S_IFDIR
+        })
         return total
     }
 
@@ -159,7 +148,10 @@ public final class VolumeChecker {
             checkXattrs(procFD: fd, keys: directoryXattrKeys(fd), plainPath: plainPath, backingPath: backingPath)
         case S_IFREG:
             report.files += 1
-            let fd = try sys { openat(dirFD, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) }
+            guard let fd = try? BackingFile.open(name, in: dirFD) else {
+                problem(.header, displayPath(plainPath), backingPath, "file cannot be opened (not a regular file any more, or unreadable)")
+                return
+            }
             defer { close(fd) }
             let keys = checkFile(fd: fd, size: Int64(st.st_size), plainPath: plainPath, backingPath: backingPath)
             if let keys { checkXattrs(procFD: fd, keys: keys, plainPath: plainPath, backingPath: backingPath) }

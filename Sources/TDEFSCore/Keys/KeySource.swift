@@ -5,17 +5,22 @@ public enum KeySource: Equatable, Sendable {
     case keyFile(String)
     case passphraseFile(String)
     case keyCommand(String)
+    /// A command that prints a passphrase (systemd-ask-password): read as a key command's output
+    /// is, but a new volume made from it is a passphrase volume (scrypt).
+    case passphraseCommand(String)
     /// Ask on the terminal (standard input); at init, twice.
     case prompt
 
     static let sizeLimit = 1 << 20
 
-    /// The KDF a new volume gets with this source: scrypt for passphrases, HKDF for keys.
-    /// A key command is taken to print a key (KMS, systemd credentials).
+    /// The KDF a new volume gets with this source. The option names the kind of secret: a key
+    /// file or key command yields a key (HKDF: KMS, systemd credentials), a passphrase file,
+    /// passphrase command or the prompt a passphrase (scrypt). An existing volume's tdefs.conf
+    /// decides how a secret is used, whichever option brought it (KeySecret.material(for:)).
     public var kdfForNewVolume: VolumeConfig.KeyDerivation {
         switch self {
         case .keyFile, .keyCommand: return .hkdfSHA256
-        case .passphraseFile, .prompt: return .scrypt
+        case .passphraseFile, .passphraseCommand, .prompt: return .scrypt
         }
     }
 
@@ -31,7 +36,7 @@ public enum KeySource: Equatable, Sendable {
             let line = KeyText.firstLine(buf.bytes)
             guard !line.isEmpty else { throw .emptyPassphrase(what: "passphrase file \(path)") }
             return KeySecret(kind: .text, bytes: buf.secure(line))
-        case .keyCommand(let command):
+        case .keyCommand(let command), .passphraseCommand(let command):
             let buf = try KeyCommand.run(command, limit: Self.sizeLimit)
             guard !KeyText.withoutTrailingNewline(buf.bytes).isEmpty else {
                 throw .emptyPassphrase(what: "the key command's output")

@@ -11,7 +11,7 @@ final class SecretBuffer {
     init(capacity: Int = 256) {
         self.capacity = max(capacity, 16)
         pointer = UnsafeMutableRawPointer.allocate(byteCount: self.capacity, alignment: 16)
-        _ = tdefs_mlock(pointer, self.capacity)
+        MemoryLock.lock(pointer, self.capacity)
     }
 
     deinit { release(pointer, capacity) }
@@ -27,7 +27,7 @@ final class SecretBuffer {
         var newCapacity = capacity * 2
         while newCapacity < count + extra { newCapacity *= 2 }
         let p = UnsafeMutableRawPointer.allocate(byteCount: newCapacity, alignment: 16)
-        _ = tdefs_mlock(p, newCapacity)
+        MemoryLock.lock(p, newCapacity)
         p.copyMemory(from: pointer, byteCount: count)
         release(pointer, capacity)
         pointer = p

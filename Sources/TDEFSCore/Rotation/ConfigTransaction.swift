@@ -9,8 +9,7 @@ public enum ConfigTransaction {
     public static func update(backingPath: String,
                               _ change: (inout VolumeConfig) throws -> Void) throws -> VolumeConfig {
         let dir = try BackingDirectory(path: backingPath)
-        let fd = openat(dir.fd, lockName, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw VolumeError.io(path: backingPath + "/" + lockName, operation: "open", errno: .current) }
+        let fd = try BackingFile.open(lockName, in: dir, flags: O_RDWR | O_CREAT)
         defer { close(fd) }
         while flock(fd, LOCK_EX) != 0 {
             if errno != EINTR { throw VolumeError.io(path: backingPath + "/" + lockName, operation: "lock", errno: .current) }

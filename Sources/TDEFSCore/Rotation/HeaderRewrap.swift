@@ -61,8 +61,7 @@ public final class HeaderRewrap {
     }
 
     func rewrap(_ dir: Int32, _ name: String, _ path: String, _ outcome: inout Outcome) {
-        let fd = openat(dir, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC)
-        guard fd >= 0 else { outcome.failed.append(path); return }
+        guard let fd = try? BackingFile.open(name, in: dir, flags: O_RDWR) else { outcome.failed.append(path); return }
         defer { close(fd) }
         var buf = [UInt8](repeating: 0, count: FileHeader.byteCount)
         let n = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }

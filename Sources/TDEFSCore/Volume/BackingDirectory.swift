@@ -36,18 +36,19 @@ public final class BackingDirectory {
         return true
     }
 
-    /// Whole contents of a regular file in this directory (not following symlinks), at most `limit` bytes.
-    /// nil when the file does not exist.
+    /// Whole contents of a regular file in this directory (see BackingFile), at most `limit` bytes.
+    /// nil when the file does not exist; `.notRegularFile` when something else is there.
     func readFile(_ name: String, limit: Int) throws(VolumeError) -> [UInt8]? {
-        let file = openat(fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
-        if file < 0 {
-            if errno == ENOENT { return nil }
-            throw .io(path: path + "/" + name, operation: "open", errno: .current)
+        let file: Int32
+        do throws(VolumeError) {
+            file = try BackingFile.open(name, in: self)
+        } catch {
+            if case .io(_, _, let e) = error, e == .ENOENT { return nil }
+            throw error
         }
         defer { close(file) }
         var st = stat()
         guard fstat(file, &st) == 0 else { throw .io(path: path + "/" + name, operation: "stat", errno: .current) }
-        guard (st.st_mode & S_IFMT) == S_IFREG else { throw .io(path: path + "/" + name, operation: "read", errno: .EINVAL) }
         guard st.st_size <= limit else { throw .io(path: path + "/" + name, operation: "read", errno: .EFBIG) }
         var buf = [UInt8](repeating: 0, count: limit + 1)
         var total = 0

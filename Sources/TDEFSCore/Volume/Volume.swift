@@ -58,8 +58,8 @@ public enum Volume {
         do {
             bytes = try dir.readFile(configName, limit: configLimit)
         } catch {
-            if case .io(_, _, let e) = error, e == .EINVAL || e == .EFBIG || e == Errno(ELOOP) {
-                throw .corruptConfig(path: dir.path, detail: "tdefs.conf is not a regular file of at most 1 MiB")
+            if case .io(_, _, let e) = error, e == .EFBIG {
+                throw .corruptConfig(path: dir.path, detail: "tdefs.conf is larger than 1 MiB")
             }
             throw error
         }

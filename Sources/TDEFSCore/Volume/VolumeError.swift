@@ -16,6 +16,9 @@ public enum VolumeError: Error, Equatable, Sendable, CustomStringConvertible {
     case alreadyAVolume(path: String)
     /// Another process holds the volume's lock (it is mounted, or being changed).
     case locked(path: String)
+    /// One of tdefs' own files (tdefs.conf, tdefs.lock, tdefs.conflock, tdefs.import) is a FIFO, a
+    /// device node, a symlink or another non-regular object: the backing directory was tampered with.
+    case notRegularFile(path: String, kind: String)
     /// A system call failed.
     case io(path: String, operation: String, errno: Errno)
 
@@ -30,6 +33,7 @@ public enum VolumeError: Error, Equatable, Sendable, CustomStringConvertible {
         case .notEmpty(let p): return "backing directory \(p) is not empty"
         case .alreadyAVolume(let p): return "\(p) is already a tdefs volume"
         case .locked(let p): return "\(p) is already mounted or in use (tdefs.lock is held)"
+        case .notRegularFile(let p, let k): return "\(p) is \(k), not a regular file (the backing directory was tampered with; remove it)"
         case .io(let p, let op, let e): return "\(op) \(p): \(e)"
         }
     }

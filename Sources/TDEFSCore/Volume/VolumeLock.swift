@@ -9,9 +9,7 @@ public final class VolumeLock {
     /// With `inheritable`, the descriptor stays open across exec (for the daemon child).
     public init(backingPath: String, inheritable: Bool = false) throws(VolumeError) {
         let dir = try BackingDirectory(path: backingPath)
-        let flags = O_RDWR | O_CREAT | O_NOFOLLOW | (inheritable ? 0 : O_CLOEXEC)
-        let fd = openat(dir.fd, Volume.lockName, flags, 0o600)
-        guard fd >= 0 else { throw .io(path: backingPath + "/" + Volume.lockName, operation: "open", errno: .current) }
+        let fd = try BackingFile.open(Volume.lockName, in: dir, flags: O_RDWR | O_CREAT, cloexec: !inheritable)
         while flock(fd, LOCK_EX | LOCK_NB) != 0 {
             let e = errno
             if e == EINTR { continue }
@@ -33,11 +31,10 @@ public final class VolumeLock {
     deinit { close(fd) }
 
     /// True when some process holds the lock of the volume at `backingPath` (false when there is
-    /// no lock file or it cannot be opened).
+    /// no lock file or it cannot be opened, or is not a regular file).
     public static func isHeld(backingPath: String) -> Bool {
-        guard let dir = try? BackingDirectory(path: backingPath) else { return false }
-        let fd = openat(dir.fd, Volume.lockName, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
-        guard fd >= 0 else { return false }
+        guard let dir = try? BackingDirectory(path: backingPath),
+              let fd = try? BackingFile.open(Volume.lockName, in: dir.fd) else { return false }
         defer { close(fd) }
         if flock(fd, LOCK_SH | LOCK_NB) == 0 { flock(fd, LOCK_UN); return false }
         return errno == EWOULDBLOCK

@@ -1,4 +1,5 @@
 import Glibc
+import TDEFSCore
 
 /// BACKING/tdefs.import: the resume point of an import, so an interrupted `tdefs import` continues
 /// where it stopped. The name has a '.', so it can never be a user's (encrypted) name; fsck reports
@@ -20,17 +21,30 @@ struct ImportJournal {
         var bytes: Int64
     }
 
+    let backing: String
     let path: String
     private(set) var fd: Int32 = -1
 
-    init(backing: String) { path = backing + "/" + Self.fileName }
+    init(backing: String) {
+        self.backing = backing
+        path = backing + "/" + Self.fileName
+    }
+
+    /// Opens the journal (a regular file only, see BackingFile).
+    private func open(flags: Int32) throws -> Int32 {
+        let dir = try BackingDirectory(path: backing)
+        do {
+            return try BackingFile.open(Self.fileName, in: dir, flags: flags)
+        } catch VolumeError.io(_, _, let e) {
+            throw CLIError(.failure, "cannot open \(path): \(e)")
+        }
+    }
 
     var exists: Bool { access(path, F_OK) == 0 }
 
     /// Reads an existing journal: its source identity and the number of completed entries.
     func load() throws -> (Source, Int) {
-        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
-        guard fd >= 0 else { throw CLIError(.failure, "cannot read \(path): \(String(cString: strerror(errno)))") }
+        let fd = try open(flags: O_RDONLY)
         defer { Glibc.close(fd) }
         var bytes = [UInt8]()
         var buf = [UInt8](repeating: 0, count: 65536)
@@ -62,7 +76,7 @@ struct ImportJournal {
 
     /// Creates the journal (durably) for a new import.
     mutating func create(_ source: Source) throws {
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw CLIError(.failure, "cannot create \(path): \(String(cString: strerror(errno)))") }
         self.fd = fd
         try append("tdefs-import 1\nsource \(source.dev):\(source.ino) \(source.entries) \(source.bytes)\n")
@@ -71,9 +85,7 @@ struct ImportJournal {
 
     /// Opens an existing journal for appending.
     mutating func reopen() throws {
-        let fd = open(path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC)
-        guard fd >= 0 else { throw CLIError(.failure, "cannot open \(path): \(String(cString: strerror(errno)))") }
-        self.fd = fd
+        fd = try open(flags: O_WRONLY | O_APPEND)
         // A crash may have left a cut last line: start ours on a line of its own.
         try append("\n")
     }
@@ -95,7 +107,7 @@ struct ImportJournal {
 
     private func syncDirectory() throws {
         let dir = String(path.dropLast(Self.fileName.count + 1))
-        let dfd = open(dir.isEmpty ? "/" : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        let dfd = Glibc.open(dir.isEmpty ? "/" : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard dfd >= 0 else { return }
         defer { Glibc.close(dfd) }
         _ = fsync(dfd)
