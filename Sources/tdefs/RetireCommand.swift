@@ -31,14 +31,31 @@ struct RetireCommand: ParsableCommand {
                 + "\(census.directoriesPerEpoch[epoch, default: 0]) directory name set(s) and "
                 + "\(census.symlinksPerEpoch[epoch, default: 0]) symlink(s); run tdefs rotate --reencrypt first")
         }
+        // A running daemon must take part: it is asked first (tdefs.conf stays as it is when it does
+        // not answer, or uses the epoch), and its answer to the retirement is checked.
+        let mounted = KeyLifecycle.isMounted(located)
+        if mounted {
+            guard let status = ControlClient.send(ControlRequest(op: .status), volumeID: config.volumeID), status.ok else {
+                throw CLIError(.failure, "\(backing) is mounted but its daemon does not answer on its control socket; "
+                    + "nothing was retired (tdefs.conf is unchanged)")
+            }
+            guard status.currentEpoch != epoch else {
+                throw CLIError(.failure, "epoch \(epoch) is the current epoch of the daemon serving \(backing); nothing was retired")
+            }
+        }
         let updated = try ConfigTransaction.update(backingPath: backing) { c in
             guard c.currentEpoch != epoch else { throw CLIError(.failure, "epoch \(epoch) became current meanwhile") }
             c.epochs.removeAll { $0.epoch == epoch }
         }
-        if KeyLifecycle.isMounted(located) {
-            _ = ControlClient.send(ControlRequest(op: .retire, epoch: epoch), volumeID: config.volumeID)
-        }
         KeyLifecycle.audit("retire", config: updated, backing: backing, epoch: epoch)
+        if mounted {
+            let reply = ControlClient.send(ControlRequest(op: .retire, epoch: epoch), volumeID: config.volumeID)
+            guard let reply, reply.ok else {
+                let why = reply.map { "refused (\($0.error ?? "no reason given"))" } ?? "did not answer"
+                throw CLIError(.failure, "epoch \(epoch) is retired from tdefs.conf, but the daemon serving \(backing) \(why): "
+                    + "it keeps that key in memory until the volume is unmounted")
+            }
+        }
         Console.out("tdefs: retired key epoch \(epoch) of \(backing)")
     }
 }

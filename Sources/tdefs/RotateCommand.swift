@@ -33,6 +33,11 @@ struct RotateCommand: ParsableCommand {
         let (keyring, kek) = try KeyLifecycle.unlock(key, config: config, backing: backing)
         let mounted = KeyLifecycle.isMounted(located)
 
+        // The epochs a running daemon holds: a new epoch never takes one of their numbers.
+        var daemonEpochs: [UInt32] = []
+        if mounted, let reply = ControlClient.send(ControlRequest(op: .status), volumeID: config.volumeID), reply.ok {
+            daemonEpochs = reply.epochs ?? []
+        }
         // Start a rotation, or resume the one an interruption left in tdefs.conf.
         var started: EpochKeys?
         let updated = try ConfigTransaction.update(backingPath: backing) { c in
@@ -41,7 +46,7 @@ struct RotateCommand: ParsableCommand {
                 return
             }
             let size = cipher?.size ?? c.cipher ?? .aes256
-            started = EpochFactory.addEpoch(to: &c, kek: kek, cipher: size)
+            started = try EpochFactory.addEpoch(to: &c, kek: kek, cipher: size, inUse: daemonEpochs, path: backing)
             c.rotation = .init(state: reencrypt ? "reencrypting" : "rewrapping", done: 0, total: 0, toEpoch: started!.epoch)
         }
         let target: EpochKeys
@@ -62,9 +67,12 @@ struct RotateCommand: ParsableCommand {
         if mounted {
             let request = ControlRequest(op: .addEpoch, epoch: target.epoch, cipher: target.size.cipherName,
                                          key: target.masterKey.withUnsafeBytes { Base64URL.encode($0) })
-            guard let reply = ControlClient.send(request, volumeID: updated.volumeID), reply.ok else {
+            guard let reply = ControlClient.send(request, volumeID: updated.volumeID) else {
                 throw CLIError(.failure, "\(backing) is mounted but its daemon does not answer on its control socket; "
                     + "the rotation is recorded and resumes with the next tdefs rotate")
+            }
+            guard reply.ok else {
+                throw CLIError(.corruptVolume, "the daemon of \(backing) refused key epoch \(target.epoch): \(reply.error ?? "no reason given")")
             }
         }
 

@@ -71,12 +71,15 @@ final class HostileBackingTests: XCTestCase {
         XCTAssertEqual(touch.status, 0, "the daemon stopped serving: \(touch.summary)", file: file, line: line)
     }
 
-    /// Backing names of the root's user directories.
-    func backingDirectories() throws -> [String] {
-        try FileManager.default.contentsOfDirectory(atPath: vol.backing).filter { name in
-            !name.contains(".") && (lstatOrNil(vol.backing + "/" + name).map { ($0.st_mode & S_IFMT) == S_IFDIR } ?? false)
-        }
+    /// fsck answers at once, finds damage (exit 20) and names it.
+    func assertFsckFindsDamage(_ detail: String, file: StaticString = #filePath, line: UInt = #line) {
+        let fsck = tdefs(["fsck", vol.backing] + key)
+        XCTAssertFalse(fsck.hung, "fsck hung: \(fsck.summary)", file: file, line: line)
+        XCTAssertEqual(fsck.status, 20, fsck.summary, file: file, line: line)
+        XCTAssertTrue(fsck.stdout.contains(detail), fsck.summary, file: file, line: line)
     }
+
+    func backingDirectories() throws -> [String] { try userDirectories(inBacking: vol.backing) }
 
     func backingEntry(prefix: String, suffix: String = "") throws -> String {
         let names = try FileManager.default.contentsOfDirectory(atPath: vol.backing)
@@ -98,10 +101,7 @@ final class HostileBackingTests: XCTestCase {
                 assertFailsPromptly(bounded("stat", [m + "/d/f"]), "stat in a directory whose IV is \(kind)", message: "Input/output error")
                 assertServing("\(kind)")
                 vol.unmount()
-                let fsck = tdefs(["fsck", vol.backing] + key)
-                XCTAssertFalse(fsck.hung, "fsck hung: \(fsck.summary)")
-                XCTAssertEqual(fsck.status, 20, fsck.summary)
-                XCTAssertTrue(fsck.stdout.contains("directory IV file is damaged"), fsck.summary)
+                assertFsckFindsDamage("directory IV file is damaged")
                 assertSucceeds(tdefs(["status", vol.backing, "--json"]), "status")
                 assertSucceeds(tdefs(["rotate", vol.backing] + key), "rotate (headers only)")
             }
@@ -134,10 +134,7 @@ final class HostileBackingTests: XCTestCase {
                 XCTAssertEqual(stat.status, 0, stat.summary)
                 assertServing("\(kind)")
                 vol.unmount()
-                let fsck = tdefs(["fsck", vol.backing] + key)
-                XCTAssertFalse(fsck.hung, "fsck hung: \(fsck.summary)")
-                XCTAssertEqual(fsck.status, 20, fsck.summary)
-                XCTAssertTrue(fsck.stdout.contains("long-name file is damaged"), fsck.summary)
+                assertFsckFindsDamage("long-name file is damaged")
             }
         }
     }
@@ -156,10 +153,7 @@ final class HostileBackingTests: XCTestCase {
                                     message: "Input/output error")
                 assertServing("\(kind)")
                 vol.unmount()
-                let fsck = tdefs(["fsck", vol.backing] + key)
-                XCTAssertFalse(fsck.hung, "fsck hung: \(fsck.summary)")
-                XCTAssertEqual(fsck.status, 20, fsck.summary)
-                XCTAssertTrue(fsck.stdout.contains("is damaged"), fsck.summary)
+                assertFsckFindsDamage("is damaged")
             }
         }
     }
@@ -224,6 +218,14 @@ final class HostileBackingTests: XCTestCase {
                 XCTAssertEqual(r.status, 11, r.summary)
             }
         }
+    }
+}
+
+/// Backing names of the user directories at the root of a backing directory (encrypted names
+/// have no '.').
+func userDirectories(inBacking backing: String) throws -> [String] {
+    try FileManager.default.contentsOfDirectory(atPath: backing).filter { name in
+        !name.contains(".") && (lstatOrNil(backing + "/" + name).map { ($0.st_mode & S_IFMT) == S_IFDIR } ?? false)
     }
 }
 
@@ -300,10 +302,7 @@ final class DeepTreeRemovalTests: MountTestCase {
         try writeFile(m + "/top", "outside")
         XCTAssertEqual(mkdir(m + "/d", 0o755), 0)
         let daemon = lockHolderPID(backing: vol.backing)
-        let backingDirs = try FileManager.default.contentsOfDirectory(atPath: vol.backing).filter {
-            !$0.contains(".") && (lstatOrNil(vol.backing + "/" + $0).map { ($0.st_mode & S_IFMT) == S_IFDIR } ?? false)
-        }
-        let d = try XCTUnwrap(backingDirs.first)
+        let d = try XCTUnwrap(try userDirectories(inBacking: vol.backing).first)
         try plantChain(in: vol.backing + "/" + d, name: "tdefs.tmp.0123456789abcdef")
         let r = runCommand(Harness.which("rmdir") ?? "/usr/bin/rmdir", [m + "/d"], deadline: 600)
         XCTAssertFalse(r.hung, r.summary)

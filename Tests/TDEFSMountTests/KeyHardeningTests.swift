@@ -1,6 +1,7 @@
 import XCTest
 import Foundation
 import Glibc
+import TDEFSCore
 
 /// Issue 19, item 9: the key sources and the key lifecycle (docs/threat-model.md lists what each
 /// test shows).
@@ -115,5 +116,71 @@ final class KeyHardeningTests: XCTestCase {
         vol.unmount()
         XCTAssertEqual(try readFile(victim), Array("precious\n".utf8), "the daemon wrote through the symlink")
         XCTAssertEqual(lstatOrNil(link).map { $0.st_mode & S_IFMT }, S_IFLNK)
+    }
+
+    var conf: String { vol.backing + "/tdefs.conf" }
+
+    func volumeID() throws -> [UInt8] {
+        try XCTUnwrap(Base64URL.decode(try XCTUnwrap(try config()["volumeID"] as? String)))
+    }
+
+    /// add-epoch never overwrites an epoch: after an online rotation to epoch 2, tdefs.conf is
+    /// rolled back to its copy from before (epoch 1 only, as a restored backup would be). A new
+    /// rotation would make another epoch 2 and hand it to the daemon, which would drop the key
+    /// of every file written since: rotate refuses (exit 11), tdefs.conf is unchanged, and the
+    /// daemon refuses an add-epoch that would replace a key it holds.
+    func testRotationTowardsAnEpochTheDaemonHoldsIsRefused() throws {
+        try vol.initVolume()
+        try vol.mount()
+        let epoch1 = try readFile(conf)
+        let first = vol.tdefs(["rotate", vol.backing, "--key-file", vol.keyFile], deadline: 300)
+        XCTAssertEqual(first.status, 0, first.summary)
+        try writeFile(vol.mnt + "/since", "written under epoch 2")
+
+        try writeFile(conf, epoch1, mode: 0o600)
+        let r = vol.tdefs(["rotate", vol.backing, "--key-file", vol.keyFile], deadline: 300)
+        XCTAssertEqual(r.status, 11, r.summary)
+        XCTAssertTrue(r.stderr.contains("epoch 2 is already in use by the volume's daemon"), r.summary)
+        XCTAssertEqual(try readFile(conf), epoch1, "tdefs.conf changed")
+
+        // The daemon's own guard: another key for an epoch it holds is refused.
+        let bogus = ControlRequest(op: .addEpoch, epoch: 2, cipher: "AES-256-GCM", key: Base64URL.encode(Array(repeating: 7, count: 32)))
+        let reply = try XCTUnwrap(ControlClient.send(bogus, volumeID: try volumeID()), "the daemon does not answer")
+        XCTAssertFalse(reply.ok)
+        XCTAssertTrue(reply.error?.contains("refusing to replace it") ?? false, "\(reply)")
+        XCTAssertEqual(try readFile(vol.mnt + "/since"), Array("written under epoch 2".utf8))
+        try writeFile(vol.mnt + "/after", "still epoch 2")
+        vol.unmount()
+        XCTAssertTrue(vol.daemonLog().contains("refused to replace key epoch 2"), vol.daemonLog())
+    }
+
+    /// retire checks the daemon's reply: with the daemon stopped (SIGSTOP), so that it accepts
+    /// the connection and never answers, retire fails without changing tdefs.conf; once the daemon
+    /// runs again, retire removes the epoch from tdefs.conf and from the daemon's memory, which
+    /// the daemon confirms.
+    func testRetireChecksTheDaemonsReply() throws {
+        try vol.initVolume()
+        try vol.mount()
+        try writeFile(vol.mnt + "/f", "data")
+        let rotate = vol.tdefs(["rotate", vol.backing, "--reencrypt", "--key-file", vol.keyFile], deadline: 300)
+        XCTAssertEqual(rotate.status, 0, rotate.summary)
+        let daemon = try XCTUnwrap(lockHolderPID(backing: vol.backing))
+        let before = try readFile(conf)
+
+        XCTAssertEqual(kill(daemon, SIGSTOP), 0)
+        let stopped = vol.tdefs(["retire", vol.backing, "--key-file", vol.keyFile, "--epoch", "1"], deadline: 300)
+        XCTAssertEqual(kill(daemon, SIGCONT), 0)
+        XCTAssertFalse(stopped.hung, stopped.summary)
+        XCTAssertEqual(stopped.status, 1, stopped.summary)
+        XCTAssertTrue(stopped.stderr.contains("does not answer") && stopped.stderr.contains("nothing was retired"), stopped.summary)
+        XCTAssertEqual(try readFile(conf), before, "tdefs.conf changed")
+
+        let r = vol.tdefs(["retire", vol.backing, "--key-file", vol.keyFile, "--epoch", "1"], deadline: 300)
+        XCTAssertEqual(r.status, 0, r.summary)
+        let epochs = (try config()["epochs"] as? [[String: Any]])?.compactMap { $0["epoch"] as? Int }
+        XCTAssertEqual(epochs, [2])
+        let status = try XCTUnwrap(ControlClient.send(ControlRequest(op: .status), volumeID: try volumeID()))
+        XCTAssertEqual(status.epochs, [2], "the daemon still holds epoch 1")
+        XCTAssertEqual(try readFile(vol.mnt + "/f"), Array("data".utf8))
     }
 }

@@ -107,9 +107,12 @@ public final class ControlServer: Sendable {
                   var raw = r.key.flatMap(Base64URL.decode) else { return ControlReply(ok: false, error: "malformed request") }
             let master = SecureBytes(copying: raw)
             raw.withUnsafeMutableBytes { tdefs_zero($0) }
+            guard keyring.add(EpochKeys(epoch: epoch, size: size, masterKey: master, volumeID: keyring.volumeID), makeCurrent: true) else {
+                logger.error("refused to replace key epoch \(epoch), which this daemon holds under another key (a rolled-back or edited tdefs.conf?)")
+                return ControlReply(ok: false, error: "epoch \(epoch) is already unlocked in this daemon under another key; refusing to replace it")
+            }
             // The CLI rewraps the headers behind the daemon now: recounted when it sends recount.
             fileSystem.census.markStale()
-            keyring.add(EpochKeys(epoch: epoch, size: size, masterKey: master, volumeID: keyring.volumeID), makeCurrent: true)
             logger.notice("key epoch \(epoch) unlocked and current for new files (online rotation)")
         case .retire:
             guard let epoch = r.epoch, epoch != keyring.current.epoch else {

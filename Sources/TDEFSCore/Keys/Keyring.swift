@@ -48,11 +48,19 @@ public final class Keyring: Sendable {
 
     public var epochNumbers: [UInt32] { state.withLock { $0.epochs.keys.sorted() } }
 
-    /// Adds an epoch and makes it current (online rotation).
-    public func add(_ keys: EpochKeys, makeCurrent: Bool) {
+    /// Adds an epoch and makes it current (online rotation). Never replaces an epoch it holds
+    /// under another key or cipher: false then, and nothing changes (adding the same key again, as
+    /// a resumed rotation does, is accepted).
+    @discardableResult
+    public func add(_ keys: EpochKeys, makeCurrent: Bool) -> Bool {
         state.withLock {
-            $0.epochs[keys.epoch] = keys
+            if let held = $0.epochs[keys.epoch] {
+                guard held.size == keys.size, held.masterKey.constantTimeEquals(keys.masterKey) else { return false }
+            } else {
+                $0.epochs[keys.epoch] = keys
+            }
             if makeCurrent { $0.current = keys.epoch }
+            return true
         }
     }
 

@@ -1,8 +1,18 @@
 /// New key epochs and re-wrapped epoch records.
 public enum EpochFactory {
-    /// Adds epoch max+1 with a fresh master key wrapped under `kek`, and makes it current.
-    public static func addEpoch(to config: inout VolumeConfig, kek: SecureBytes, cipher: AESKeySize) -> EpochKeys {
-        let n = (config.epochs.map(\.epoch).max() ?? 0) + 1
+    /// Adds epoch max+1 with a fresh master key wrapped under `kek`, and makes it current. Refuses
+    /// (tdefs.conf unchanged) when that number is already taken: listed in `inUse` (the epochs a
+    /// mounted volume's daemon holds, which a rolled-back tdefs.conf may no longer list), or past
+    /// the last epoch number.
+    public static func addEpoch(to config: inout VolumeConfig, kek: SecureBytes, cipher: AESKeySize,
+                                inUse: [UInt32] = [], path: String) throws(VolumeError) -> EpochKeys {
+        let highest = config.epochs.map(\.epoch).max() ?? 0
+        guard highest < UInt32.max else { throw .corruptConfig(path: path, detail: "no epoch number is left after \(highest)") }
+        let n = highest + 1
+        if config.epoch(n) != nil || inUse.contains(n) {
+            throw .corruptConfig(path: path, detail: "epoch \(n) is already in use by the volume's daemon, but tdefs.conf does not list it "
+                + "(rolled back or edited?); refusing to make another epoch \(n)")
+        }
         let master = SecureBytes.random(count: VolumeCrypto.masterKeyBytes)
         let wrapped = VolumeCrypto.wrap(masterKey: master, kek: kek, volumeID: config.volumeID, epoch: n, cipher: cipher)
         config.epochs.append(.init(epoch: n, created: Volume.timestamp(), cipher: cipher, wrappedKey: wrapped))

@@ -66,7 +66,12 @@ public final class HeaderRewrap {
         var buf = [UInt8](repeating: 0, count: FileHeader.byteCount)
         let n = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
         guard n == FileHeader.byteCount, var header = FileHeader(parsing: buf) else { outcome.failed.append(path); return }
-        if header.epoch == target.epoch { outcome.alreadyCurrent += 1; return }
+        if header.epoch == target.epoch {
+            // Under the target's number but not its key: an older epoch of that number (a rolled-back
+            // tdefs.conf reused it), not a rewrapped file.
+            if header.unwrap(keys: target) != nil { outcome.alreadyCurrent += 1 } else { outcome.failed.append(path) }
+            return
+        }
         guard let old = keyring.epoch(header.epoch), let fileKey = header.unwrap(keys: old) else {
             outcome.failed.append(path)
             return
