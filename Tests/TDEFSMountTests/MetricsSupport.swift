@@ -17,7 +17,9 @@ enum HTTPProbe {
     }
 
     static func get(port: UInt16, path: String = "/metrics") -> Answer? {
-        exchange(port: port, Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8))
+        // HTTP/1.0, so that a server of HTTP/1.1 (the node exporter's, Prometheus's) answers with a
+        // plain body, never a chunked one, which this reader does not decode.
+        exchange(port: port, Array("GET \(path) HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8))
     }
 
     static func exchange(unix path: String, _ request: [UInt8], closeAfterSending: Bool = false) -> Answer? {
