@@ -57,7 +57,7 @@ public final class LiveCensus: Sendable {
         var stopped = false
     }
 
-    let model = Mutex(Model())
+    let model = LockedValue(Model())
 
     init() {}
 
