@@ -100,15 +100,7 @@ final class MetricsTests: XCTestCase {
         let extents = (0..<3).map { [UInt8](repeating: UInt8(0x61 + $0), count: 4096) }
         try writeFile("\(vol.mnt)/damaged.bin", extents.flatMap { $0 })
         vol.unmount()
-        let names = try listDir(vol.backing).filter { !$0.contains(".") && lstatOrNil(vol.backing + "/" + $0)?.st_size == 96 + 3 * 4128 }
-        XCTAssertEqual(names.count, 1)
-        let fd = open(vol.backing + "/" + names[0], O_RDWR)
-        try check(fd, "open backing file")
-        var byte: UInt8 = 0
-        XCTAssertEqual(pread(fd, &byte, 1, off_t(96 + 4128 + 50)), 1)
-        byte ^= 0x10
-        XCTAssertEqual(pwrite(fd, &byte, 1, off_t(96 + 4128 + 50)), 1)
-        close(fd)
+        try damageExtent(1, ofTheFileWith: 3, in: vol.backing, offset: 50, mask: 0x10)
 
         try vol.mount(options: ["metrics=unix:\(socketPath)"])
         let before = try scrape()

@@ -66,15 +66,7 @@ final class OpsJournalTests: XCTestCase {
         vol.unmount()
 
         // Damage extent 1 of the file (the only backing file of 3 extents).
-        let files = try listDir(vol.backing).filter { !$0.contains(".") && lstatOrNil(vol.backing + "/" + $0)?.st_size == 96 + 3 * 4128 }
-        XCTAssertEqual(files.count, 1)
-        let fd = open(vol.backing + "/" + files[0], O_RDWR)
-        try check(fd, "open backing file")
-        var byte: UInt8 = 0
-        XCTAssertEqual(pread(fd, &byte, 1, off_t(96 + 4128 + 40)), 1)
-        byte ^= 0x80
-        XCTAssertEqual(pwrite(fd, &byte, 1, off_t(96 + 4128 + 40)), 1)
-        close(fd)
+        try damageExtent(1, ofTheFileWith: 3, in: vol.backing)
 
         let m2 = vol.tdefs(["mount", vol.backing, vol.mnt, "--key-file", vol.keyFile], env: env)
         XCTAssertEqual(m2.status, 0, m2.summary)

@@ -305,3 +305,20 @@ func treeDifferences(_ a: [String: TreeEntry], _ b: [String: TreeEntry], labels:
     }
     return diffs
 }
+
+/// Damages ciphertext the way the tamper tests do: flips `mask` in one byte, `offset` bytes into
+/// extent `extent` of the only backing file (in `backing`, unmounted) that holds `extents` full
+/// extents. Throws unless exactly one such file exists.
+func damageExtent(_ extent: Int, ofTheFileWith extents: Int, in backing: String, offset: Int = 40, mask: UInt8 = 0x80) throws {
+    let size = 96 + extents * 4128
+    let files = try listDir(backing).filter { !$0.contains(".") && lstatOrNil(backing + "/" + $0)?.st_size == size }
+    guard files.count == 1 else { throw HarnessError("\(files.count) backing files of \(size) bytes, expected one") }
+    let fd = open(backing + "/" + files[0], O_RDWR)
+    try check(fd, "open backing file")
+    defer { close(fd) }
+    let at = off_t(96 + extent * 4128 + offset)
+    var byte: UInt8 = 0
+    guard pread(fd, &byte, 1, at) == 1 else { throw HarnessError("pread: \(errName(errno))") }
+    byte ^= mask
+    guard pwrite(fd, &byte, 1, at) == 1 else { throw HarnessError("pwrite: \(errName(errno))") }
+}
