@@ -6,7 +6,9 @@
                                                # plot from a saved result, without running anything
 
 Targets: raw (the backing directory, no FUSE), passthrough (libfuse's passthrough_ll: FUSE without
-crypto), tdefs, gocryptfs, securefs. Each round mounts every target afresh (fresh backing
+crypto, its default caching), passthrough-fair (passthrough_ll with the kernel caching tdefs asks
+for: the writeback cache, kept page cache, 1 s timeouts; the fair limit), tdefs (default options),
+tdefs-noxattr (the database recipe's -o noxattr), gocryptfs, securefs. Each round mounts every target afresh (fresh backing
 directory) and runs each workload once on it; the order of targets rotates from round to round.
 Every FUSE target is mounted with allow_other (PostgreSQL runs as the 'postgres' user).
 
@@ -34,9 +36,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 MiB = 1 << 20
 GiB = 1 << 30
-ALL_TARGETS = ["raw", "passthrough", "tdefs", "gocryptfs", "securefs"]
+ALL_TARGETS = ["raw", "passthrough", "passthrough-fair", "tdefs", "tdefs-noxattr", "gocryptfs", "securefs"]
 PEERS = ["gocryptfs", "securefs"]
-FUSE_TARGETS = ["passthrough", "tdefs", "gocryptfs", "securefs"]
+FUSE_TARGETS = ["passthrough", "passthrough-fair", "tdefs", "tdefs-noxattr", "gocryptfs", "securefs"]
 
 
 def log(msg):
@@ -93,8 +95,14 @@ def load_config():
         passthrough_bin=os.environ.get("BENCH_PASSTHROUGH_BIN",
                                        os.path.join(REPO, ".build-bench/passthrough_ll")),
         passthrough_opts=os.environ.get("BENCH_PASSTHROUGH_OPTS", ""),
-        # The database recipe (docs/databases.md): like both peers here, no extended attributes.
-        tdefs_opts=os.environ.get("BENCH_TDEFS_OPTS", "noxattr"),
+        # What tdefs asks the kernel for (CapabilityNegotiation, FuseOperations): the writeback
+        # cache, keep_cache at open, 1 s attribute and entry timeouts. passthrough_ll's cache=always
+        # keeps the page cache; its timeout= then overrides cache=always's 86400 s.
+        passthrough_fair_opts=os.environ.get("BENCH_PASSTHROUGH_FAIR_OPTS", "writeback,cache=always,timeout=1"),
+        # "tdefs" is what a user runs: `tdefs mount` with no -o beyond allow_other.
+        tdefs_opts=os.environ.get("BENCH_TDEFS_OPTS", ""),
+        # "tdefs-noxattr": the database recipe (docs/databases.md), like both peers here.
+        tdefs_noxattr_opts="noxattr",
     )
     wd = os.environ.get("BENCH_WRITE_DOCS", "")
     cfg["write_docs"] = (wd == "1") if wd else not quick
@@ -312,10 +320,13 @@ class Raw(Target):
 
 
 class Passthrough(Target):
+    def options(self):
+        return self.cfg["passthrough_fair_opts" if self.name == "passthrough-fair" else "passthrough_opts"]
+
     def mount(self):
         opts = f"source={self.backing},allow_other"
-        if self.cfg["passthrough_opts"]:
-            opts += "," + self.cfg["passthrough_opts"]
+        if self.options():
+            opts += "," + self.options()
         self._spawn([self.cfg["passthrough_bin"], "-f", "-o", opts, self.mnt])
 
 
@@ -356,7 +367,8 @@ class Tdefs(Target):
         os.chmod(key, 0o600)
         tb = self.cfg["tdefs_bin"]
         run([tb, "init", self.backing, "--key-file", key], stdin=subprocess.DEVNULL)
-        opts = "allow_other" + ("," + self.cfg["tdefs_opts"] if self.cfg["tdefs_opts"] else "")
+        extra = self.cfg["tdefs_noxattr_opts" if self.name == "tdefs-noxattr" else "tdefs_opts"]
+        opts = "allow_other" + ("," + extra if extra else "")
         with open(self.logpath, "a") as lf:
             lf.write(f"\n=== {datetime.datetime.now().isoformat()} tdefs mount\n")
         p = run([tb, "mount", self.backing, self.mnt, "--key-file", key, "-o", opts],
@@ -415,8 +427,8 @@ class Tdefs(Target):
                 os.kill(pid, signal.SIGKILL)
 
 
-TARGET_CLASSES = dict(raw=Raw, passthrough=Passthrough, tdefs=Tdefs, gocryptfs=Gocryptfs,
-                      securefs=Securefs)
+TARGET_CLASSES = {"raw": Raw, "passthrough": Passthrough, "passthrough-fair": Passthrough, "tdefs": Tdefs,
+                  "tdefs-noxattr": Tdefs, "gocryptfs": Gocryptfs, "securefs": Securefs}
 
 
 class Cleanup:
@@ -890,7 +902,8 @@ def machine_facts(cfg):
 
 
 def check_tools(cfg):
-    need = {"passthrough": [cfg["passthrough_bin"]], "tdefs": [cfg["tdefs_bin"]],
+    need = {"passthrough": [cfg["passthrough_bin"]], "passthrough-fair": [cfg["passthrough_bin"]],
+            "tdefs": [cfg["tdefs_bin"]], "tdefs-noxattr": [cfg["tdefs_bin"]],
             "gocryptfs": ["gocryptfs"], "securefs": ["securefs"]}
     for t in cfg["targets"]:
         for b in need.get(t, []):
@@ -1055,6 +1068,7 @@ def summarize(result):
             values=row, best_peer=best,
             ratio_raw=speed_ratio(key, med.get("tdefs"), med.get("raw")),
             ratio_passthrough=speed_ratio(key, med.get("tdefs"), med.get("passthrough")),
+            ratio_fair=speed_ratio(key, med.get("tdefs"), med.get("passthrough-fair")),
             ratio_best_peer=speed_ratio(key, med.get("tdefs"), peers.get(best) if best else None))
     # Daemon cost: peak RSS over the whole round (max over phases), CPU seconds per GiB moved.
     for t in targets:
@@ -1123,7 +1137,7 @@ def tables(result):
     cfg, summ = result["config"], result["summary"]
     targets = cfg["targets"]
     cols = [t for t in ALL_TARGETS if t in targets]
-    hdr = ["Workload", "unit"] + cols + ["tdefs/raw", "tdefs/passthrough", "tdefs/best peer"]
+    hdr = ["Workload", "unit"] + cols + ["tdefs/raw", "tdefs/passthrough", "tdefs/fair limit", "tdefs/best peer"]
     lines = ["| " + " | ".join(hdr) + " |", "|" + "---|" * len(hdr)]
     for key in METRIC_INFO:
         m = summ["metrics"].get(key)
@@ -1132,7 +1146,8 @@ def tables(result):
         unit = METRIC_INFO[key][1] + (" ↑" if METRIC_INFO[key][2] else " ↓")
         bp = f" ({m['best_peer']})" if m["best_peer"] else ""
         row = [metric_label(key, cfg), unit] + [cell(m["values"].get(t)) for t in cols] + \
-              [rfmt(m["ratio_raw"]), rfmt(m["ratio_passthrough"]), rfmt(m["ratio_best_peer"]) + bp]
+              [rfmt(m["ratio_raw"]), rfmt(m["ratio_passthrough"]), rfmt(m.get("ratio_fair")),
+               rfmt(m["ratio_best_peer"]) + bp]
         lines.append("| " + " | ".join(row) + " |")
     main = "\n".join(lines)
 
@@ -1180,8 +1195,8 @@ def plot(result, path):
     cfg, summ = result["config"], result["summary"]
     keys = [k for k in METRIC_INFO if k in summ["metrics"]]
     series = [("ratio_raw", "vs raw", "#888888"), ("ratio_passthrough", "vs passthrough", "#4477aa"),
-              ("ratio_best_peer", "vs best peer", "#ee7733")]
-    keys = [k for k in keys if any(summ["metrics"][k][s] for s, _, _ in series)]
+              ("ratio_fair", "vs fair limit", "#228833"), ("ratio_best_peer", "vs best peer", "#ee7733")]
+    keys = [k for k in keys if any(summ["metrics"][k].get(s) for s, _, _ in series)]
     if not keys:
         return False
     fig, ax = plt.subplots(figsize=(8, 0.42 * len(keys) + 1.3), dpi=80)
@@ -1276,12 +1291,18 @@ def markdown(result, main, daemon, extra, png_name, json_rel):
         f"  libfuse3-dev ships (libfuse {v['libfuse3']}), default options"
         + (f" plus `{cfg['passthrough_opts']}`" if cfg.get("passthrough_opts") else "")
         + ": FUSE without crypto, the limit for any FUSE overlay.",
+        "- **passthrough-fair**: the same `passthrough_ll` with `-o "
+        + cfg.get("passthrough_fair_opts", "writeback,cache=always,timeout=1")
+        + "`: the kernel caching tdefs asks for (the writeback cache, the page cache kept across"
+        " opens, 1 s attribute and entry timeouts), so tdefs/fair limit is the cost of encryption"
+        " alone. *tdefs/passthrough* and *tdefs/fair limit* compare the **tdefs** column.",
         f"- **tdefs**: release build, `tdefs mount … -o allow_other"
-        + (f",{cfg['tdefs_opts']}" if cfg.get("tdefs_opts") else "") + "`, key file"
-        + (" (`noxattr` as docs/databases.md recommends for data directories: like securefs, which"
-           " answers ENOSYS to extended attributes on Linux, and passthrough_ll without `-o xattr`,"
-           " the mount then serves none, and the kernel stops asking for `security.capability`"
-           " before every write)" if "noxattr" in (cfg.get("tdefs_opts") or "") else "") + ".",
+        + (f",{cfg['tdefs_opts']}" if cfg.get("tdefs_opts") else "") + "`, key file: the options"
+        " a user runs by default. Every ratio is of this target.",
+        "- **tdefs-noxattr**: the same with `-o allow_other,noxattr`, the database recipe of"
+        " docs/databases.md (like securefs, which answers ENOSYS to extended attributes on Linux, and"
+        " passthrough_ll without `-o xattr`: the mount serves none, and the kernel stops asking for"
+        " `security.capability` before every write).",
         f"- **gocryptfs** {v['gocryptfs'].split(';')[0].replace('gocryptfs ', '')}: "
         "`-init -scryptn 10`, mounted with `-allow_other`.",
         f"- **securefs** {v['securefs']} (Debian): `securefs create --keyfile`, "

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Checks one bench/results/*.json of a complete run (scripts/bench-smoke.sh): every target ran
-every workload of the run without an error, tdefs' three ratios are there, and the table and the
+every workload of the run without an error, tdefs' four ratios are there, and the table and the
 plot were written next to it. Prints what is missing and exits 1, or prints a one-line summary."""
 import json
 import os
@@ -32,7 +32,7 @@ def problems(result, path):
         missing = [t for t in cfg["targets"] if m["values"].get(t, {}).get("median") is None]
         if missing:
             out.append(f"{k}: no figure for {', '.join(missing)}")
-        for r in ("ratio_raw", "ratio_passthrough", "ratio_best_peer"):
+        for r in ("ratio_raw", "ratio_passthrough", "ratio_fair", "ratio_best_peer"):
             if m.get(r) is None:
                 out.append(f"{k}: no {r}")
     rss = summ.get("daemon", {}).get("tdefs", {})
