@@ -92,9 +92,24 @@ enum FuseOperations {
         guard let name = decodeName(name) else { return replyError(req, ENOENT) }
         do {
             replyEntry(req, try fs.lookup(parent: parent, name: name), fs)
+        } catch where error.code == ENOENT {
+            replyNegativeEntry(req)
         } catch {
             replyError(req, error.code)
         }
+    }
+
+    /// "No such name", cached by the kernel for the entry timeout (a reply with node 0): every
+    /// change to the tree comes through this mount, which invalidates the cached miss when it
+    /// creates the name. Saves the second LOOKUP of a file being created (a stat, then the open
+    /// with O_CREAT, each ask first) and its backing openat.
+    /// Counted in the metrics as the ENOENT answer it stands for.
+    static func replyNegativeEntry(_ req: fuse_req_t?) {
+        tdefs_note_reply_errno(ENOENT)
+        var param = fuse_entry_param()
+        param.ino = 0
+        param.entry_timeout = entryTimeout
+        _ = fuse_reply_entry(req, &param)
     }
 
     static func forget(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ nlookup: UInt64) {
