@@ -44,6 +44,7 @@ struct ImportCommand: ParsableCommand {
         let survey = try Importer.survey(source)
         let keyring: Keyring
         var resumeAfter = 0
+        var formatVersion = VolumeConfig.formatVersion
         if Paths.isDirectory(path) && journal.exists {
             let (recorded, done) = try journal.load()
             guard recorded == survey else {
@@ -54,6 +55,7 @@ struct ImportCommand: ParsableCommand {
             let (_, secret) = try key.read(confirm: false)
             keyring = try Volume.unlock(config: config, secret: try secret.material(for: config.keySource.kdf), path: path)
             resumeAfter = done
+            formatVersion = config.formatVersion
             Console.error("tdefs: resuming an interrupted import: \(done) of \(survey.entries) entries were done")
         } else {
             if Paths.isDirectory(path) && Paths.hasEntries(path) {
@@ -77,7 +79,8 @@ struct ImportCommand: ParsableCommand {
 
         var logger = Logger(label: "tdefs.import")
         logger.logLevel = .warning
-        let fs = try FileSystem(backingPath: path, keyring: keyring, logger: logger)
+        let fs = try FileSystem(backingPath: path, keyring: keyring, options: EngineOptions(fileFormatVersion: UInt8(formatVersion)),
+                                logger: logger)
         let bar = ProgressBar(label: "import")
         let started = ProgressBar.now()
         let importer = Importer(source: source, backing: path, fs: fs, journal: journal, resumeAfter: resumeAfter,

@@ -8,7 +8,7 @@ struct EngineFixture {
     let keyring: Keyring
     let fs: FileSystem
 
-    init() throws {
+    init(fileFormatVersion: UInt8 = 2) throws {
         var template = Array("/tmp/tdefs-engine-XXXXXX".utf8CString)
         backing = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
         let volumeID = Random.bytes(16)
@@ -17,7 +17,7 @@ struct EngineFixture {
         try DirectoryIV.random(epoch: 1).write(directoryFD: dfd)
         close(dfd)
         keyring = Keyring(volumeID: volumeID, currentEpoch: 1, epochs: [keys])
-        fs = try FileSystem(backingPath: backing, keyring: keyring, options: EngineOptions(chownToCaller: false),
+        fs = try FileSystem(backingPath: backing, keyring: keyring, options: EngineOptions(chownToCaller: false, fileFormatVersion: fileFormatVersion),
                             logger: Logger(label: "test"))
     }
 

@@ -70,6 +70,22 @@ final class FormatVectorTests: XCTestCase {
         }
     }
 
+    /// The header's version is inside the wrap's AAD: the v1 vector relabelled as version 2 parses
+    /// (v2 is known) but does not unwrap, so the hole rule cannot be switched by editing it.
+    func testHeaderVersionIsAuthenticated() throws {
+        for (size, v) in vectors {
+            let k = EpochKeys(epoch: 7, size: size, masterKey: master, volumeID: volumeID)
+            var b = Hex.bytes(v.header)
+            b[5] = 2
+            let h = try XCTUnwrap(FileHeader(parsing: b))
+            XCTAssertEqual(h.version, 2)
+            XCTAssertEqual(h.bytes, b)
+            XCTAssertNil(h.unwrap(keys: k))
+            b[5] = 3
+            XCTAssertNil(FileHeader(parsing: b), "version 3 is unknown")
+        }
+    }
+
     func testExtentDecryptsOnlyAtItsPosition() {
         for (size, v) in vectors {
             let gcm = AESGCM()

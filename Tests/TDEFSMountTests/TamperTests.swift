@@ -1,3 +1,4 @@
+import CPlatform
 import Foundation
 import Glibc
 import XCTest
@@ -115,6 +116,105 @@ final class TamperTests: MountTestCase {
         XCTAssertEqual(readErrno("\(m)/cut", at: 0), 0, "extent 0 is intact")
         XCTAssertEqual(readErrno("\(m)/cut", at: 4096), EIO)
         XCTAssertEqual(readErrno("\(m)/torn", at: 0, count: 3 * 4096), EIO, "a torn file never reads as a shorter one")
+    }
+
+    // Format v2 (issue 19, item 1): zeroed, punched-out, appended and cut ciphertext is damage.
+    // Before v2 each read back as zeros (or as a shorter file) with no error and fsck exit 0.
+
+    func testZeroedExtentIsDetected() throws {
+        let paths = try prepare(["f": extents3])
+        try patch(paths["f"]!, at: 96 + 4128, [UInt8](repeating: 0, count: 4128))
+        fsckFinds(kind: "extent", path: "/f", detail: "extent 1 is all zeros")
+        try vol.mount()
+        XCTAssertEqual(readErrno("\(m)/f", at: 4096), EIO, "a zeroed extent is not a hole")
+        XCTAssertEqual(readErrno("\(m)/f", at: 0), 0, "extent 0 is intact")
+        XCTAssertEqual(readErrno("\(m)/f", at: 8192), 0, "extent 2 is intact")
+        XCTAssertTrue(vol.daemonLog().contains("/f") && vol.daemonLog().contains("all zeros"), vol.daemonLog())
+    }
+
+    func testPunchedHoleIsDetected() throws {
+        let paths = try prepare(["f": extents3])
+        let fd = open(paths["f"]!, O_RDWR)
+        try check(fd, "open")
+        // FALLOC_FL_PUNCH_HOLE (2) | FALLOC_FL_KEEP_SIZE: extent 1's blocks are given back.
+        XCTAssertEqual(errnoOf { tdefs_fallocate(fd, 2 | tdefs_FALLOC_FL_KEEP_SIZE, 96 + 4128, 4128) }, 0)
+        close(fd)
+        fsckFinds(kind: "extent", path: "/f", detail: "extent 1")
+        try vol.mount()
+        XCTAssertEqual(readErrno("\(m)/f", at: 4096), EIO, "a punched hole is not a hole of the file")
+        XCTAssertEqual(readErrno("\(m)/f", at: 8192), 0)
+    }
+
+    func testZerosAppendedAtAnExtentBoundaryAreDetected() throws {
+        let two = Array(extents3.prefix(8192))
+        let paths = try prepare(["f": two])
+        XCTAssertEqual(lstatOrNil(paths["f"]!)?.st_size, off_t(96 + 2 * 4128))
+        try patch(paths["f"]!, at: 96 + 2 * 4128, [UInt8](repeating: 0, count: 4128))
+        fsckFinds(kind: "extent", path: "/f", detail: "extent 2")
+        try vol.mount()
+        // The size grows by the appended extent (the backing size is all there is), but its bytes never read.
+        XCTAssertEqual(statOrNil("\(m)/f")?.st_size, off_t(3 * 4096))
+        XCTAssertEqual(readErrno("\(m)/f", at: 8192), EIO)
+        XCTAssertEqual(readErrno("\(m)/f", at: 0, count: 3 * 4096), EIO, "the whole file never reads as data plus zeros")
+        XCTAssertEqual(readErrno("\(m)/f", at: 0, count: 8192), 0, "the original extents are intact")
+    }
+
+    func testCutAtAnExtentBoundaryIsDetected() throws {
+        let paths = try prepare(["f": extents3])
+        XCTAssertEqual(truncate(paths["f"]!, off_t(96 + 2 * 4128)), 0)
+        fsckFinds(kind: "extent", path: "/f", detail: "extent 1 ends the file but is not final")
+        try vol.mount()
+        // The size is the backing file's (8192), but the end does not read: the file was cut.
+        XCTAssertEqual(readErrno("\(m)/f", at: 4096), EIO)
+        XCTAssertEqual(readErrno("\(m)/f", at: 0, count: 8192), EIO, "a cut file never reads as a shorter one")
+        XCTAssertEqual(readErrno("\(m)/f", at: 0), 0, "extent 0 is intact")
+        XCTAssertTrue(vol.daemonLog().contains("cut at an extent boundary"), vol.daemonLog())
+    }
+
+    /// Files grown through the mount (a write past the end, ftruncate, fallocate) have no holes in
+    /// the backing file: their zeros are encrypted, so every extent is checked and cuts are seen.
+    func testGrownFilesStoreEncryptedZeros() throws {
+        let fd = open("\(m)/grown", O_RDWR | O_CREAT, 0o644)
+        try check(fd, "create")
+        try writeAll(fd, Array("head".utf8), at: 0)
+        try writeAll(fd, Array("tail".utf8), at: 5 * 4096)        // extents 1..4 are a gap
+        XCTAssertEqual(ftruncate(fd, 8 * 4096), 0)                  // extents 5..7 by ftruncate
+        XCTAssertEqual(posix_fallocate(fd, 0, 10 * 4096), 0)         // extents 8, 9 by fallocate
+        close(fd)
+        var want = [UInt8](repeating: 0, count: 10 * 4096)
+        want.replaceSubrange(0..<4, with: Array("head".utf8))
+        want.replaceSubrange((5 * 4096)..<(5 * 4096 + 4), with: Array("tail".utf8))
+        XCTAssertEqual(try readFile("\(m)/grown"), want)
+        vol.unmount()
+        let names = try listDir(vol.backing).filter { !$0.contains(".") }
+        XCTAssertEqual(names.count, 1)
+        let backing = vol.backing + "/" + names[0]
+        for j in [1, 3, 6, 9] {
+            let e = try bytes(backing, at: 96 + j * 4128, count: 4128)
+            XCTAssertFalse(e.allSatisfy { $0 == 0 }, "extent \(j) is stored encrypted")
+        }
+        XCTAssertEqual(vol.tdefs(["fsck", vol.backing, "--key-file", vol.keyFile]).status, 0)
+        try patch(backing, at: 96 + 3 * 4128, [UInt8](repeating: 0, count: 4128))
+        fsckFinds(kind: "extent", path: "/grown", detail: "extent 3 is all zeros")
+    }
+
+    /// A version 1 volume keeps its rules: all-zero extents are holes, new files get v1 headers.
+    func testVersion1VolumeKeepsItsHoles() throws {
+        vol.unmount()
+        let conf = vol.backing + "/tdefs.conf"
+        let text = String(decoding: try readFile(conf), as: UTF8.self)
+        XCTAssertTrue(text.contains("\"formatVersion\" : 2") || text.contains("\"formatVersion\": 2"), text)
+        try writeFile(conf, Array(text.replacingOccurrences(of: "\"formatVersion\" : 2", with: "\"formatVersion\" : 1")
+                                     .replacingOccurrences(of: "\"formatVersion\": 2", with: "\"formatVersion\": 1").utf8), mode: 0o600)
+        try vol.mount()
+        let paths = try prepare(["f": extents3])
+        XCTAssertEqual(try bytes(paths["f"]!, at: 4, count: 2), [0, 1], "header version 1")
+        try patch(paths["f"]!, at: 96 + 4128, [UInt8](repeating: 0, count: 4128))
+        XCTAssertEqual(vol.tdefs(["fsck", vol.backing, "--key-file", vol.keyFile]).status, 0, "v1: a hole")
+        try vol.mount()
+        var want = extents3
+        want.replaceSubrange(4096..<8192, with: [UInt8](repeating: 0, count: 4096))
+        XCTAssertEqual(try readFile("\(m)/f"), want, "v1 reads an all-zero extent as a hole, as before")
     }
 
     func testFlippedNameByte() throws {

@@ -15,6 +15,12 @@ struct ContentIO {
     static let nonce = AESGCM.nonceBytes
     static let tag = AESGCM.tagBytes
 
+    /// Format v2 (docs/format.md): no holes, and the extent at the end of the file carries the
+    /// final flag, so zeroed, punched or cut ciphertext is damage instead of zeros.
+    var v2: Bool { header.header.version >= 2 }
+    /// A v2 extent's final flag: the low bit of its nonce's first byte (the nonce is authenticated).
+    static let finalBit: UInt8 = 1
+
     /// Without asking for the times (see tdefs_fd_size): reads and writes must not make the
     /// backing filesystem stamp the next write with a fine-grained time.
     func backingSize() throws(Errno) -> Int64 {
@@ -58,10 +64,11 @@ struct ContentIO {
                         let stored = UnsafeRawBufferPointer(start: cbuf + slot,
                                                             count: max(0, min(extLen + ExtentGeometry.overhead, got - slot)))
                         let out = buffer.baseAddress! + produced
+                        let atEnd = extStart + Int64(extLen) == size
                         if from == 0 && to == extLen {
-                            try decrypt(extent: j, stored: stored, plainLength: extLen, into: out, gcm: gcm)
+                            try decrypt(extent: j, stored: stored, plainLength: extLen, atEnd: atEnd, into: out, gcm: gcm)
                         } else {
-                            try decrypt(extent: j, stored: stored, plainLength: extLen, into: ws.plain, gcm: gcm)
+                            try decrypt(extent: j, stored: stored, plainLength: extLen, atEnd: atEnd, into: ws.plain, gcm: gcm)
                             out.copyMemory(from: ws.plain + from, byteCount: to - from)
                         }
                         produced += to - from
@@ -73,18 +80,23 @@ struct ContentIO {
         }
     }
 
-    /// Decrypts one stored extent (or a hole) into `plainLength` bytes at `out`; EIO when damaged.
-    func decrypt(extent j: Int64, stored: UnsafeRawBufferPointer, plainLength: Int, into out: UnsafeMutableRawPointer,
-                 gcm: AESGCM) throws(Errno) {
+    /// Decrypts one stored extent (or, in v1, a hole) into `plainLength` bytes at `out`; EIO when
+    /// damaged. `atEnd`: the extent ends the file, so in v2 it must carry the final flag.
+    func decrypt(extent j: Int64, stored: UnsafeRawBufferPointer, plainLength: Int, atEnd: Bool,
+                 into out: UnsafeMutableRawPointer, gcm: AESGCM) throws(Errno) {
         guard stored.count == plainLength + ExtentGeometry.overhead else {
             throw damaged(extent: j, why: "extent is truncated")
         }
-        if isAllZero(stored) {
+        let final = stored[0] & Self.finalBit != 0
+        if v2 {
+            // A non-final extent at the end: the file was cut at an extent boundary.
+            if atEnd && !final { throw damaged(extent: j, why: "file was cut at an extent boundary (last extent not final)") }
+        } else if isAllZero(stored) {
             out.initializeMemory(as: UInt8.self, repeating: 0, count: plainLength)
             return
         }
         func open(_ g: AESGCM) -> Bool {
-            withAAD(extent: j) { aad in
+            withAAD(extent: j, final: final) { aad in
                 g.open(nonce: UnsafeRawBufferPointer(rebasing: stored[0..<Self.nonce]), aad: aad,
                        ciphertext: UnsafeRawBufferPointer(rebasing: stored[Self.nonce..<(Self.nonce + plainLength)]),
                        tag: UnsafeRawBufferPointer(rebasing: stored[(Self.nonce + plainLength)...]), plaintext: out)
@@ -94,7 +106,7 @@ struct ContentIO {
         // During a re-key, extents not yet converted are still under the previous key.
         if let previous = header.previousKey,
            fs.gcmContexts.withContext(key: previous, size: header.previousSize, { open($0) }) { return }
-        throw damaged(extent: j, why: "authentication failed")
+        throw damaged(extent: j, why: v2 && isAllZero(stored) ? "extent is all zeros (zeroed or punched out)" : "authentication failed")
     }
 
     func damaged(extent j: Int64, why: String) -> Errno {
@@ -116,7 +128,10 @@ struct ContentIO {
             try resizeExtent(oldLastExtent, oldSize: oldSize, newLength: Int(Self.P))
         }
         let newSize = max(oldSize, end)
-        let first = offset / Self.P, last = (end - 1) / Self.P
+        let last = (end - 1) / Self.P, finalExtent = (newSize - 1) / Self.P
+        let oldExtents = (oldSize + Self.P - 1) / Self.P, oldFinalExtent = oldExtents - 1
+        // v2 has no holes: extents between the old end and the write are written as encrypted zeros.
+        let first = v2 ? min(offset / Self.P, oldExtents) : offset / Self.P
         try fs.withWorkspace { (ws) throws(Errno) in
             let cbuf = ws.cipher.baseAddress!
             try fs.gcmContexts.withContext(key: header.fileKey, size: header.header.size) { (gcm) throws(Errno) in
@@ -130,19 +145,26 @@ struct ContentIO {
                         let extStart = j * Self.P
                         let newLen = Int(min(Self.P, newSize - extStart))
                         let oldLen = Int(max(0, min(Self.P, oldSize - extStart)))
-                        let from = Int(max(offset, extStart) - extStart)
-                        let to = Int(min(end, extStart + Self.P) - extStart)
+                        // Clamped: a gap extent (v2) lies wholly before the write and takes none of it.
+                        let from = Int(min(Self.P, max(offset, extStart) - extStart))
+                        let to = Int(max(Int64(from), min(end, extStart + Self.P) - extStart))
                         let slot = cbuf + Int(j - chunkFirst) * Int(Self.S)
-                        let src = data.baseAddress! + Int(extStart + Int64(from) - offset)
+                        let src = data.baseAddress! + Int(max(0, extStart + Int64(from) - offset))
+                        // Final: the new end; the old end (kept final, so that a crash before the
+                        // growth reaches the disk leaves a readable file); and, while growing, the
+                        // end of each pwrite, a point where a crash can leave the file's end.
+                        let final = j == finalExtent || j == oldFinalExtent || (j >= oldExtents && j == chunkLast)
                         if from == 0 && to == newLen {
-                            try seal(extent: j, plain: UnsafeRawBufferPointer(start: src, count: newLen), slot: slot, gcm: gcm)
+                            try seal(extent: j, plain: UnsafeRawBufferPointer(start: src, count: newLen), final: final, slot: slot, gcm: gcm)
                         } else {
                             // An edge extent: read, modify, write.
                             let t = ws.plain
-                            if oldLen > 0 { try readExtent(j, plainLength: oldLen, into: t, gcm: gcm, ws: ws) }
+                            if oldLen > 0 {
+                                try readExtent(j, plainLength: oldLen, atEnd: extStart + Int64(oldLen) == oldSize, into: t, gcm: gcm, ws: ws)
+                            }
                             if newLen > oldLen { (t + oldLen).initializeMemory(as: UInt8.self, repeating: 0, count: newLen - oldLen) }
-                            (t + from).copyMemory(from: src, byteCount: to - from)
-                            try seal(extent: j, plain: UnsafeRawBufferPointer(start: t, count: newLen), slot: slot, gcm: gcm)
+                            if to > from { (t + from).copyMemory(from: src, byteCount: to - from) }
+                            try seal(extent: j, plain: UnsafeRawBufferPointer(start: t, count: newLen), final: final, slot: slot, gcm: gcm)
                         }
                         written = Int(j - chunkFirst) * Int(Self.S) + newLen + ExtentGeometry.overhead
                     }
@@ -154,31 +176,38 @@ struct ContentIO {
     }
 
     /// Re-encrypts extent `j` (currently holding min(4096, oldSize - j*4096) bytes) with `newLength`
-    /// bytes: cut short, or padded with zeros.
-    func resizeExtent(_ j: Int64, oldSize: Int64, newLength: Int) throws(Errno) {
+    /// bytes: cut short, or padded with zeros. `j` is the last extent, before (`atEnd`) and after:
+    /// it stays final in v2, so a crash before the file grows on leaves it readable.
+    func resizeExtent(_ j: Int64, oldSize: Int64, newLength: Int, atEnd: Bool = true) throws(Errno) {
         let oldLen = Int(max(0, min(Self.P, oldSize - j * Self.P)))
         try fs.withWorkspace { (ws) throws(Errno) in
             try fs.gcmContexts.withContext(key: header.fileKey, size: header.header.size) { (gcm) throws(Errno) in
                 let plain = ws.plain, slot = ws.cipher.baseAddress!
-                if oldLen > 0 { try readExtent(j, plainLength: oldLen, into: plain, gcm: gcm, ws: ws) }
+                if oldLen > 0 { try readExtent(j, plainLength: oldLen, atEnd: atEnd, into: plain, gcm: gcm, ws: ws) }
                 if newLength > oldLen { (plain + oldLen).initializeMemory(as: UInt8.self, repeating: 0, count: newLength - oldLen) }
                 fillNonces(ws, count: 1)
-                try seal(extent: j, plain: UnsafeRawBufferPointer(start: plain, count: newLength), slot: slot, gcm: gcm)
+                try seal(extent: j, plain: UnsafeRawBufferPointer(start: plain, count: newLength), final: true, slot: slot, gcm: gcm)
                 try pwriteFully(slot, newLength + ExtentGeometry.overhead, ExtentGeometry.backingOffset(ofExtent: j))
             }
         }
     }
 
     /// Reads and decrypts one extent of `plainLength` bytes (through the workspace's stored-extent area).
-    func readExtent(_ j: Int64, plainLength: Int, into out: UnsafeMutableRawPointer, gcm: AESGCM, ws: Workspace) throws(Errno) {
+    func readExtent(_ j: Int64, plainLength: Int, atEnd: Bool, into out: UnsafeMutableRawPointer, gcm: AESGCM,
+                    ws: Workspace) throws(Errno) {
         let got = try preadFully(ws.stored, plainLength + ExtentGeometry.overhead, ExtentGeometry.backingOffset(ofExtent: j))
         try decrypt(extent: j, stored: UnsafeRawBufferPointer(start: ws.stored, count: got),
-                    plainLength: plainLength, into: out, gcm: gcm)
+                    plainLength: plainLength, atEnd: atEnd, into: out, gcm: gcm)
     }
 
-    /// Encrypts into a slot whose first 16 bytes already hold a fresh random nonce.
-    func seal(extent j: Int64, plain: UnsafeRawBufferPointer, slot: UnsafeMutableRawPointer, gcm: AESGCM) throws(Errno) {
-        let ok = withAAD(extent: j) { aad in
+    /// Encrypts into a slot whose first 16 bytes already hold a fresh random nonce; in v2 the
+    /// nonce's final bit is set to `final` first (127 random bits remain).
+    func seal(extent j: Int64, plain: UnsafeRawBufferPointer, final: Bool, slot: UnsafeMutableRawPointer, gcm: AESGCM) throws(Errno) {
+        if v2 {
+            let b = slot.load(as: UInt8.self) & ~Self.finalBit
+            slot.storeBytes(of: final ? b | Self.finalBit : b, as: UInt8.self)
+        }
+        let ok = withAAD(extent: j, final: final) { aad in
             gcm.seal(nonce: UnsafeRawBufferPointer(start: slot, count: Self.nonce), aad: aad, plaintext: plain,
                      ciphertext: slot + Self.nonce, tag: slot + Self.nonce + plain.count)
         }
@@ -225,10 +254,13 @@ struct ContentIO {
                     let len = Int(min(Self.P, size - j * Self.P))
                     let slot = cbuf + i * Int(Self.S)
                     let stored = UnsafeRawBufferPointer(start: slot, count: max(0, min(len + ExtentGeometry.overhead, got - i * Int(Self.S))))
-                    if stored.count == len + ExtentGeometry.overhead && isAllZero(stored) { continue }  // a hole
-                    try decrypt(extent: j, stored: stored, plainLength: len, into: ws.plain, gcm: gcm)
+                    if !v2 && stored.count == len + ExtentGeometry.overhead && isAllZero(stored) { continue }  // a v1 hole
+                    // A final flag is kept as it was (v2), so a crash leftover stays readable.
+                    let atEnd = j * Self.P + Int64(len) == size
+                    let final = atEnd || (stored.count > 0 && stored[0] & Self.finalBit != 0)
+                    try decrypt(extent: j, stored: stored, plainLength: len, atEnd: atEnd, into: ws.plain, gcm: gcm)
                     slot.copyMemory(from: ws.nonces + i * Self.nonce, byteCount: Self.nonce)
-                    try seal(extent: j, plain: UnsafeRawBufferPointer(start: ws.plain, count: len), slot: slot, gcm: gcm)
+                    try seal(extent: j, plain: UnsafeRawBufferPointer(start: ws.plain, count: len), final: final, slot: slot, gcm: gcm)
                 }
             }
             try pwriteFully(cbuf, got, begin)
@@ -246,13 +278,16 @@ struct ContentIO {
         if newSize == oldSize { return }
         let k = newSize / Self.P, r = Int(newSize % Self.P)
         if newSize < oldSize {
+            // v2: the extent that the cut leaves at the end is sealed final before the cut, so a
+            // crash at any point leaves a readable file.
+            if v2 && k > 0 { try resealFinal(k - 1) }
             // Drop whole extents first, then re-encrypt the new last one shorter: a crash in between
             // leaves a shorter file, never an unreadable one.
             if r != 0 {
                 let oldLen = Int(min(Self.P, oldSize - k * Self.P))
                 try fs.withWorkspace { (ws) throws(Errno) in
                     try fs.gcmContexts.withContext(key: header.fileKey, size: header.header.size) { (gcm) throws(Errno) in
-                        try readExtent(k, plainLength: oldLen, into: ws.plain, gcm: gcm, ws: ws)
+                        try readExtent(k, plainLength: oldLen, atEnd: k * Self.P + Int64(oldLen) == oldSize, into: ws.plain, gcm: gcm, ws: ws)
                     }
                     _ = try sys { ftruncate(fd, off_t(ExtentGeometry.backingOffset(ofExtent: k))) }
                     try write(offset: k * Self.P, data: UnsafeRawBufferPointer(start: ws.plain, count: r))
@@ -260,6 +295,10 @@ struct ContentIO {
             } else {
                 _ = try sys { ftruncate(fd, off_t(ExtentGeometry.backingSize(plainSize: newSize))) }
             }
+        } else if v2 {
+            // No holes: the new range is written as encrypted zeros (write fills the gap).
+            var zero: UInt8 = 0
+            try withUnsafeBytes(of: &zero) { (z) throws(Errno) in try write(offset: newSize - 1, data: z) }
         } else {
             let oldLast = oldSize / Self.P
             if oldSize % Self.P != 0 {
@@ -270,14 +309,30 @@ struct ContentIO {
         }
     }
 
+    /// Re-encrypts full middle extent `j` with the final flag (v2), in place.
+    func resealFinal(_ j: Int64) throws(Errno) {
+        try fs.withWorkspace { (ws) throws(Errno) in
+            try fs.gcmContexts.withContext(key: header.fileKey, size: header.header.size) { (gcm) throws(Errno) in
+                let plain = ws.plain, slot = ws.cipher.baseAddress!
+                try readExtent(j, plainLength: Int(Self.P), atEnd: false, into: plain, gcm: gcm, ws: ws)
+                if ws.stored.load(as: UInt8.self) & Self.finalBit != 0 { return }  // already final
+                fillNonces(ws, count: 1)
+                try seal(extent: j, plain: UnsafeRawBufferPointer(start: plain, count: Int(Self.P)), final: true, slot: slot, gcm: gcm)
+                try pwriteFully(slot, Int(Self.S), ExtentGeometry.backingOffset(ofExtent: j))
+            }
+        }
+    }
+
     // MARK: Helpers
 
+    /// v1: file ID (16) | index (u64). v2 adds a flags byte (bit 0: final).
     @inline(__always)
-    func withAAD<R>(extent j: Int64, _ body: (UnsafeRawBufferPointer) -> R) -> R {
-        withUnsafeTemporaryAllocation(byteCount: 24, alignment: 8) { a in
+    func withAAD<R>(extent j: Int64, final: Bool, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+        withUnsafeTemporaryAllocation(byteCount: 25, alignment: 8) { a in
             header.header.fileID.withUnsafeBytes { a.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: 16) }
             BigEndian.put64(UInt64(j), a.baseAddress!, 16)
-            return body(UnsafeRawBufferPointer(a))
+            a[24] = final ? 1 : 0
+            return body(UnsafeRawBufferPointer(rebasing: a[0..<(v2 ? 25 : 24)]))
         }
     }
 

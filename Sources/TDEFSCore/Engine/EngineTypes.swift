@@ -46,5 +46,10 @@ public struct DirectoryEntry: Sendable {
 public struct EngineOptions: Sendable {
     /// Set owners of new objects to the caller (needed when the daemon runs as root for others).
     public var chownToCaller: Bool
-    public init(chownToCaller: Bool = getuid() == 0) { self.chownToCaller = chownToCaller }
+    /// The header version of new files: the volume's formatVersion (a v1 volume keeps making v1
+    /// files, which a v1-only release still reads).
+    public var fileFormatVersion: UInt8
+    public init(chownToCaller: Bool = getuid() == 0, fileFormatVersion: UInt8 = 2) {
+        self.chownToCaller = chownToCaller; self.fileFormatVersion = fileFormatVersion
+    }
 }

@@ -73,7 +73,7 @@ extension FileSystem {
             if loaded.previousKey != nil { return (loaded.header, true) }
             if loaded.header.epoch == target.epoch { return nil }
             let newKey = SecureBytes.random(count: FileHeader.fileKeyBytes)
-            var header = FileHeader(size: target.size, epoch: target.epoch, fileID: loaded.header.fileID, wrapped: [])
+            var header = FileHeader(version: loaded.header.version, size: target.size, epoch: target.epoch, fileID: loaded.header.fileID, wrapped: [])
             header.wrap(fileKey: newKey, keys: target)
             let bytes = header.bytes
             _ = try sys { bytes.withUnsafeBytes { tdefs_fsetxattr(file.fd, Self.rekeyAttribute, $0.baseAddress, $0.count, 0) } }

@@ -7,6 +7,8 @@ public struct FileHeader: Sendable {
     static let aadBytes = 32
     static let fileKeyBytes = 32
 
+    /// 1, or 2 (no holes, the end of file bound: docs/format.md, "Format version 2").
+    public var version: UInt8 = 2
     public var size: AESKeySize
     public var epoch: UInt32
     public var fileID: [UInt8]
@@ -14,9 +16,10 @@ public struct FileHeader: Sendable {
     public var wrapped: [UInt8]
 
     /// A header for a new file with a fresh random file key wrapped under `keys`.
-    public static func create(keys: EpochKeys) -> (FileHeader, SecureBytes) {
+    public static func create(keys: EpochKeys, version: UInt8 = 2) -> (FileHeader, SecureBytes) {
         let fileKey = SecureBytes.random(count: fileKeyBytes)
         var h = FileHeader(size: keys.size, epoch: keys.epoch, fileID: Random.bytes(16), wrapped: [])
+        h.version = version
         h.wrap(fileKey: fileKey, keys: keys)
         return (h, fileKey)
     }
@@ -71,7 +74,7 @@ public struct FileHeader: Sendable {
     var prefixBytes: [UInt8] {
         var b = [UInt8](repeating: 0, count: Self.aadBytes)
         b.replaceSubrange(0..<4, with: Self.magic)
-        b[5] = 1  // version 1, big-endian u16
+        b[5] = version  // big-endian u16
         b[6] = size.rawValue
         b.replaceSubrange(8..<12, with: BigEndian.bytes32(epoch))
         b.replaceSubrange(12..<28, with: fileID)
@@ -80,11 +83,12 @@ public struct FileHeader: Sendable {
 
     public var bytes: [UInt8] { prefixBytes + wrapped }
 
-    /// nil for anything that is not a well-formed version-1 header.
+    /// nil for anything that is not a well-formed version-1 or version-2 header.
     public init?(parsing b: UnsafeRawBufferPointer) {
-        guard b.count >= Self.byteCount, Array(b[0..<4]) == Self.magic, b[4] == 0, b[5] == 1,
+        guard b.count >= Self.byteCount, Array(b[0..<4]) == Self.magic, b[4] == 0, b[5] == 1 || b[5] == 2,
               let size = AESKeySize(rawValue: b[6]), b[7] == 0,
               b[28] == 0, b[29] == 0, b[30] == 0, b[31] == 0 else { return nil }
+        version = b[5]
         self.size = size
         epoch = b[8..<12].reduce(UInt32(0)) { ($0 << 8) | UInt32($1) }
         fileID = Array(b[12..<28])
@@ -96,7 +100,7 @@ public struct FileHeader: Sendable {
         self = h
     }
 
-    init(size: AESKeySize, epoch: UInt32, fileID: [UInt8], wrapped: [UInt8]) {
-        self.size = size; self.epoch = epoch; self.fileID = fileID; self.wrapped = wrapped
+    init(version: UInt8 = 2, size: AESKeySize, epoch: UInt32, fileID: [UInt8], wrapped: [UInt8]) {
+        self.version = version; self.size = size; self.epoch = epoch; self.fileID = fileID; self.wrapped = wrapped
     }
 }

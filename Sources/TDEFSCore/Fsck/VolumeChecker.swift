@@ -233,8 +233,9 @@ public final class VolumeChecker {
                 let off = Int(i) * ExtentGeometry.storedBytes
                 let stored = min(extLen + ExtentGeometry.overhead, max(0, got - off))
                 report.extents += 1
-                if !extentIsValid(offset: off, stored: stored, plainLength: extLen, index: idx, fileID: header.fileID) {
-                    problem(.extent, displayPath(plainPath), backingPath, "extent \(idx) fails authentication")
+                if let why = extentProblem(offset: off, stored: stored, plainLength: extLen, index: idx, atEnd: idx == extents - 1,
+                                           header: header) {
+                    problem(.extent, displayPath(plainPath), backingPath, "extent \(idx) \(why)")
                 }
             }
             j += count
@@ -243,20 +244,26 @@ public final class VolumeChecker {
         return XattrKeys.forFile(fileKey: fileKey, fileID: header.fileID, size: header.size)
     }
 
-    func extentIsValid(offset: Int, stored: Int, plainLength: Int, index: Int64, fileID: [UInt8]) -> Bool {
-        guard stored == plainLength + ExtentGeometry.overhead else { return false }
-        return buffer.withUnsafeBytes { b in
+    /// nil for a good extent, else what is wrong; the rules of ContentIO.decrypt (docs/format.md):
+    /// v1 takes an all-zero extent as a hole, v2 has none and wants the final flag at the end.
+    func extentProblem(offset: Int, stored: Int, plainLength: Int, index: Int64, atEnd: Bool, header: FileHeader) -> String? {
+        guard stored == plainLength + ExtentGeometry.overhead else { return "is truncated" }
+        return buffer.withUnsafeBytes { b -> String? in
             let s = UnsafeRawBufferPointer(rebasing: b[offset..<(offset + stored)])
-            if s.allSatisfy({ $0 == 0 }) { return true }  // a hole
-            var aad = fileID
+            let v2 = header.version >= 2, final = s[0] & ContentIO.finalBit != 0
+            if s.allSatisfy({ $0 == 0 }) { return v2 ? "is all zeros (zeroed or punched out)" : nil }  // v1: a hole
+            if v2 && atEnd && !final { return "ends the file but is not final (the file was cut at an extent boundary)" }
+            var aad = header.fileID
             aad += BigEndian.bytes32(UInt32(truncatingIfNeeded: UInt64(index) >> 32)) + BigEndian.bytes32(UInt32(truncatingIfNeeded: index))
-            return withUnsafeTemporaryAllocation(byteCount: 4096, alignment: 16) { out in
+            if v2 { aad.append(final ? 1 : 0) }
+            let ok = withUnsafeTemporaryAllocation(byteCount: 4096, alignment: 16) { out in
                 aad.withUnsafeBytes { a in
                     gcm.open(nonce: UnsafeRawBufferPointer(rebasing: s[0..<16]), aad: a,
                              ciphertext: UnsafeRawBufferPointer(rebasing: s[16..<(16 + plainLength)]),
                              tag: UnsafeRawBufferPointer(rebasing: s[(16 + plainLength)...]), plaintext: out.baseAddress!)
                 }
             }
+            return ok ? nil : "fails authentication"
         }
     }
 

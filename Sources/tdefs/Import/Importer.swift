@@ -230,7 +230,8 @@ final class Importer {
             if n < 0 && errno == EINTR { continue }
             guard n >= 0 else { throw CLIError(.failure, "read \(path): \(String(cString: strerror(errno)))") }
             if n == 0 { break }
-            // Whole blocks of zeros stay holes (they read back as zeros).
+            // Whole blocks of zeros are skipped: holes in a v1 volume; in v2 the engine writes them as
+            // encrypted zeros when the file grows past them.
             var at = 0
             while at < n {
                 let chunk = min(65536, n - at)
