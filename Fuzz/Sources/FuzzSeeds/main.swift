@@ -64,7 +64,7 @@ func replacing(_ s: String, _ old: String, with new: String) -> String {
     return String(decoding: b[..<i] + Array(new.utf8) + b[(i + o.count)...], as: UTF8.self)
 }
 write("FuzzConfig", "truncated.conf", Array(configs[0].1.prefix(configs[0].1.count / 2)))
-write("FuzzConfig", "newer-version.conf", replacing(text, "\"formatVersion\": 1", with: "\"formatVersion\": 2"))
+write("FuzzConfig", "newer-version.conf", replacing(text, "\"formatVersion\": 2", with: "\"formatVersion\": 3"))
 write("FuzzConfig", "epoch-zero.conf", replacing(text, "\"epoch\": 1", with: "\"epoch\": 0"))
 write("FuzzConfig", "bad-base64.conf", replacing(text, "\"volumeID\": \"", with: "\"volumeID\": \"=="))
 write("FuzzConfig", "minimal-wrong.json", "{\"format\":\"tdefs\",\"formatVersion\":1}")
@@ -74,6 +74,7 @@ let (h1, _) = FileHeader.create(keys: FuzzKeys.epoch1)
 let (h2, _) = FileHeader.create(keys: FuzzKeys.epoch2)
 write("FuzzHeader", "epoch1-aes256", h1.bytes)
 write("FuzzHeader", "epoch2-aes192", h2.bytes)
+write("FuzzHeader", "epoch1-aes256-v1", FileHeader.create(keys: FuzzKeys.epoch1, version: 1).0.bytes)
 write("FuzzHeader", "with-extent", h1.bytes + [UInt8](repeating: 0x5A, count: 4096 + 32))
 var bad = h1.bytes; bad[40] ^= 1
 write("FuzzHeader", "flipped-wrap", bad)
