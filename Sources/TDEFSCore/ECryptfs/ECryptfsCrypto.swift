@@ -68,6 +68,36 @@ enum ECryptfsCrypto {
         return Int(outl + fin) == input.count
     }
 
+    /// AES encryption without padding, for ECryptfsEncoder (test vectors and fuzz seeds).
+    static func aesEncrypt(mode: Mode, key: UnsafeRawBufferPointer, iv: UnsafeRawBufferPointer?,
+                           input: UnsafeRawBufferPointer, output: UnsafeMutableRawBufferPointer) -> Bool {
+        guard input.count % 16 == 0, output.count >= input.count else { return false }
+        let cipher: OpaquePointer
+        switch (mode, key.count) {
+        case (.ecb, 16): cipher = ecb128
+        case (.ecb, 24): cipher = ecb192
+        case (.ecb, 32): cipher = ecb256
+        case (.cbc, 16): cipher = cbc128
+        case (.cbc, 24): cipher = cbc192
+        case (.cbc, 32): cipher = cbc256
+        default: return false
+        }
+        if input.count == 0 { return true }
+        guard let ctx = EVP_CIPHER_CTX_new() else { return false }
+        defer { EVP_CIPHER_CTX_free(ctx) }
+        let ivp = iv?.baseAddress?.assumingMemoryBound(to: UInt8.self)
+        guard EVP_EncryptInit_ex2(ctx, cipher, key.baseAddress!.assumingMemoryBound(to: UInt8.self), ivp, nil) == 1,
+              EVP_CIPHER_CTX_set_padding(ctx, 0) == 1 else { return false }
+        var outl: Int32 = 0
+        guard EVP_EncryptUpdate(ctx, output.baseAddress!.assumingMemoryBound(to: UInt8.self), &outl,
+                                input.baseAddress!.assumingMemoryBound(to: UInt8.self), Int32(input.count)) == 1
+        else { return false }
+        var fin: Int32 = 0
+        guard EVP_EncryptFinal_ex(ctx, output.baseAddress!.assumingMemoryBound(to: UInt8.self) + Int(outl), &fin) == 1
+        else { return false }
+        return Int(outl + fin) == input.count
+    }
+
     static func hex(_ bytes: some Sequence<UInt8>) -> String {
         let digits = Array("0123456789abcdef".utf8)
         var s = [UInt8]()
