@@ -1,0 +1,185 @@
+import XCTest
+import TDEFSCore
+
+/// The eCryptfs codec: known-answer vectors and malformed input for every parser.
+final class ECryptfsCodecTests: XCTestCase {
+    static let key = ECryptfsPassphraseKey(passphrase: SecureBytes(copying: Array("test passphrase".utf8)),
+                                           salt: ECryptfsPassphraseKey.defaultSalt)
+
+    /// Wrapping-key signatures as John the Ripper's ecryptfs format lists them (the first 16
+    /// characters of ecryptfs-utils' v1 wrapped-passphrase files), computed independently of
+    /// this reader: default salt, and a custom salt.
+    func testPassphraseSignatureVectors() {
+        let cases: [(String, [UInt8], String)] = [
+            ("openwall", ECryptfsPassphraseKey.defaultSalt, "92dc3db8feaf1676"),
+            ("failpassword", ECryptfsPassphraseKey.defaultSalt, "ccb515ee115be591"),
+            ("verylongbutstillfailpassword", ECryptfsPassphraseKey.defaultSalt, "8acb10b9e061fcc7"),
+            ("fake", [0, 0, 0, 0, 0, 0, 0, 0], "884ed410cd143bca"),
+            ("fake", Hex.bytes("544c39674737716a"), "a8307a01b2d1b008"),
+        ]
+        for (pass, salt, sig) in cases {
+            let k = ECryptfsPassphraseKey(passphrase: SecureBytes(copying: Array(pass.utf8)), salt: salt)
+            XCTAssertEqual(k.signature, sig, pass)
+            XCTAssertEqual(k.fekek.count, 64)
+        }
+    }
+
+    func testFNEKSaltIsTheASCIIPrefixOfTheHexString() {
+        XCTAssertEqual(ECryptfsPassphraseKey.fnekSalt, Array("99887766".utf8))
+    }
+
+    func testFilenameEncodingAlphabetAndRoundTrip() {
+        XCTAssertEqual(ECryptfsFilenameEncoding.encode([0, 0, 0]), Array("----".utf8))
+        XCTAssertEqual(ECryptfsFilenameEncoding.encode([0xff, 0xff, 0xff]), Array("zzzz".utf8))
+        XCTAssertEqual(ECryptfsFilenameEncoding.encode([0x04, 0x10, 0x41]), Array("....".utf8))
+        for n in 0..<40 {
+            let b = (0..<n).map { UInt8(($0 * 37 + 11) & 0xff) }
+            let d = ECryptfsFilenameEncoding.decode(ECryptfsFilenameEncoding.encode(b))!
+            XCTAssertEqual(Array(d.prefix(n)), b)
+            XCTAssertTrue(d.count - n < 3 && d.dropFirst(n).allSatisfy { $0 == 0 })
+        }
+        XCTAssertNil(ECryptfsFilenameEncoding.decode(Array("ab+c".utf8)))
+        XCTAssertNil(ECryptfsFilenameEncoding.decode(Array("ab/c".utf8)))
+        XCTAssertTrue(ECryptfsFilenameEncoding.isEncrypted(Array("ECRYPTFS_FNEK_ENCRYPTED.x".utf8)))
+        XCTAssertFalse(ECryptfsFilenameEncoding.isEncrypted(Array("ECRYPTFS_FNEK_ENCRYPTED.".utf8)))
+        XCTAssertFalse(ECryptfsFilenameEncoding.isEncrypted(Array("plain".utf8)))
+    }
+
+    func header(size: UInt64 = 5000, keyBytes: Int = 16, inXattr: Bool = false) -> [UInt8] {
+        ECryptfsEncoder.header(size: size, fek: [UInt8](repeating: 0x5a, count: keyBytes), key: Self.key, inXattr: inXattr)
+    }
+
+    func testHeaderFieldsAndPackets() throws {
+        for kb in [16, 24, 32] {
+            let h = header(keyBytes: kb)
+            XCTAssertEqual(h.count, 8192)
+            let fh = try ECryptfsFileHeader.parse(h, path: "f", validateHeaderSize: true)
+            XCTAssertEqual(fh.size, 5000)
+            XCTAssertEqual(fh.version, 3)
+            XCTAssertEqual(fh.flags & ECryptfsFileHeader.flagEncrypted, ECryptfsFileHeader.flagEncrypted)
+            XCTAssertEqual(fh.headerExtentSize, 4096)
+            XCTAssertEqual(fh.headerExtentCount, 2)
+            XCTAssertEqual(fh.metadataSize, 8192)
+            let ps = try ECryptfsPacketSet.parse(h[26...], path: "f")
+            XCTAssertEqual(ps.passphraseKeys.count, 1)
+            XCTAssertEqual(ps.passphraseKeys[0].signature, Self.key.signature)
+            XCTAssertEqual(ps.passphraseKeys[0].tag3.keyBytes, kb)
+            XCTAssertEqual(ps.passphraseKeys[0].tag3.encryptedKey.count, kb == 16 ? 16 : 32)
+            XCTAssertEqual(ps.passphraseKeys[0].tag3.hashIterations, 65536)
+            XCTAssertEqual(ps.passphraseKeys[0].tag3.salt, ECryptfsPassphraseKey.defaultSalt)
+        }
+    }
+
+    func assertMalformed(_ body: () throws -> Void, _ line: UInt = #line) {
+        do { try body(); XCTFail("accepted", line: line) } catch let e as ECryptfsError {
+            XCTAssertFalse(e.description.isEmpty, line: line)
+        } catch { XCTFail("\(error)", line: line) }
+    }
+
+    func testHeaderMalformed() {
+        let h = header()
+        for n in [0, 1, 8, 16, 25] { assertMalformed { _ = try ECryptfsFileHeader.parse(Array(h.prefix(n)), path: "f", validateHeaderSize: true) } }
+        var bad = h; bad[9] ^= 1  // marker
+        assertMalformed { _ = try ECryptfsFileHeader.parse(bad, path: "f", validateHeaderSize: true) }
+        bad = h; bad[16] = 4  // version
+        assertMalformed { _ = try ECryptfsFileHeader.parse(bad, path: "f", validateHeaderSize: true) }
+        bad = h; bad[16] = 0
+        assertMalformed { _ = try ECryptfsFileHeader.parse(bad, path: "f", validateHeaderSize: true) }
+        bad = h; bad[25] = 1  // 4096-byte header: below the minimum
+        assertMalformed { _ = try ECryptfsFileHeader.parse(bad, path: "f", validateHeaderSize: true) }
+        XCTAssertNoThrow(try ECryptfsFileHeader.parse(bad, path: "f", validateHeaderSize: false))
+        bad = h; bad[19] = 0  // not encrypted
+        assertMalformed { _ = try ECryptfsFileHeader.parse(bad, path: "f", validateHeaderSize: true) }
+        bad = h; bad[0] = 0x80  // size beyond Int64
+        assertMalformed { _ = try ECryptfsFileHeader.parse(bad, path: "f", validateHeaderSize: true) }
+        XCTAssertEqual((try? ECryptfsFileHeader.parse(bad, path: "/lower/x", validateHeaderSize: true)) == nil, true)
+        do { _ = try ECryptfsFileHeader.parse(Array(h.prefix(3)), path: "/lower/x", validateHeaderSize: true) } catch {
+            XCTAssertEqual(error.path, "/lower/x")
+            XCTAssertTrue(error.description.hasPrefix("/lower/x: "))
+        }
+    }
+
+    func testTag3AndTag11Malformed() {
+        let h = header()
+        let ps = Array(h[26..<(26 + 2 + 29 + 2 + 22)])  // tag 3 (body 29) + tag 11 (body 22)
+        XCTAssertNoThrow(try ECryptfsPacketSet.parse(ps[...], path: "f"))
+        for n in 0..<ps.count { assertMalformed { _ = try ECryptfsPacketSet.parse(ps[0..<n], path: "f") } }
+        func mutate(_ i: Int, _ v: UInt8) -> ArraySlice<UInt8> { var m = ps; m[i] = v; return m[...] }
+        assertMalformed { _ = try ECryptfsPacketSet.parse(mutate(0, 0x77), path: "f") }   // no packet
+        assertMalformed { _ = try ECryptfsPacketSet.parse(mutate(1, 0xff), path: "f") }   // 5-octet length
+        assertMalformed { _ = try ECryptfsPacketSet.parse(mutate(1, 0x05), path: "f") }   // body too short
+        assertMalformed { _ = try ECryptfsPacketSet.parse(mutate(1, 0xd0), path: "f") }   // length past the end
+        assertMalformed { _ = try ECryptfsPacketSet.parse(mutate(2, 0x03), path: "f") }   // version
+        assertMalformed { _ = try ECryptfsPacketSet.parse(mutate(3, 0x03), path: "f") }   // cipher (CAST5)
+        assertMalformed { _ = try ECryptfsPacketSet.parse(mutate(4, 0x01), path: "f") }   // S2K id
+        assertMalformed { _ = try ECryptfsPacketSet.parse(mutate(5, 0x02), path: "f") }   // hash id
+        assertMalformed { _ = try ECryptfsPacketSet.parse(mutate(1, 30), path: "f") }     // key size 17
+        assertMalformed { _ = try ECryptfsPacketSet.parse(mutate(31, 0x8C), path: "f") }  // tag 3 not followed by tag 11
+        assertMalformed { _ = try ECryptfsPacketSet.parse(mutate(33, 0x63), path: "f") }  // tag 11 format
+        assertMalformed { _ = try ECryptfsPacketSet.parse(mutate(34, 0x07), path: "f") }
+        assertMalformed { _ = try ECryptfsPacketSet.parse(mutate(32, 13), path: "f") }    // tag 11 body too short
+        assertMalformed { _ = try ECryptfsPacketSet.parse(mutate(32, 21), path: "f") }    // 7-byte signature
+        assertMalformed { _ = try ECryptfsTag3Packet.parse(ps[31...], path: "f") }
+        assertMalformed { _ = try ECryptfsTag11Packet.parse(ps[0...], path: "f") }
+        // A tag 1 (public key) packet only: unsupported, not a crash.
+        assertMalformed { _ = try ECryptfsPacketSet.parse([0x01, 0x02, 0x00, 0x00][...], path: "f") }
+        assertMalformed { _ = try ECryptfsPacketSet.parse([0x01, 0x09, 0x00][...], path: "f") }
+    }
+
+    func testTag70ParseAndMalformed() throws {
+        let name = Array("hello.db".utf8)
+        for kb in [16, 24, 32] {
+            let lower = ECryptfsEncoder.encryptName(name, fnek: Self.key, keyBytes: kb)
+            let packet = ECryptfsFilenameEncoding.decode(lower.dropFirst(24))!
+            let t = try ECryptfsTag70Packet.parse(packet, path: "n")
+            XCTAssertEqual(t.signature, Self.key.signature)
+            XCTAssertEqual(t.encryptedName.count % 16, 0)
+            for n in 0..<min(packet.count, 40) { assertMalformed { _ = try ECryptfsTag70Packet.parse(Array(packet.prefix(n)), path: "n") } }
+            var bad = packet; bad[0] = 0x47
+            assertMalformed { _ = try ECryptfsTag70Packet.parse(bad, path: "n") }
+            bad = packet; bad[1] = 0xfe
+            assertMalformed { _ = try ECryptfsTag70Packet.parse(bad, path: "n") }
+            bad = packet; bad[1] = 9
+            assertMalformed { _ = try ECryptfsTag70Packet.parse(bad, path: "n") }
+            bad = packet; bad[1] -= 1  // not block-aligned
+            assertMalformed { _ = try ECryptfsTag70Packet.parse(bad, path: "n") }
+            bad = packet; bad[10] = 0x04
+            assertMalformed { _ = try ECryptfsTag70Packet.parse(bad, path: "n") }
+        }
+    }
+
+    func testWrappedPassphraseRoundTripAndMalformed() throws {
+        let login = SecureBytes(copying: Array("login pw".utf8))
+        let salt: [UInt8] = [1, 2, 3, 4, 5, 6, 7, 8]
+        let file = ECryptfsEncoder.wrappedPassphrase(Array("mount passphrase 0123456789".utf8), login: login, salt: salt)
+        let p = try ECryptfsWrappedPassphrase.parse(file, path: "w")
+        XCTAssertEqual(p.version, 2)
+        XCTAssertEqual(p.salt, salt)
+        let m = try ECryptfsWrappedPassphrase.unwrap(p, loginPassphrase: login, path: "w")
+        XCTAssertEqual(m.withUnsafeBytes { Array($0) }, Array("mount passphrase 0123456789".utf8))
+        XCTAssertThrowsError(try ECryptfsWrappedPassphrase.unwrap(p, loginPassphrase: SecureBytes(copying: Array("wrong".utf8)), path: "w")) {
+            XCTAssertTrue("\($0)".contains("wrong login passphrase"))
+        }
+        // v1: signature then the encrypted passphrase, default salt.
+        let v1 = Array(ECryptfsEncoder.wrappedPassphrase(Array("x".utf8), login: login, salt: ECryptfsPassphraseKey.defaultSalt).dropFirst(10))
+        let p1 = try ECryptfsWrappedPassphrase.parse(v1, path: "w")
+        XCTAssertEqual(p1.version, 1)
+        XCTAssertEqual(try ECryptfsWrappedPassphrase.unwrap(p1, loginPassphrase: login, path: "w").withUnsafeBytes { Array($0) }, [0x78])
+        for n in [0, 1, 2, 9, 25, 26, 41] { assertMalformed { _ = try ECryptfsWrappedPassphrase.parse(Array(file.prefix(n)), path: "w") } }
+        var bad = file; bad[1] = 3
+        assertMalformed { _ = try ECryptfsWrappedPassphrase.parse(bad, path: "w") }
+        bad = file; bad[12] = UInt8(ascii: "G")
+        assertMalformed { _ = try ECryptfsWrappedPassphrase.parse(bad, path: "w") }
+        assertMalformed { _ = try ECryptfsWrappedPassphrase.parse(file + [1], path: "w") }
+        assertMalformed { _ = try ECryptfsWrappedPassphrase.parse(file + [UInt8](repeating: 0, count: 64), path: "w") }
+    }
+
+    func testExtentIVsFollowTheKernelDerivation() {
+        let fek = [UInt8](repeating: 7, count: 16)
+        let c = ECryptfsExtentCipher(fek: SecureBytes(copying: fek))
+        XCTAssertEqual(c.rootIV.count, 16)
+        XCTAssertNotEqual(c.iv(extent: 0), c.iv(extent: 1))
+        XCTAssertNotEqual(c.iv(extent: 1), c.iv(extent: 10))
+        XCTAssertEqual(c.iv(extent: 12), c.iv(extent: 12))
+    }
+}
