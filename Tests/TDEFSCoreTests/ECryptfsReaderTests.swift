@@ -209,6 +209,20 @@ final class ECryptfsReaderTests: XCTestCase {
         XCTAssertThrowsError(try ECryptfsKeys.fromPassphraseFile(dir + "-missing"))
     }
 
+    /// The root is listed through the reader's own root descriptor: every listing must start at
+    /// the beginning (a dup of it shares its offset, and the second listing came back empty).
+    func testListingTheSameDirectoryTwice() throws {
+        try writeFile(lowerName("a"), [1])
+        try FileManager.default.createDirectory(atPath: dir + "/" + lowerName("d"), withIntermediateDirectories: false)
+        try writeFile(lowerName("d") + "/" + lowerName("b"), [2])
+        let lower = try ECryptfsLowerDirectory(path: dir, keys: keys())
+        for _ in 0..<3 {
+            XCTAssertEqual(Set(try lower.entries(of: .root).compactMap { $0.name }), [Array("a".utf8), Array("d".utf8)])
+            XCTAssertEqual(try lower.entries(of: ECryptfsPath(lowerComponents: [Array(lowerName("d").utf8)])).compactMap { $0.name },
+                           [Array("b".utf8)])
+        }
+    }
+
     func testConcurrentReads() throws {
         let plain = pattern(300_000, seed: 8)
         try writeFile(lowerName("c"), plain, keyBytes: 32)

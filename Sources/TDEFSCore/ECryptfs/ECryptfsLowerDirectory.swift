@@ -114,7 +114,9 @@ public final class ECryptfsLowerDirectory: @unchecked Sendable {
     /// `name` are a plaintext-name collision (see `collisions(in:)`).
     public func entries(of directory: ECryptfsPath) throws(ECryptfsError) -> [ECryptfsEntry] {
         let fd = try openDirectory(directory)
-        let listFD = dup(fd)
+        // A descriptor of its own, not a dup: a dup shares the directory offset (of the root's
+        // descriptor, for the root), and a second listing would start at the end.
+        let listFD = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard listFD >= 0, let dir = fdopendir(listFD) else {
             let e = errno; close(fd); if listFD >= 0 { close(listFD) }
             throw .io(path: display(directory), errno: e)
