@@ -245,3 +245,18 @@ final class LockedCounter: @unchecked Sendable {
     func add() { lock.lock(); n += 1; lock.unlock() }
     var value: Int { lock.lock(); defer { lock.unlock() }; return n }
 }
+
+extension ECryptfsReaderTests {
+    /// Listing a directory twice (and the root after a file in it was opened) gives the same entries:
+    /// each listing has its own directory offset.
+    func testRepeatedListingsSeeEveryEntry() throws {
+        try writeFile(lowerName("r1"), [1])
+        try writeFile(lowerName("r2"), [2])
+        let lower = try ECryptfsLowerDirectory(path: dir, keys: keys())
+        let first = try lower.entries(of: .root)
+        _ = try lower.openFile(first[0].path)
+        XCTAssertEqual(try lower.entries(of: .root).count, 2)
+        XCTAssertEqual(try lower.entries(of: .root).count, 2)
+        XCTAssertEqual(first.count, 2)
+    }
+}

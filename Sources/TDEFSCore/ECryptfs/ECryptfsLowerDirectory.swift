@@ -66,7 +66,9 @@ public final class ECryptfsLowerDirectory: @unchecked Sendable {
 
     /// An O_DIRECTORY descriptor for `p` (the caller closes it).
     func openDirectory(_ p: ECryptfsPath) throws(ECryptfsError) -> Int32 {
-        var fd = dup(rootFD)
+        // A new open file description each time (a dup would share the directory offset that
+        // readdir advances, between concurrent or successive listings).
+        var fd = openat(rootFD, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { throw .io(path: rootPath, errno: errno) }
         for c in p.lowerComponents {
             let n = c.withUnsafeBufferPointer { b in
@@ -209,7 +211,8 @@ public final class ECryptfsLowerDirectory: @unchecked Sendable {
         guard k == .regular || k == .directory else { return [] }
         let fd: Int32
         if p.isRoot {
-            fd = dup(rootFD)
+            fd = openat(rootFD, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            guard fd >= 0 else { throw .io(path: rootPath, errno: errno) }
         } else {
             let (dfd, name) = try parent(p)
             defer { close(dfd) }
