@@ -26,17 +26,7 @@ struct ImportCommand: ParsableCommand {
     @Flag(name: .customLong("from-ecryptfs"), help: "The source is an eCryptfs lower directory (see the --ecryptfs-* options).")
     var fromECryptfs = false
 
-    @Option(name: .customLong("ecryptfs-passphrase-file"), help: ArgumentHelp("The eCryptfs mount passphrase's file.", valueName: "path"))
-    var ecryptfsPassphraseFile: String?
-
-    @Option(name: .customLong("ecryptfs-wrapped-passphrase"), help: ArgumentHelp("ecryptfs-utils' wrapped-passphrase file.", valueName: "path"))
-    var ecryptfsWrappedPassphrase: String?
-
-    @Option(name: .customLong("login-passphrase-file"), help: ArgumentHelp("The login passphrase that unwraps --ecryptfs-wrapped-passphrase.", valueName: "path"))
-    var loginPassphraseFile: String?
-
-    @Option(name: .customLong("ecryptfs-fnek-passphrase-file"), help: ArgumentHelp("A separate passphrase for the file name key (FNEK).", valueName: "path"))
-    var ecryptfsFnekPassphraseFile: String?
+    @OptionGroup var ecryptfsKeys: ECryptfsKeyOptions
 
     @Argument(help: ArgumentHelp("The plaintext directory to encrypt (its server stopped), or the eCryptfs lower directory.", valueName: "plain-dir"))
     var plainDir: String
@@ -64,25 +54,12 @@ struct ImportCommand: ParsableCommand {
         let input: ImportSource
         var sourceCipher: CipherChoice?
         if fromECryptfs {
-            let keys: ECryptfsKeys
-            do {
-                switch (ecryptfsPassphraseFile, ecryptfsWrappedPassphrase, loginPassphraseFile) {
-                case (let p?, nil, nil):
-                    keys = try ECryptfsKeys.fromPassphraseFile(Paths.absolute(p), fnekPassphraseFile: ecryptfsFnekPassphraseFile.map(Paths.absolute))
-                case (nil, let w?, let l?):
-                    keys = try ECryptfsKeys.fromWrappedPassphrase(Paths.absolute(w), loginPassphraseFile: Paths.absolute(l),
-                                                                  fnekPassphraseFile: ecryptfsFnekPassphraseFile.map(Paths.absolute))
-                default:
-                    throw CLIError(.usage, "--from-ecryptfs needs --ecryptfs-passphrase-file P, or --ecryptfs-wrapped-passphrase W with --login-passphrase-file P")
-                }
-            } catch let e as ECryptfsError {
-                throw CLIError(.failure, e.description)
-            }
+            let keys = try ecryptfsKeys.keys(for: "--from-ecryptfs")
             let ec = try ECryptfsSource(path: source, keys: keys)
             if let kb = try ec.checkKeys() { sourceCipher = kb == 24 ? .aes192 : .aes256 }
             input = ec
         } else {
-            if ecryptfsPassphraseFile != nil || ecryptfsWrappedPassphrase != nil || loginPassphraseFile != nil || ecryptfsFnekPassphraseFile != nil {
+            if ecryptfsKeys.anyGiven {
                 throw CLIError(.usage, "the --ecryptfs-* and --login-passphrase-file options need --from-ecryptfs")
             }
             input = PlainSource(source)
