@@ -111,7 +111,7 @@ final class ECryptfsImportTests: XCTestCase {
         let refusedBacking = vol.base + "/refused"
         let wrong = vol.tdefs(["import", "--from-ecryptfs", lowerDir, refusedBacking, "--key-file", vol.keyFile,
                                "--ecryptfs-passphrase-file", wrongFile])
-        XCTAssertEqual(wrong.status, 1, wrong.summary)
+        XCTAssertEqual(wrong.status, 10, wrong.summary)
         XCTAssertTrue(wrong.stderr.contains("wrong passphrase"), wrong.stderr)
         XCTAssertFalse(wrong.stderr.contains("not it"))
         XCTAssertEqual(access(refusedBacking, F_OK), -1, "a wrong passphrase must leave BACKING unwritten")

@@ -158,7 +158,13 @@ final class ECryptfsSource: ImportSource {
     }
 
     private func wrap<T>(_ body: () throws(ECryptfsError) -> T) throws -> T {
-        do { return try body() } catch { throw CLIError(.failure, error.description) }
+        do {
+            return try body()
+        } catch {
+            // A passphrase that matches no key signature is a wrong key (exit 10), as for mount --ecryptfs.
+            if case .wrongKey = error { throw CLIError(.wrongKey, error.description) }
+            throw CLIError(.failure, error.description)
+        }
     }
 
     func lstat(_ item: SourceItem) throws -> stat { try wrap { () throws(ECryptfsError) in try lower.stat(item.lower) } }
@@ -221,7 +227,7 @@ final class ECryptfsSource: ImportSource {
             }
             if let wrong = entries.compactMap({ $0.nameError }).first(where: { if case .wrongKey = $0 { return true }; return false }),
                entries.allSatisfy({ $0.nameError != nil || !ECryptfsFilenameEncoding.isEncrypted($0.lowerName) }) {
-                throw CLIError(.failure, "\(wrong)")
+                throw CLIError(.wrongKey, "\(wrong)")
             }
             return nil
         }
