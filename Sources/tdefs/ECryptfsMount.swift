@@ -62,19 +62,8 @@ struct ECryptfsMount {
         if access(lowerPath + "/" + Volume.configName, F_OK) == 0 {
             throw CLIError(.usage, "\(lowerPath) is a tdefs volume, not an eCryptfs lower directory: mount it without --ecryptfs")
         }
-        let mounts = MountTable.read()
-        if let existing = VolumeLocator.tdefsMount(at: mountpoint, in: mounts) {
-            throw CLIError(.alreadyMounted, "\(existing.mountPoint) is already a tdefs mount (of \(existing.source))")
-        }
-        guard let mountPath = Paths.resolved(mountpoint), Paths.isDirectory(mountPath) else {
-            throw CLIError(.mountFailed, "mountpoint \(mountpoint) does not exist or is not a directory")
-        }
-        if mountPath == lowerPath || mountPath.hasPrefix(lowerPath + "/") || lowerPath.hasPrefix(mountPath + "/") {
-            throw CLIError(.mountFailed, "the mountpoint and the lower directory must not contain each other")
-        }
-        if !options.nonempty && Paths.hasEntries(mountPath) {
-            throw CLIError(.mountFailed, "mountpoint \(mountPath) is not empty (use -o nonempty to mount over it)")
-        }
+        let mountPath = try MountpointCheck.resolve(mountpoint, source: lowerPath, what: "lower directory",
+                                                    nonempty: options.nonempty, mounts: MountTable.read())
         return (lowerPath, mountPath)
     }
 

@@ -149,18 +149,8 @@ struct MountCommand: ParsableCommand {
         if let existing = MountTable.tdefsMount(ofBacking: backingPath, in: mounts) {
             throw CLIError(.alreadyMounted, "\(backingPath) is already mounted at \(existing.mountPoint)")
         }
-        if let existing = VolumeLocator.tdefsMount(at: mountpoint, in: mounts) {
-            throw CLIError(.alreadyMounted, "\(existing.mountPoint) is already a tdefs mount (of \(existing.source))")
-        }
-        guard let mountPath = Paths.resolved(mountpoint), Paths.isDirectory(mountPath) else {
-            throw CLIError(.mountFailed, "mountpoint \(mountpoint) does not exist or is not a directory")
-        }
-        if mountPath == backingPath || mountPath.hasPrefix(backingPath + "/") || backingPath.hasPrefix(mountPath + "/") {
-            throw CLIError(.mountFailed, "the mountpoint and the backing directory must not contain each other")
-        }
-        if !nonempty && Paths.hasEntries(mountPath) {
-            throw CLIError(.mountFailed, "mountpoint \(mountPath) is not empty (use -o nonempty to mount over it)")
-        }
+        let mountPath = try MountpointCheck.resolve(mountpoint, source: backingPath, what: "backing directory",
+                                                    nonempty: nonempty, mounts: mounts)
         return (backingPath, mountPath)
     }
 

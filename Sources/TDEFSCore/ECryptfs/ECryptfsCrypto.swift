@@ -41,60 +41,43 @@ enum ECryptfsCrypto {
     /// `mode` under `key` (16, 24 or 32 bytes); `iv` (16 bytes) for CBC. False on an EVP failure.
     static func aesDecrypt(mode: Mode, key: UnsafeRawBufferPointer, iv: UnsafeRawBufferPointer?,
                            input: UnsafeRawBufferPointer, output: UnsafeMutableRawBufferPointer) -> Bool {
-        guard input.count % 16 == 0, output.count >= input.count else { return false }
-        let cipher: OpaquePointer
-        switch (mode, key.count) {
-        case (.ecb, 16): cipher = ecb128
-        case (.ecb, 24): cipher = ecb192
-        case (.ecb, 32): cipher = ecb256
-        case (.cbc, 16): cipher = cbc128
-        case (.cbc, 24): cipher = cbc192
-        case (.cbc, 32): cipher = cbc256
-        default: return false
-        }
-        if input.count == 0 { return true }
-        guard let ctx = EVP_CIPHER_CTX_new() else { return false }
-        defer { EVP_CIPHER_CTX_free(ctx) }  // cleanses the key schedule
-        let ivp = iv?.baseAddress?.assumingMemoryBound(to: UInt8.self)
-        guard EVP_DecryptInit_ex2(ctx, cipher, key.baseAddress!.assumingMemoryBound(to: UInt8.self), ivp, nil) == 1,
-              EVP_CIPHER_CTX_set_padding(ctx, 0) == 1 else { return false }
-        var outl: Int32 = 0
-        guard EVP_DecryptUpdate(ctx, output.baseAddress!.assumingMemoryBound(to: UInt8.self), &outl,
-                                input.baseAddress!.assumingMemoryBound(to: UInt8.self), Int32(input.count)) == 1
-        else { return false }
-        var fin: Int32 = 0
-        guard EVP_DecryptFinal_ex(ctx, output.baseAddress!.assumingMemoryBound(to: UInt8.self) + Int(outl), &fin) == 1
-        else { return false }
-        return Int(outl + fin) == input.count
+        aes(encrypt: false, mode: mode, key: key, iv: iv, input: input, output: output)
     }
 
     /// AES encryption without padding, for ECryptfsEncoder (test vectors and fuzz seeds).
     static func aesEncrypt(mode: Mode, key: UnsafeRawBufferPointer, iv: UnsafeRawBufferPointer?,
                            input: UnsafeRawBufferPointer, output: UnsafeMutableRawBufferPointer) -> Bool {
-        guard input.count % 16 == 0, output.count >= input.count else { return false }
-        let cipher: OpaquePointer
-        switch (mode, key.count) {
-        case (.ecb, 16): cipher = ecb128
-        case (.ecb, 24): cipher = ecb192
-        case (.ecb, 32): cipher = ecb256
-        case (.cbc, 16): cipher = cbc128
-        case (.cbc, 24): cipher = cbc192
-        case (.cbc, 32): cipher = cbc256
-        default: return false
+        aes(encrypt: true, mode: mode, key: key, iv: iv, input: input, output: output)
+    }
+
+    private static func cipher(_ mode: Mode, keyBytes: Int) -> OpaquePointer? {
+        switch (mode, keyBytes) {
+        case (.ecb, 16): return ecb128
+        case (.ecb, 24): return ecb192
+        case (.ecb, 32): return ecb256
+        case (.cbc, 16): return cbc128
+        case (.cbc, 24): return cbc192
+        case (.cbc, 32): return cbc256
+        default: return nil
         }
+    }
+
+    /// One EVP cipher pass without padding, either way.
+    private static func aes(encrypt: Bool, mode: Mode, key: UnsafeRawBufferPointer, iv: UnsafeRawBufferPointer?,
+                            input: UnsafeRawBufferPointer, output: UnsafeMutableRawBufferPointer) -> Bool {
+        guard input.count % 16 == 0, output.count >= input.count, let cipher = cipher(mode, keyBytes: key.count) else { return false }
         if input.count == 0 { return true }
         guard let ctx = EVP_CIPHER_CTX_new() else { return false }
-        defer { EVP_CIPHER_CTX_free(ctx) }
+        defer { EVP_CIPHER_CTX_free(ctx) }  // cleanses the key schedule
         let ivp = iv?.baseAddress?.assumingMemoryBound(to: UInt8.self)
-        guard EVP_EncryptInit_ex2(ctx, cipher, key.baseAddress!.assumingMemoryBound(to: UInt8.self), ivp, nil) == 1,
+        guard EVP_CipherInit_ex2(ctx, cipher, key.baseAddress!.assumingMemoryBound(to: UInt8.self), ivp, encrypt ? 1 : 0, nil) == 1,
               EVP_CIPHER_CTX_set_padding(ctx, 0) == 1 else { return false }
+        let out = output.baseAddress!.assumingMemoryBound(to: UInt8.self)
         var outl: Int32 = 0
-        guard EVP_EncryptUpdate(ctx, output.baseAddress!.assumingMemoryBound(to: UInt8.self), &outl,
-                                input.baseAddress!.assumingMemoryBound(to: UInt8.self), Int32(input.count)) == 1
+        guard EVP_CipherUpdate(ctx, out, &outl, input.baseAddress!.assumingMemoryBound(to: UInt8.self), Int32(input.count)) == 1
         else { return false }
         var fin: Int32 = 0
-        guard EVP_EncryptFinal_ex(ctx, output.baseAddress!.assumingMemoryBound(to: UInt8.self) + Int(outl), &fin) == 1
-        else { return false }
+        guard EVP_CipherFinal_ex(ctx, out + Int(outl), &fin) == 1 else { return false }
         return Int(outl + fin) == input.count
     }
 

@@ -66,13 +66,7 @@ extension FileSystem {
               let inode = inodes.lookUpAgain(key, location: InodeLocation(parent: dir.node, name: entry.name,
                                                                             backingName: entry.backingName))
         else { return nil }
-        do throws(Errno) {
-            try translate(&st, inode: inode)
-        } catch {
-            inodes.forget(inode.node, count: 1)
-            throw error
-        }
-        return Entry(node: inode.node, attr: st)
+        return try self.entry(for: inode, st)
     }
 
     public func releasedir(_ dir: OpenDirectory) { counters.directoryReleased() }

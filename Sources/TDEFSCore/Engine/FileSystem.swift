@@ -236,6 +236,13 @@ public final class FileSystem: Sendable {
         let inode = inodes.remember(key: InodeKey(dev: UInt64(st.st_dev), ino: UInt64(st.st_ino)), fd: fd,
                                     kind: st.st_mode & S_IFMT,
                                     location: InodeLocation(parent: parent.node, name: name, backingName: backing))
+        return try entry(for: inode, st)
+    }
+
+    /// What the kernel gets for an inode just looked up (one lookup counted): its backing `st`
+    /// translated to the plaintext view; the lookup is given back when that fails.
+    func entry(for inode: Inode, _ st: stat) throws(Errno) -> Entry {
+        var st = st
         do throws(Errno) {
             try translate(&st, inode: inode)
         } catch {

@@ -39,24 +39,8 @@ public final class ReadOnlyFuseDaemon {
 
     public func mount() throws {
         guard session == nil else { throw FuseDaemonError("\(mountpoint) is already mounted by this daemon") }
-        _ = tdefs_block_term_signals(1)
-        try MountPreflight.check(mountpoint: mountpoint, options: options)
-        var args = fuse_args(argc: 0, argv: nil, allocated: 0)
-        defer { fuse_opt_free_args(&args) }
-        for argument in options.argumentVector {
-            guard fuse_opt_add_arg(&args, argument) == 0 else {
-                throw FuseDaemonError("out of memory while building the FUSE arguments")
-            }
-        }
         var ops = ReadOnlyFuseOperations.table()
-        guard let session = tdefs_fuse_session_new(&args, &ops, userdata.toOpaque()) else {
-            throw FuseDaemonError("libfuse could not create a FUSE session (see the message from fuse above)")
-        }
-        guard fuse_session_mount(session, mountpoint) == 0 else {
-            fuse_session_destroy(session)
-            throw FuseDaemonError(MountPreflight.mountFailureMessage(mountpoint: mountpoint, options: options))
-        }
-        self.session = session
+        session = try FuseSessionMount.mount(mountpoint, options: options, ops: &ops, userdata: userdata.toOpaque())
     }
 
     /// Serves until unmounted or SIGTERM/SIGINT/SIGHUP; calls `onReady` (from another thread) once

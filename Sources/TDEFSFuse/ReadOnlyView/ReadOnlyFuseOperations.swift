@@ -52,10 +52,8 @@ enum ReadOnlyFuseOperations {
 
     static func lookup(_ req: fuse_req_t?, _ parent: fuse_ino_t, _ name: UnsafePointer<CChar>?) {
         guard let name else { return replyError(req, Errno.ENOENT) }
-        let bytes = Array(UnsafeBufferPointer(start: UnsafeRawPointer(name).assumingMemoryBound(to: UInt8.self),
-                                              count: strlen(name)))
         do throws(Errno) {
-            let (node, attributes) = try nodes(req).lookup(parent: parent, name: bytes)
+            let (node, attributes) = try nodes(req).lookup(parent: parent, name: bytes(name))
             var param = fuse_entry_param()
             param.ino = node
             param.attr = attributes
@@ -121,7 +119,7 @@ enum ReadOnlyFuseOperations {
         guard let fi else { return replyError(req, Errno.EINVAL) }
         do throws(Errno) {
             let nodes = nodes(req)
-            let entries = try nodes.listing(try nodes.path(of: ino))
+            let entries = try nodes.listing(try nodes.path(of: ino)).entries
             var items = [ReadOnlyDirectory.Item(name: Array(".".utf8), inode: ino, type: UInt32(DT_DIR)),
                          ReadOnlyDirectory.Item(name: Array("..".utf8), inode: 0, type: UInt32(DT_DIR))]
             for entry in entries {
@@ -178,11 +176,9 @@ enum ReadOnlyFuseOperations {
 
     static func getxattr(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ name: UnsafePointer<CChar>?, _ size: Int) {
         guard let name, strncmp(name, "user.", 5) == 0 else { return replyError(req, Errno.ENODATA) }
-        let bytes = Array(UnsafeBufferPointer(start: UnsafeRawPointer(name).assumingMemoryBound(to: UInt8.self),
-                                              count: strlen(name)))
         do throws(Errno) {
             let nodes = nodes(req)
-            replyXattr(req, try nodes.tree.extendedAttribute(try nodes.path(of: ino), name: bytes), size: size)
+            replyXattr(req, try nodes.tree.extendedAttribute(try nodes.path(of: ino), name: bytes(name)), size: size)
         } catch {
             replyError(req, error)
         }
@@ -210,6 +206,11 @@ enum ReadOnlyFuseOperations {
         } else {
             _ = value.withUnsafeBytes { fuse_reply_buf(req, $0.baseAddress?.assumingMemoryBound(to: CChar.self), $0.count) }
         }
+    }
+
+    /// A name the kernel sent, as the tree's bytes (names need not be UTF-8 here).
+    static func bytes(_ name: UnsafePointer<CChar>) -> [UInt8] {
+        Array(UnsafeBufferPointer(start: UnsafeRawPointer(name).assumingMemoryBound(to: UInt8.self), count: strlen(name)))
     }
 
     static func replyError(_ req: fuse_req_t?, _ error: Errno) {

@@ -18,7 +18,23 @@ final class ReadOnlyNodes: Sendable {
         var nodes: [UInt64: Node] = [ReadOnlyNodes.rootNode: Node(path: [], lookups: 1)]
         var byPath: [ReadOnlyTreePath: UInt64] = [[]: ReadOnlyNodes.rootNode]
         var next: UInt64 = 2
-        var listings: [ReadOnlyTreePath: [ReadOnlyTreeEntry]] = [:]
+        var listings: [ReadOnlyTreePath: Listing] = [:]
+    }
+
+    /// A directory's entries, and where each name is among them (a lookup is not a scan).
+    struct Listing {
+        let entries: [ReadOnlyTreeEntry]
+        let byName: [[UInt8]: Int]
+
+        init(_ entries: [ReadOnlyTreeEntry]) {
+            self.entries = entries
+            var byName: [[UInt8]: Int] = [:]
+            byName.reserveCapacity(entries.count)
+            for (i, entry) in entries.enumerated() { byName[entry.name] = i }
+            self.byName = byName
+        }
+
+        func entry(named name: [UInt8]) -> ReadOnlyTreeEntry? { byName[name].map { entries[$0] } }
     }
 
     private let table = LockedValue(Table())
@@ -32,20 +48,20 @@ final class ReadOnlyNodes: Sendable {
     }
 
     /// A directory's entries, from the cache or the tree.
-    func listing(_ path: ReadOnlyTreePath) throws(Errno) -> [ReadOnlyTreeEntry] {
+    func listing(_ path: ReadOnlyTreePath) throws(Errno) -> Listing {
         if let cached = table.withLock({ $0.listings[path] }) { return cached }
-        let entries = try tree.list(path)
+        let listing = Listing(try tree.list(path))
         table.withLock { t in
             if t.listings.count >= Self.cachedListings { t.listings.removeAll(keepingCapacity: true) }
-            t.listings[path] = entries
+            t.listings[path] = listing
         }
-        return entries
+        return listing
     }
 
     /// Finds `name` in the directory `parent` and counts one lookup of its node.
     func lookup(parent: UInt64, name: [UInt8]) throws(Errno) -> (node: UInt64, attributes: stat) {
         let directory = try path(of: parent)
-        guard let entry = try listing(directory).first(where: { $0.name == name }) else { throw Errno.ENOENT }
+        guard let entry = try listing(directory).entry(named: name) else { throw Errno.ENOENT }
         let child = directory + [entry.component]
         let node = table.withLock { t -> UInt64 in
             if let existing = t.byPath[child] {
