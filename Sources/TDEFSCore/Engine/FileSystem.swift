@@ -273,7 +273,7 @@ extension FileSystem {
 
     /// Runs `open` (an open that returns a descriptor, or -1 and errno). When the daemon is out of
     /// descriptors while the kernel holds more inodes than the high-water mark, and a cache
-    /// trimmer is installed, wakes it and tries again for up to 250 ms:
+    /// trimmer is installed, wakes it and tries again for up to 1 s:
     /// the kernel's forgets close descriptors meanwhile (a burst of lookups can outrun the
     /// trimmer on a loaded machine). Bounded, because the kernel holds the directory's lock
     /// during a lookup, and the trimmer cannot drop entries of that directory until it ends.
@@ -284,7 +284,7 @@ extension FileSystem {
             let fd = open()
             guard fd < 0, errno == EMFILE || errno == ENFILE else { return fd }
             let saved = errno
-            guard waiting, attempts < 50, inodes.aboveHighWater, inodes.relievePressure() else {
+            guard waiting, attempts < 200, inodes.aboveHighWater, inodes.relievePressure() else {
                 reportDescriptorExhaustion()
                 errno = saved
                 return -1
