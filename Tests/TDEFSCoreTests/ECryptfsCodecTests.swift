@@ -182,4 +182,31 @@ final class ECryptfsCodecTests: XCTestCase {
         XCTAssertNotEqual(c.iv(extent: 1), c.iv(extent: 10))
         XCTAssertEqual(c.iv(extent: 12), c.iv(extent: 12))
     }
+
+    // MARK: Vectors computed by Tests/Support/ecryptfs_vectors.py (Python hashlib + cryptography,
+    // written from the kernel's keystore.c / crypto.c and ecryptfs-utils' sources, not from this
+    // reader).
+
+    static let nameVectors: [(Int, String)] = [
+        (16, "ECRYPTFS_FNEK_ENCRYPTED.FWZSmWyzR4..3ET7q838519GMki8.Hta41EeyOsl8znIJKVr5wCK8voaj---"),
+        (24, "ECRYPTFS_FNEK_ENCRYPTED.FWZSmWyzR4..3EVa63YGxzjIjGcSMT50QcwHkvcFRzdPBzPAl.YKFejDz---"),
+        (32, "ECRYPTFS_FNEK_ENCRYPTED.FWZSmWyzR4..3EYuKUi0t0AdFZf1Xo2wXladwbegCgjl8s1c9cesoE8qXE--"),
+    ]
+
+    /// Lower names byte for byte as the kernel writes them (the mount key as FNEK, the
+    /// mount.ecryptfs default), and their decryption by the reader.
+    func testTag70NameVectors() throws {
+        let keys = ECryptfsKeys(mountPassphrase: SecureBytes(copying: Array("test passphrase".utf8)))
+        let lower = try ECryptfsLowerDirectory(path: NSTemporaryDirectory(), keys: keys)
+        for (kb, expected) in Self.nameVectors {
+            XCTAssertEqual(String(decoding: ECryptfsEncoder.encryptName(Array("hello.db".utf8), fnek: Self.key, keyBytes: kb), as: UTF8.self),
+                           expected, "AES key \(kb)")
+            XCTAssertEqual(try lower.decodeName(Array(expected.utf8), path: "n"), Array("hello.db".utf8))
+        }
+        // A longer name under the FNEK of `ecryptfs-add-passphrase --fnek` (two prefix digests).
+        let long = "ECRYPTFS_FNEK_ENCRYPTED.FYZAeC30imMfzURxvzOrEO.cnf7nwU2202FeIq55iDhdl3LN6GwLpVu5IOH7OJZjB6hEjKcuzaZoRDwl7xqeBBQYfGZxG-7KSZjH"
+        let fnek = ECryptfsPassphraseKey(passphrase: SecureBytes(copying: Array("test passphrase".utf8)), salt: ECryptfsPassphraseKey.fnekSalt)
+        XCTAssertEqual(String(decoding: ECryptfsEncoder.encryptName(Array("a-rather-longer-file-name.sqlite3".utf8), fnek: fnek, keyBytes: 16), as: UTF8.self), long)
+        XCTAssertEqual(try lower.decodeName(Array(long.utf8), path: "n"), Array("a-rather-longer-file-name.sqlite3".utf8))
+    }
 }
