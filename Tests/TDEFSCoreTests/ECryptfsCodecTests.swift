@@ -182,4 +182,79 @@ final class ECryptfsCodecTests: XCTestCase {
         XCTAssertNotEqual(c.iv(extent: 1), c.iv(extent: 10))
         XCTAssertEqual(c.iv(extent: 12), c.iv(extent: 12))
     }
+
+    // MARK: Vectors computed by Tests/Support/ecryptfs_vectors.py (Python hashlib + cryptography,
+    // written from the kernel's keystore.c / crypto.c and ecryptfs-utils' sources, not from this
+    // reader).
+
+    /// The mount signature (default salt) and the FNEK signature of `ecryptfs-add-passphrase
+    /// --fnek` (salt: the first 8 ASCII characters of ECRYPTFS_DEFAULT_SALT_FNEK_HEX).
+    func testMountAndFNEKSignatureVectors() {
+        let keys = ECryptfsKeys(mountPassphrase: SecureBytes(copying: Array("test passphrase".utf8)))
+        XCTAssertEqual(keys.mountSignature, "5eca2fbf74604115")
+        XCTAssertEqual(keys.fnekSignature, "4ca8e142bb262bfe")
+        XCTAssertEqual(Self.key.signature, "5eca2fbf74604115")
+    }
+
+    static let nameVectors: [(Int, String)] = [
+        (16, "ECRYPTFS_FNEK_ENCRYPTED.FWZSmWyzR4..3ET7q838519GMki8.Hta41EeyOsl8znIJKVr5wCK8voaj---"),
+        (24, "ECRYPTFS_FNEK_ENCRYPTED.FWZSmWyzR4..3EVa63YGxzjIjGcSMT50QcwHkvcFRzdPBzPAl.YKFejDz---"),
+        (32, "ECRYPTFS_FNEK_ENCRYPTED.FWZSmWyzR4..3EYuKUi0t0AdFZf1Xo2wXladwbegCgjl8s1c9cesoE8qXE--"),
+    ]
+
+    /// Lower names byte for byte as the kernel writes them (the mount key as FNEK, the
+    /// mount.ecryptfs default), and their decryption by the reader.
+    func testTag70NameVectors() throws {
+        let keys = ECryptfsKeys(mountPassphrase: SecureBytes(copying: Array("test passphrase".utf8)))
+        let lower = try ECryptfsLowerDirectory(path: NSTemporaryDirectory(), keys: keys)
+        for (kb, expected) in Self.nameVectors {
+            XCTAssertEqual(String(decoding: ECryptfsEncoder.encryptName(Array("hello.db".utf8), fnek: Self.key, keyBytes: kb), as: UTF8.self),
+                           expected, "AES key \(kb)")
+            XCTAssertEqual(try lower.decodeName(Array(expected.utf8), path: "n"), Array("hello.db".utf8))
+        }
+        // A longer name under the FNEK of `ecryptfs-add-passphrase --fnek` (two prefix digests).
+        let long = "ECRYPTFS_FNEK_ENCRYPTED.FYZAeC30imMfzURxvzOrEO.cnf7nwU2202FeIq55iDhdl3LN6GwLpVu5IOH7OJZjB6hEjKcuzaZoRDwl7xqeBBQYfGZxG-7KSZjH"
+        let fnek = ECryptfsPassphraseKey(passphrase: SecureBytes(copying: Array("test passphrase".utf8)), salt: ECryptfsPassphraseKey.fnekSalt)
+        XCTAssertEqual(String(decoding: ECryptfsEncoder.encryptName(Array("a-rather-longer-file-name.sqlite3".utf8), fnek: fnek, keyBytes: 16), as: UTF8.self), long)
+        XCTAssertEqual(try lower.decodeName(Array(long.utf8), path: "n"), Array("a-rather-longer-file-name.sqlite3".utf8))
+    }
+
+    /// Root IV and per-extent IVs (crypto.c ecryptfs_compute_root_iv / ecryptfs_derive_iv) and
+    /// the CBC ciphertext of an extent.
+    func testExtentIVAndCiphertextVectors() {
+        let fek = [UInt8](repeating: 7, count: 16)
+        let c = ECryptfsExtentCipher(fek: SecureBytes(copying: fek))
+        XCTAssertEqual(Hex.string(c.rootIV), "a4aa9a02aa65f31d17dce9f944a57ab2")
+        XCTAssertEqual(Hex.string(c.iv(extent: 0)), "3e8d03b4852fe649e4606ac0320c4f54")
+        XCTAssertEqual(Hex.string(c.iv(extent: 1)), "7e8e19ff4cca34f828e68d3eeb1e54df")
+        XCTAssertEqual(Hex.string(c.iv(extent: 12)), "fee3087b2d00f7cd6c8d2e477d39e5a1")
+        XCTAssertEqual(Hex.string(c.iv(extent: 123456789012345678)), "b824d757774065f88f6af5321a0a92c1")
+        let page = (0..<4096).map { UInt8($0 & 0xff) }
+        let enc = ECryptfsEncoder.extents(page + page, fek: fek)
+        XCTAssertEqual(Hex.string(Array(enc[4096..<4128])), "89098c18ebf79dfde072e7282b050583879e6e1910cc33c48a0ecc43e35a7f09")
+        var out = [UInt8](repeating: 0, count: 4096)
+        let ok = enc[4096..<8192].withUnsafeBytes { i in out.withUnsafeMutableBytes { c.decrypt(extent: 1, input: i, output: $0) } }
+        XCTAssertTrue(ok)
+        XCTAssertEqual(out, page)
+    }
+
+    /// The header's first 82 bytes: size, marker (the encoder's fixed m1), flags, header extents,
+    /// tag 3 (AES-128, default salt, 0x60), tag 11 with the signature, the 0x00 after the set.
+    func testHeaderVector() throws {
+        let h = header()
+        XCTAssertEqual(Hex.string(Array(h.prefix(82))),
+                       "0000000000001388123456782eb5e18d030000020000100000028c1d04070301001122334455667760b068cf93be71d0ff4ae2aec86549a5b0ed1662085f434f4e534f4c45000000005eca2fbf7460411500")
+        // AES-192: the FEK padded with 8 zero octets, wrapped under the first 24 FEKEK octets.
+        let ps = try ECryptfsPacketSet.parse(header(keyBytes: 24)[26...], path: "f")
+        XCTAssertEqual(Hex.string(ps.passphraseKeys[0].tag3.encryptedKey), "093e9f540e45551bfe3b17932125f1fcd3996d6a7975973b301bc924e51d68b1")
+    }
+
+    /// A version 2 wrapped-passphrase file (ecryptfs-utils write_v2_wrapped_passphrase_file).
+    func testWrappedPassphraseVector() throws {
+        let login = SecureBytes(copying: Array("login pw".utf8))
+        let file = Hex.bytes("3a02010203040506070863343037303330653563623563336561d60d599501a80b77740ba83cf15903a6517f3e5e2f0b73e2a503c12903d584ab")
+        XCTAssertEqual(ECryptfsEncoder.wrappedPassphrase(Array("mount passphrase 0123456789".utf8), login: login, salt: [1, 2, 3, 4, 5, 6, 7, 8]), file)
+        let m = try ECryptfsWrappedPassphrase.unwrap(try ECryptfsWrappedPassphrase.parse(file, path: "w"), loginPassphrase: login, path: "w")
+        XCTAssertEqual(m.withUnsafeBytes { Array($0) }, Array("mount passphrase 0123456789".utf8))
+    }
 }

@@ -1,7 +1,7 @@
 /// Writes the eCryptfs structures the reader parses, for tests (malformed-input and round-trip
-/// tests beside the real-kernel fixtures) and fuzz seeds. Not used to make eCryptfs volumes: the
-/// random octets of tag 70 names are fixed non-zero octets here, where the kernel derives them
-/// from an MD5 of the key and name.
+/// tests beside the real-kernel fixtures) and fuzz seeds. Not used to make eCryptfs volumes. Tag 70
+/// names are the kernel's byte for byte (its "random" prefix is not random: it is derived from the
+/// FNEK alone); headers differ from the kernel's only in the marker, fixed here, random there.
 public enum ECryptfsEncoder {
     static func ecb(_ key: [UInt8], _ data: [UInt8]) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: data.count)
@@ -23,11 +23,23 @@ public enum ECryptfsEncoder {
         return stride(from: 0, to: c.count, by: 2).map { UInt8(String(decoding: c[$0..<($0 + 2)], as: UTF8.self), radix: 16)! }
     }
 
-    /// The lower name for `name` under FNEK `fnek` (its 64-byte FEKEK) with signature `signature`.
+    /// The lower name for `name` under FNEK `fnek` (its 64-byte FEKEK) with `keyBytes`-byte AES, as
+    /// the kernel writes it (keystore.c, ecryptfs_write_tag_70_packet): 16 prefix octets plus the
+    /// 0x00 separator, padded so prefix + separator + name fill whole 16-byte AES blocks (the block
+    /// size, whatever the key size); the prefix octets are MD5(session_key_encryption_key, all 64
+    /// bytes), re-hashed (MD5 of the previous digest) after every 16 octets, with 0x00 replaced by
+    /// ECRYPTFS_NON_NULL (0x42); AES-ECB under the first `keyBytes` octets of the FEKEK.
     public static func encryptName(_ name: [UInt8], fnek: ECryptfsPassphraseKey, keyBytes: Int) -> [UInt8] {
-        var rand = 17 + (keyBytes % 16 == 0 ? 0 : 16 - keyBytes % 16)
+        var rand = 16 + 1
         if (rand + name.count) % 16 != 0 { rand += 16 - (rand + name.count) % 16 }
-        var plain = (0..<(rand - 1)).map { UInt8(0x41 + $0 % 26) } + [0] + name
+        var hash = fnek.fekek.withUnsafeBytes { ECryptfsCrypto.md5($0) }
+        var prefix: [UInt8] = []
+        for j in 0..<(rand - 1) {
+            let b = hash[j % 16]
+            if j % 16 == 15 { hash = hash.withUnsafeBytes { ECryptfsCrypto.md5($0) } }
+            prefix.append(b == 0 ? 0x42 : b)
+        }
+        var plain = prefix + [0] + name
         let key = fnek.fekek.withUnsafeBytes { Array($0[0..<keyBytes]) }
         let enc = ecb(key, plain)
         plain = []

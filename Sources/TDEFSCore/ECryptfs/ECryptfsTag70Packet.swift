@@ -3,7 +3,9 @@
 /// ECRYPTFS_FNEK_ENCRYPTED. prefix of a lower name or symlink target:
 ///
 ///     0x46, length (1-2 octets), FNEK signature (8), cipher code (1),
-///     block-aligned encrypted name (length - 9 octets): random non-zero octets, 0x00, the name
+///     block-aligned encrypted name (length - 9 octets): at least 16 non-zero prefix octets, 0x00,
+///     the name (the prefix is not random: the kernel derives it from MD5 of the FNEK alone, so a
+///     name always encrypts to the same lower name under one FNEK)
 ///
 /// The kernel decrypts the name with the cipher in ECB mode (the key tfms it allocates are
 /// "ecb(aes)"; the zero IV it passes is unused) under the first key-size octets of the FNEK's
