@@ -8,13 +8,14 @@ export TZ=UTC LC_ALL=C
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
-for m in crc16 mbcache jbd2 crc32c_generic ext4 virtio virtio_ring virtio_pci_legacy_dev \
+ln -sf /proc/mounts /etc/mtab   # libecryptfs finds sysfs through /etc/mtab
+for m in crc16 mbcache jbd2 crc32c_generic ext4 virtio_ring virtio virtio_pci_legacy_dev \
          virtio_pci_modern_dev virtio_pci virtio_blk ecb ecryptfs; do
     insmod /modules/$m.ko || echo "insmod $m failed"
 done
 sleep 1
 mount -t ext4 -o user_xattr /dev/vda /out || { echo "no /dev/vda"; poweroff -f; }
-echo "guest kernel: $(uname -r)"
+echo "guest kernel: $(uname -r)"; ls /sys/fs/ecryptfs; echo "ecryptfs version flags: $(cat /sys/fs/ecryptfs/version)"; grep ecryptfs /proc/filesystems
 
 fail() { echo "ECRYPTFS-FIXTURES-FAIL: $*"; sync; umount /out; poweroff -f; }
 
@@ -31,11 +32,12 @@ write_tree() {   # $1 = mounted plaintext dir, $2 = "big" to include the 1 MiB +
     pattern 4097 c > size-4097
     pattern 8192 d > size-8192
     [ "$2" = big ] && pattern 1048577 e > size-1048577
-    # sparse: 3 MiB + 5 with data at 0, inside extent 256 and in the last, partial extent
-    truncate -s 3145733 sparse
+    # sparse: 40,965 bytes (10 extents + 5) with data at 0, inside extent 5 and in the last,
+    # partial extent; eCryptfs fills the holes with encrypted zero extents in the lower file
+    truncate -s 40965 sparse
     printf 'head' | dd of=sparse bs=1 seek=0 conv=notrunc 2>/dev/null
-    printf 'middle' | dd of=sparse bs=1 seek=1048676 conv=notrunc 2>/dev/null
-    printf 'tail' | dd of=sparse bs=1 seek=3145729 conv=notrunc 2>/dev/null
+    printf 'middle' | dd of=sparse bs=1 seek=20580 conv=notrunc 2>/dev/null
+    printf 'tail' | dd of=sparse bs=1 seek=40961 conv=notrunc 2>/dev/null
     mkdir -p sub/deeper
     pattern 100 f > sub/inner.txt
     printf 'deep\n' > sub/deeper/leaf
@@ -49,13 +51,13 @@ write_tree() {   # $1 = mounted plaintext dir, $2 = "big" to include the 1 MiB +
     n=255
     while [ $n -gt 0 ]; do
         name=$(awk -v n=$n 'BEGIN { s = ""; for (i = 0; i < n; i++) s = s substr("abcdefghijklmnopqrstuvwxyz0123456789", i % 36 + 1, 1); print s }')
-        if printf 'longest name\n' > "$name" 2>/dev/null; then break; fi
+        if { printf 'longest name\n' > "$name"; } 2>/dev/null; then break; fi
         n=$((n - 1))
     done
     echo "$n" > /tmp/longest
     # one byte longer must fail
     name1=${name}x
-    if printf 'x' > "$name1" 2>/dev/null; then rm -f "$name1"; echo "longer name $((n+1)) accepted?"; fi
+    if { printf 'x' > "$name1"; } 2>/dev/null; then rm -f "$name1"; echo "longer name $((n+1)) accepted?"; fi
     # symlinks (short, long target, dangling, to a dir)
     ln -s size-4096 link-short
     long=$(awk 'BEGIN { s = ""; for (i = 0; i < 30; i++) s = s "long-target-dir-" i "/"; print s "file" }')
