@@ -50,6 +50,37 @@ final class ECryptfsFixtureImportTests: XCTestCase {
         return base + "/lower"
     }
 
+    /// The guest's manifest.txt (scripts/lib/ecryptfs-guest-init.sh, `manifest`) made again from `root`.
+    func manifest(of root: String) -> String {
+        let script = #"""
+            cd "$1" && find . -mindepth 1 | sed 's|^\./||' | LC_ALL=C sort | while IFS= read -r f; do
+                t=$(stat -c %F "$f"); m=$(stat -c %a "$f"); l=$(stat -c %h "$f"); s=$(stat -c %s "$f"); y=$(stat -c %Y "$f")
+                case $t in
+                    "symbolic link") echo "symlink mode=$m nlink=$l size=$s mtime=$y path=$f target=$(readlink "$f")" ;;
+                    directory)       echo "dir mode=$m mtime=$y path=$f" ;;
+                    *)               echo "file mode=$m nlink=$l size=$s mtime=$y path=$f" ;;
+                esac
+            done
+            """#
+        let r = runCommand("/bin/bash", ["-c", script, "manifest", root])
+        XCTAssertEqual(r.status, 0, r.summary)
+        return r.stdout
+    }
+
+    /// getfattr's blocks (one per file with user.* attributes), in listing order, sorted here.
+    func userXattrs(of root: String) -> [String] {
+        let out = runCommand("/bin/bash", ["-c", "cd \"$1\" && getfattr -d -m '^user\\.' --absolute-names -R . 2>/dev/null", "x", root]).stdout
+        return Self.blocks(out)
+    }
+
+    /// Without user.ecryptfs: the kernel lists the xattr variant's metadata through its mount,
+    /// tdefs keeps it out of the imported file (it is eCryptfs' header, not the user's attribute).
+    static func blocks(_ getfattr: String) -> [String] {
+        getfattr.components(separatedBy: "\n\n")
+            .map { $0.split(separator: "\n").filter { !$0.hasPrefix("user.ecryptfs=") }.joined(separator: "\n") }
+            .filter { $0.contains("\n") }.sorted()
+    }
+
     func write(_ text: String, _ path: String) throws {
         try Data((text + "\n").utf8).write(to: URL(fileURLWithPath: path))
     }
@@ -79,6 +110,10 @@ final class ECryptfsFixtureImportTests: XCTestCase {
             let m = vol.tdefs(["mount", backing, mnt, "--key-file", vol.keyFile])
             XCTAssertEqual(m.status, 0, "\(variant): \(m.summary)")
             XCTAssertEqual(try hashes(under: mnt, paths: expected.keys), expected, "\(variant): imported content")
+            XCTAssertEqual(manifest(of: mnt), try String(contentsOfFile: "\(Self.fixtures)/\(variant)/manifest.txt", encoding: .utf8),
+                           "\(variant): imported names, kinds, modes, links, sizes, mtimes and targets")
+            XCTAssertEqual(userXattrs(of: mnt), Self.blocks(try String(contentsOfFile: "\(Self.fixtures)/\(variant)/user-xattrs.txt", encoding: .utf8)),
+                           "\(variant): imported user xattrs")
             let ic = runCommand("/usr/bin/sqlite3", [mnt + "/app.db", "PRAGMA integrity_check;"])
             XCTAssertEqual(ic.stdout, "ok\n", "\(variant): \(ic.summary)")
             _ = vol.tdefs(["unmount", mnt])
@@ -88,6 +123,8 @@ final class ECryptfsFixtureImportTests: XCTestCase {
             let rm = vol.tdefs(["mount", "--ecryptfs", lower, ro] + keyArgs + ["-o", "ro"])
             XCTAssertEqual(rm.status, 0, "\(variant): \(rm.summary)")
             XCTAssertEqual(try hashes(under: ro, paths: expected.keys), expected, "\(variant): read-only view")
+            XCTAssertEqual(manifest(of: ro), try String(contentsOfFile: "\(Self.fixtures)/\(variant)/manifest.txt", encoding: .utf8),
+                           "\(variant): read-only view's names, kinds, modes, links, sizes, mtimes and targets")
             _ = vol.tdefs(["unmount", ro])
         }
     }

@@ -148,6 +148,8 @@ public final class ECryptfsLowerDirectory: @unchecked Sendable {
                     let h = try readHeader(dirFD: fd, name: lower, path: p)
                     st.st_size = Int(h.header.size)
                 } catch { headerError = error }
+            } else if k == .symlink, let size = try? targetSize(dirFD: fd, name: lower, path: p) {
+                st.st_size = size
             }
             out.append(ECryptfsEntry(path: p, lowerName: lower, name: name, nameError: nameError, kind: k, stat: st, headerError: headerError))
         }
@@ -173,13 +175,24 @@ public final class ECryptfsLowerDirectory: @unchecked Sendable {
         var st = Glibc.stat()
         guard fstatat(fd, cString(name), &st, AT_SYMLINK_NOFOLLOW) == 0 else { throw .io(path: display(p), errno: errno) }
         if Self.kind(st) == .regular { st.st_size = Int(try readHeader(dirFD: fd, name: name, path: p).header.size) }
+        if Self.kind(st) == .symlink, let size = try? targetSize(dirFD: fd, name: name, path: p) { st.st_size = size }
         return st
+    }
+
+    /// A symlink's size is its plaintext target's length, as the kernel's eCryptfs reports it
+    /// (the lower symlink holds the longer encrypted target).
+    private func targetSize(dirFD: Int32, name: [UInt8], path p: ECryptfsPath) throws(ECryptfsError) -> Int {
+        try readLink(dirFD: dirFD, name: name, path: p).count
     }
 
     /// The plaintext target of symlink `p` (eCryptfs encrypts targets like names).
     public func readLink(_ p: ECryptfsPath) throws(ECryptfsError) -> [UInt8] {
         let (fd, name) = try parent(p)
         defer { close(fd) }
+        return try readLink(dirFD: fd, name: name, path: p)
+    }
+
+    private func readLink(dirFD fd: Int32, name: [UInt8], path p: ECryptfsPath) throws(ECryptfsError) -> [UInt8] {
         var buf = [UInt8](repeating: 0, count: Int(PATH_MAX) * 2)
         let n = buf.withUnsafeMutableBufferPointer { b in readlinkat(fd, cString(name), b.baseAddress!, b.count) }
         guard n >= 0 else { throw .io(path: display(p), errno: errno) }
