@@ -109,6 +109,7 @@ final class ECryptfsFixtureImportTests: XCTestCase {
             mkdir(mnt, 0o755)
             let m = vol.tdefs(["mount", backing, mnt, "--key-file", vol.keyFile])
             XCTAssertEqual(m.status, 0, "\(variant): \(m.summary)")
+            defer { _ = vol.tdefs(["unmount", mnt]) }
             XCTAssertEqual(try hashes(under: mnt, paths: expected.keys), expected, "\(variant): imported content")
             XCTAssertEqual(manifest(of: mnt), try String(contentsOfFile: "\(Self.fixtures)/\(variant)/manifest.txt", encoding: .utf8),
                            "\(variant): imported names, kinds, modes, links, sizes, mtimes and targets")
@@ -116,16 +117,15 @@ final class ECryptfsFixtureImportTests: XCTestCase {
                            "\(variant): imported user xattrs")
             let ic = runCommand("/usr/bin/sqlite3", [mnt + "/app.db", "PRAGMA integrity_check;"])
             XCTAssertEqual(ic.stdout, "ok\n", "\(variant): \(ic.summary)")
-            _ = vol.tdefs(["unmount", mnt])
 
             let ro = vol.base + "/ro"
             mkdir(ro, 0o755)
             let rm = vol.tdefs(["mount", "--ecryptfs", lower, ro] + keyArgs + ["-o", "ro"])
             XCTAssertEqual(rm.status, 0, "\(variant): \(rm.summary)")
+            defer { _ = vol.tdefs(["unmount", ro]) }
             XCTAssertEqual(try hashes(under: ro, paths: expected.keys), expected, "\(variant): read-only view")
             XCTAssertEqual(manifest(of: ro), try String(contentsOfFile: "\(Self.fixtures)/\(variant)/manifest.txt", encoding: .utf8),
                            "\(variant): read-only view's names, kinds, modes, links, sizes, mtimes and targets")
-            _ = vol.tdefs(["unmount", ro])
         }
     }
 
