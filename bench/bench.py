@@ -8,8 +8,9 @@
 Targets: raw (the backing directory, no FUSE), passthrough (libfuse's passthrough_ll: FUSE without
 crypto, its default caching), passthrough-fair (passthrough_ll with the kernel caching tdefs asks
 for: the writeback cache, kept page cache, 1 s timeouts; the fair limit), tdefs (default options),
-tdefs-noxattr (the database recipe's -o noxattr), gocryptfs, securefs. Each round mounts every target afresh (fresh backing
-directory) and runs each workload once on it; the order of targets rotates from round to round.
+tdefs-noxattr (the database recipe's -o noxattr), gocryptfs, securefs. Each round mounts every
+target afresh (fresh backing directory) and runs each workload once on it; the order of targets
+rotates from round to round.
 Every FUSE target is mounted with allow_other (PostgreSQL runs as the 'postgres' user).
 
 Knobs (environment): see bench/README.md. Python 3 standard library, plus matplotlib for the plot.

@@ -5,9 +5,10 @@ import TDEFSCore
 /// Keeps the number of inodes the kernel holds (each an open descriptor in the daemon) well under
 /// the open-file limit. The kernel forgets inodes only under memory pressure, so a tree larger than
 /// the limit would otherwise end in EMFILE. A thread of its own wakes when a new inode pushes the
-/// count above 60% of the limit (and ten times a second regardless), and asks the kernel to drop
-/// the entries of unused files and symlinks (fuse_lowlevel_notify_inval_entry) until 40% would
-/// remain. The kernel then forgets
+/// count above half the limit (and ten times a second regardless), and asks the kernel to drop
+/// the entries of unused files and symlinks (fuse_lowlevel_notify_inval_entry) until a quarter
+/// would remain. The room above half is for lookups that arrive before the kernel's forgets do:
+/// a lookup holds its directory's lock, so entries of that directory cannot be dropped meanwhile. The kernel then forgets
 /// them, and the daemon closes their descriptors; a later lookup opens them again.
 /// It runs outside every request, as libfuse requires for notifications.
 final class CacheTrimmer: @unchecked Sendable {
@@ -24,8 +25,8 @@ final class CacheTrimmer: @unchecked Sendable {
         self.session = session
         self.state = state
         // Leave room for the descriptors that are not inodes (open files, directories being read).
-        high = max(256, openFileLimit * 6 / 10)
-        low = max(128, openFileLimit * 4 / 10)
+        high = max(128, openFileLimit / 2)
+        low = max(64, openFileLimit / 4)
         sem_init(wakeup, 0, 0)
     }
 

@@ -46,30 +46,8 @@ public final class FuseDaemon {
     /// Creates the FUSE session and mounts it. Throws with a message for the operator.
     public func mount() throws {
         guard session == nil else { throw FuseDaemonError("\(mountpoint) is already mounted by this daemon") }
-        // Threads started from here on (libfuse's, the readiness probe) inherit the blocked mask;
-        // run() unblocks the signals only in the loop's thread.
-        _ = tdefs_block_term_signals(1)
-        try MountPreflight.check(mountpoint: mountpoint, options: options)
-
-        var args = fuse_args(argc: 0, argv: nil, allocated: 0)
-        defer { fuse_opt_free_args(&args) }
-        for argument in options.argumentVector {
-            guard fuse_opt_add_arg(&args, argument) == 0 else {
-                throw FuseDaemonError("out of memory while building the FUSE arguments")
-            }
-        }
         var ops = FuseOperations.table(extendedAttributes: options.extendedAttributes)
-        guard let session = tdefs_fuse_session_new(&args, &ops, userdata.toOpaque()) else {
-            let extra = options.fuseOptions.filter { !$0.isEmpty }
-            throw FuseDaemonError(extra.isEmpty
-                ? "libfuse could not create a FUSE session (see the message from fuse above)"
-                : "libfuse refused the mount options '\(extra.joined(separator: ","))' (see the message from fuse above)")
-        }
-        guard fuse_session_mount(session, mountpoint) == 0 else {
-            fuse_session_destroy(session)
-            throw FuseDaemonError(MountPreflight.mountFailureMessage(mountpoint: mountpoint, options: options))
-        }
-        self.session = session
+        session = try FuseSessionMount.mount(mountpoint, options: options, ops: &ops, userdata: userdata.toOpaque())
         logger.debug("mounted", metadata: ["mountpoint": "\(mountpoint)", "source": "\(options.fsname)"])
     }
 

@@ -10,14 +10,17 @@ enum DaemonLauncher {
     /// How long the parent waits for the daemon's verdict before giving up on it.
     static let readyTimeoutSeconds: Int32 = 120
 
+    /// `lock` is nil for a source that has none (an eCryptfs lower directory, never written);
+    /// `extraArguments` go to the daemon's command line after the paths (no key material there).
     static func launch(backingPath: String, mountPath: String, options: MountOptionList,
-                       material: SecureBytes, lock: VolumeLock) throws(CLIError) {
+                       material: SecureBytes, lock: VolumeLock?, extraArguments: [String] = []) throws(CLIError) {
         let secretPipe = try makePipe()   // [read: child, write: parent]
         let readyPipe = try makePipe()    // [read: parent, write: child]
         // The child's ends and the lock stay open across exec; everything else does not.
         _ = fcntl(secretPipe.1, F_SETFD, FD_CLOEXEC)
         _ = fcntl(readyPipe.0, F_SETFD, FD_CLOEXEC)
-        let inherited: Set<Int32> = [secretPipe.0, readyPipe.1, lock.fd]
+        var inherited: Set<Int32> = [secretPipe.0, readyPipe.1]
+        if let lock { inherited.insert(lock.fd) }
         for fd in inherited { _ = fcntl(fd, F_SETFD, 0) }
         markOthersCloseOnExec(keeping: inherited)
 
@@ -29,8 +32,9 @@ enum DaemonLauncher {
         }
 
         var argv = [executablePath(), "mount", backingPath, mountPath, "--foreground",
-                    "--secret-fd", String(secretPipe.0), "--ready-fd", String(readyPipe.1),
-                    "--lock-fd", String(lock.fd)]
+                    "--secret-fd", String(secretPipe.0), "--ready-fd", String(readyPipe.1)]
+        if let lock { argv += ["--lock-fd", String(lock.fd)] }
+        argv += extraArguments
         if !options.all.isEmpty { argv += ["-o", options.all.joined(separator: ",")] }
         let cArgs: [UnsafeMutablePointer<CChar>?] = argv.map { (s: String) in strdup(s) }
         defer { cArgs.forEach { free($0) } }

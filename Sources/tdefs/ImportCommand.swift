@@ -14,10 +14,21 @@ struct ImportCommand: ParsableCommand {
             BACKING must be empty or missing (a new volume is created there with the given key), or hold \
             an import that was interrupted (it then resumes). Owners, modes, times, hard links, symlinks, \
             special files and user.* extended attributes are kept. PLAIN_DIR is only read, never changed. \
-            Mount the new volume where the data directory was, after moving the plaintext away.
+            Mount the new volume where the data directory was, after moving the plaintext away. \
+            With --from-ecryptfs, the source is a stopped eCryptfs lower directory, decrypted in userspace \
+            (no kernel module) with the mount passphrase (--ecryptfs-passphrase-file) or ecryptfs-utils' \
+            wrapped-passphrase file and the login passphrase; names that do not decrypt and damaged files \
+            are refused and listed, two lower names decrypting to one name stop the import, and a wrong \
+            passphrase is refused before anything is written. The cipher then follows the source \
+            (AES-192 -> aes-192-gcm, AES-128/256 -> aes-256-gcm) unless --cipher is given.
             """)
 
-    @Argument(help: ArgumentHelp("The plaintext directory to encrypt (its server stopped).", valueName: "plain-dir"))
+    @Flag(name: .customLong("from-ecryptfs"), help: "The source is an eCryptfs lower directory (see the --ecryptfs-* options).")
+    var fromECryptfs = false
+
+    @OptionGroup var ecryptfsKeys: ECryptfsKeyOptions
+
+    @Argument(help: ArgumentHelp("The plaintext directory to encrypt (its server stopped), or the eCryptfs lower directory.", valueName: "plain-dir"))
     var plainDir: String
 
     @Argument(help: ArgumentHelp("The backing directory of the new volume.", valueName: "backing"))
@@ -25,8 +36,8 @@ struct ImportCommand: ParsableCommand {
 
     @OptionGroup var key: KeyOptions
 
-    @Option(help: "Content cipher of a new volume.")
-    var cipher: CipherChoice = .aes256
+    @Option(help: "Content cipher of a new volume (default aes-256-gcm; for --from-ecryptfs, as the source).")
+    var cipher: CipherChoice?
 
     func run() throws {
         let source = Paths.absolute(plainDir)
@@ -40,8 +51,23 @@ struct ImportCommand: ParsableCommand {
             Console.warn("not running as root: files owned by other users keep your ownership, and unreadable files fail")
         }
 
+        let input: ImportSource
+        var sourceCipher: CipherChoice?
+        if fromECryptfs {
+            let keys = try ecryptfsKeys.keys(for: "--from-ecryptfs")
+            let ec = try ECryptfsSource(path: source, keys: keys)
+            if let kb = try ec.checkKeys() { sourceCipher = kb == 24 ? .aes192 : .aes256 }
+            input = ec
+        } else {
+            if ecryptfsKeys.anyGiven {
+                throw CLIError(.usage, "the --ecryptfs-* and --login-passphrase-file options need --from-ecryptfs")
+            }
+            input = PlainSource(source)
+        }
+        let cipher = self.cipher ?? sourceCipher ?? .aes256
+
         var journal = ImportJournal(backing: path)
-        let survey = try Importer.survey(source)
+        let survey = try input.survey()
         let keyring: Keyring
         var resumeAfter = 0
         var formatVersion = VolumeConfig.formatVersion
@@ -83,18 +109,21 @@ struct ImportCommand: ParsableCommand {
                                 logger: logger)
         let bar = ProgressBar(label: "import")
         let started = ProgressBar.now()
-        let importer = Importer(source: source, backing: path, fs: fs, journal: journal, resumeAfter: resumeAfter,
+        let importer = Importer(source: input, backing: path, fs: fs, journal: journal, resumeAfter: resumeAfter,
                                 totalBytes: survey.bytes, bar: bar)
         let stats = try importer.run()
         try journal.finish()
         try importer.restoreRootTimes()
         fs.destroy()
+        for r in input.refused.prefix(50) { Console.warn("refused: \(r)") }
+        if input.refused.count > 50 { Console.warn("... and \(input.refused.count - 50) more refused entries") }
         for w in stats.warnings.prefix(20) { Console.warn(w) }
         if stats.warnings.count > 20 { Console.warn("... and \(stats.warnings.count - 20) more warnings like these") }
         let seconds = max(ProgressBar.now() - started, 0.001)
         Console.out("tdefs: imported \(source) into \(path): \(stats.entries - 1) entries, \(stats.files) files, "
                     + "\(ProgressBar.bytes(stats.bytes)) in \(Int(seconds)).\(Int(seconds * 10) % 10) s"
                     + (stats.skippedEntries > 0 ? " (\(stats.skippedEntries) entries done before the interruption)" : "")
+                    + (input.refused.isEmpty ? "" : "; \(input.refused.count) entries refused (listed above)")
                     + "; the source was not changed. Mount it with: tdefs mount \(path) MOUNTPOINT [KEY]")
     }
 }

@@ -17,7 +17,10 @@ struct MountCommand: ParsableCommand {
             metrics=SOCKET or metrics=127.0.0.1:PORT (serve Prometheus metrics on a Unix socket or a \
             loopback port); any other option is passed to FUSE. A background mount logs to the \
             systemd journal (or to $TDEFS_LOG_FILE when set); --foreground logs to stderr (the \
-            journal's own socket when stderr is the journal). Level from $TDEFS_LOG_LEVEL.
+            journal's own socket when stderr is the journal). Level from $TDEFS_LOG_LEVEL. \
+            With --ecryptfs, BACKING is an eCryptfs lower directory, served read-only (-o ro) and decrypted \
+            in userspace with the --ecryptfs-passphrase-file key (or --ecryptfs-wrapped-passphrase with \
+            --login-passphrase-file, and --ecryptfs-fnek-passphrase-file); nothing in it is written.
             """)
 
     @Argument(help: ArgumentHelp("The volume's backing directory.", valueName: "backing"))
@@ -27,6 +30,12 @@ struct MountCommand: ParsableCommand {
     var mountpoint: String
 
     @OptionGroup var key: KeyOptions
+
+    /// Extension to the command-line contract: BACKING is an eCryptfs lower directory, served read-only.
+    @Flag(name: .customLong("ecryptfs"), help: "BACKING is an eCryptfs lower directory: serve it read-only (-o ro), keys from the --ecryptfs-* options.")
+    var ecryptfs = false
+
+    @OptionGroup var ecryptfsKeys: ECryptfsKeyOptions
 
     @Flag(name: [.short, .long], help: "Stay in the foreground and log to stderr (for systemd Type=notify).")
     var foreground = false
@@ -46,10 +55,24 @@ struct MountCommand: ParsableCommand {
         if secretFD != nil && key.anyGiven {
             throw ValidationError("--secret-fd excludes the key options")
         }
+        if ecryptfs && key.anyGiven {
+            throw ValidationError("--ecryptfs takes the --ecryptfs-* options, not a KEY (a read-only view has no tdefs key)")
+        }
+        if !ecryptfs && ecryptfsKeys.anyGiven {
+            throw ValidationError("the --ecryptfs-* and --login-passphrase-file options need --ecryptfs")
+        }
     }
 
     func run() throws {
         let list = try MountOptionList(options)
+        if ecryptfs {
+            let view = ECryptfsMount(lowerDir: backing, mountpoint: mountpoint, keys: ecryptfsKeys, options: list)
+            if let secretFD, let readyFD {
+                close(secretFD)  // the keys come from the files named on the command line
+                view.runDaemonChild(readyFD: readyFD)
+            }
+            return try view.run(foreground: foreground)
+        }
         if let secretFD, let readyFD {
             runDaemonChild(secretFD: secretFD, readyFD: readyFD, options: list)
         }
@@ -126,18 +149,8 @@ struct MountCommand: ParsableCommand {
         if let existing = MountTable.tdefsMount(ofBacking: backingPath, in: mounts) {
             throw CLIError(.alreadyMounted, "\(backingPath) is already mounted at \(existing.mountPoint)")
         }
-        if let existing = VolumeLocator.tdefsMount(at: mountpoint, in: mounts) {
-            throw CLIError(.alreadyMounted, "\(existing.mountPoint) is already a tdefs mount (of \(existing.source))")
-        }
-        guard let mountPath = Paths.resolved(mountpoint), Paths.isDirectory(mountPath) else {
-            throw CLIError(.mountFailed, "mountpoint \(mountpoint) does not exist or is not a directory")
-        }
-        if mountPath == backingPath || mountPath.hasPrefix(backingPath + "/") || backingPath.hasPrefix(mountPath + "/") {
-            throw CLIError(.mountFailed, "the mountpoint and the backing directory must not contain each other")
-        }
-        if !nonempty && Paths.hasEntries(mountPath) {
-            throw CLIError(.mountFailed, "mountpoint \(mountPath) is not empty (use -o nonempty to mount over it)")
-        }
+        let mountPath = try MountpointCheck.resolve(mountpoint, source: backingPath, what: "backing directory",
+                                                    nonempty: nonempty, mounts: mounts)
         return (backingPath, mountPath)
     }
 

@@ -14,7 +14,7 @@ enum Synopsis {
     static let retire = "tdefs retire BACKING|MOUNTPOINT [KEY] --epoch N"
     static let exportKey = "tdefs export-key BACKING|MOUNTPOINT [KEY] --epoch N (--to-key-file P | --to-passphrase-file P) [--output FILE] [--scrypt-n N]"
     static let fsck = "tdefs fsck BACKING|MOUNTPOINT [KEY] [--repair] [--json]"
-    static let importTree = "tdefs import PLAIN_DIR BACKING [KEY] \(cipher)"
+    static let importTree = "tdefs import [--from-ecryptfs] PLAIN_DIR|LOWER_DIR BACKING [KEY] \(cipher) [--ecryptfs-passphrase-file P | --ecryptfs-wrapped-passphrase W --login-passphrase-file P] [--ecryptfs-fnek-passphrase-file F]"
 
     /// ArgumentParser prints `usage` as it is, after "USAGE: ".
     static func usage(_ line: String) -> String { line }

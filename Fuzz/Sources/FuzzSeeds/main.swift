@@ -139,6 +139,14 @@ write("FuzzMetrics", "unix", "unix:/run/tdefs/pg.metrics")
 write("FuzzMetrics", "loopback", "127.0.0.1:9470")
 write("FuzzMetrics", "loopback6", "[::1]:9470")
 write("FuzzControl", "add-epoch-short-key", "{\"op\":\"add-epoch\",\"epoch\":2,\"cipher\":\"AES-256-GCM\",\"key\":\"AAAA\"}\n")
+// eCryptfs: first byte selects header (0), xattr header (1), lower name (2), wrapped passphrase (3).
+let ecKey = ECryptfsPassphraseKey(passphrase: SecureBytes(copying: Array("fuzz".utf8)), salt: ECryptfsPassphraseKey.defaultSalt)
+for kb in [16, 24, 32] {
+    write("FuzzECryptfs", "header-aes\(kb * 8)", [0] + ECryptfsEncoder.header(size: 5000, fek: [UInt8](repeating: 1, count: kb), key: ecKey))
+    write("FuzzECryptfs", "name-aes\(kb * 8)", [2] + ECryptfsEncoder.encryptName(Array("pg_wal".utf8), fnek: ecKey, keyBytes: kb))
+}
+write("FuzzECryptfs", "xattr-header", [1] + ECryptfsEncoder.header(size: 1, fek: [UInt8](repeating: 2, count: 16), key: ecKey, inXattr: true))
+write("FuzzECryptfs", "wrapped-v2", [3] + ECryptfsEncoder.wrappedPassphrase(Array("mount".utf8), login: SecureBytes(copying: Array("login".utf8)), salt: [1, 2, 3, 4, 5, 6, 7, 8]))
 print("seeds written to \(root)")
 
 /// Not a fuzz target, but linked with libFuzzer like the others (the whole package gets

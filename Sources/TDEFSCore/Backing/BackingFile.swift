@@ -9,9 +9,10 @@ public enum BackingFile {
     /// Opens regular file `name` in directory `dirFD` with `flags` (O_RDONLY by default; O_RDWR and
     /// O_CREAT for the locks) plus O_NOFOLLOW, O_NONBLOCK, O_NOCTTY and O_CLOEXEC. The type is
     /// checked before the open (no driver's open runs for a device node) and again on the
-    /// descriptor (nothing swapped in between). O_NONBLOCK is cleared once the file is known to be
-    /// regular. Throws ENOENT when it is missing, EIO when it is not a regular file, the open's errno
-    /// otherwise. Pass `cloexec: false` for a descriptor a child inherits (the daemon's lock).
+    /// descriptor (nothing swapped in between). O_NONBLOCK stays set: on a regular file it changes
+    /// nothing (reads, writes and locks behave the same), and clearing it would cost two fcntl calls
+    /// per open. Throws ENOENT when it is missing, EIO when it is not a regular file, the open's
+    /// errno otherwise. Pass `cloexec: false` for a descriptor a child inherits (the daemon's lock).
     public static func open(_ name: String, in dirFD: Int32, flags: Int32 = O_RDONLY, mode: mode_t = 0o600,
                             cloexec: Bool = true) throws(Errno) -> Int32 {
         var st = stat()
@@ -20,12 +21,23 @@ public enum BackingFile {
         } else if errno != ENOENT || flags & O_CREAT == 0 {
             throw Errno.current
         }
+        return try openChecked(name, in: dirFD, flags: flags, mode: mode, cloexec: cloexec)
+    }
+
+    /// Like `open`, for a caller whose own fstatat (AT_SYMLINK_NOFOLLOW) of `name` has just found a
+    /// regular file: the type is checked again on the descriptor only.
+    public static func open(regular name: String, in dirFD: Int32) throws(Errno) -> Int32 {
+        try openChecked(name, in: dirFD, flags: O_RDONLY, mode: 0, cloexec: true)
+    }
+
+    private static func openChecked(_ name: String, in dirFD: Int32, flags: Int32, mode: mode_t,
+                                    cloexec: Bool) throws(Errno) -> Int32 {
         let fd = try sys { openat(dirFD, name, flags | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | (cloexec ? O_CLOEXEC : 0), mode) }
+        var st = stat()
         guard fstat(fd, &st) == 0, isRegular(st) else {
             close(fd)
             throw Errno.EIO
         }
-        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
         return fd
     }
 

@@ -30,6 +30,11 @@ enum CensusEntry: Equatable, Sendable {
     static func classify(parentFD: Int32, name: String, rootFD: Int32) -> CensusEntry {
         var st = stat()
         guard fstatat(parentFD, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { return .unreadable }
+        return classify(parentFD: parentFD, name: name, st, rootFD: rootFD)
+    }
+
+    /// The same, from the caller's fstatat (AT_SYMLINK_NOFOLLOW) of the entry.
+    static func classify(parentFD: Int32, name: String, _ st: stat, rootFD: Int32) -> CensusEntry {
         switch st.st_mode & S_IFMT {
         case S_IFDIR:
             let fd = openat(parentFD, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
@@ -49,7 +54,7 @@ enum CensusEntry: Equatable, Sendable {
     }
 
     private static func headerEpoch(parentFD: Int32, name: String) -> CensusEntry {
-        guard let f = try? BackingFile.open(name, in: parentFD) else { return .unreadable }
+        guard let f = try? BackingFile.open(regular: name, in: parentFD) else { return .unreadable }
         defer { close(f) }
         return withUnsafeTemporaryAllocation(byteCount: FileHeader.byteCount, alignment: 8) { buf in
             var got = 0

@@ -1,3 +1,4 @@
+import Glibc
 import Synchronization
 
 /// The census of a mounted volume (files, directories and symlinks per key epoch, damaged headers),
@@ -83,6 +84,11 @@ public final class LiveCensus: Sendable {
     /// What the entry `name` of `dir` counts as, if a change there is counted.
     func entry(in dir: Inode, name: String, rootFD: Int32) -> CensusEntry? {
         counts(in: dir) ? CensusEntry.classify(parentFD: dir.fd, name: name, rootFD: rootFD) : nil
+    }
+
+    /// The same, from the caller's fstatat (AT_SYMLINK_NOFOLLOW) of the entry.
+    func entry(in dir: Inode, name: String, _ st: stat, rootFD: Int32) -> CensusEntry? {
+        counts(in: dir) ? CensusEntry.classify(parentFD: dir.fd, name: name, st, rootFD: rootFD) : nil
     }
 
     func added(_ entry: CensusEntry?, in dir: Inode) { apply(entry, 1, in: dir) }

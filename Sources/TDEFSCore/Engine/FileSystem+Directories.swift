@@ -48,8 +48,25 @@ extension FileSystem {
         guard !entry.isDotOrDotDot, !entry.backingName.isEmpty else { throw Errno.EINVAL }
         if inodes.aboveHighWater { throw Errno(EMFILE) }
         return try inDirectory(dir.inode) { () throws(Errno) -> Entry in
-            try register(backing: entry.backingName, in: dir.inode, name: entry.name, waitingForRoom: false)
+            if let known = try lookUpKnown(entry, in: dir.inode) { return known }
+            return try register(backing: entry.backingName, in: dir.inode, name: entry.name, waitingForRoom: false)
         }
+    }
+
+    /// readdirplus over entries the kernel already knows (a second `ls -l`, `rm -rf` after a read):
+    /// the listing's inode number finds the inode, and one fstatat (which must name the same
+    /// object) gives fresh attributes, instead of opening the entry again only to close the
+    /// duplicate descriptor. nil when the inode is not known (or the entry changed): register then.
+    private func lookUpKnown(_ entry: DirectoryEntry, in dir: Inode) throws(Errno) -> Entry? {
+        let key = InodeKey(dev: dir.key.dev, ino: entry.inode)
+        guard inodes.find(key) != nil else { return nil }
+        var st = stat()
+        guard fstatat(dir.fd, entry.backingName, &st, AT_SYMLINK_NOFOLLOW) == 0,
+              InodeKey(dev: UInt64(st.st_dev), ino: UInt64(st.st_ino)) == key,
+              let inode = inodes.lookUpAgain(key, location: InodeLocation(parent: dir.node, name: entry.name,
+                                                                            backingName: entry.backingName))
+        else { return nil }
+        return try self.entry(for: inode, st)
     }
 
     public func releasedir(_ dir: OpenDirectory) { counters.directoryReleased() }

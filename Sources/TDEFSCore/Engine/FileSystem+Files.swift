@@ -72,7 +72,7 @@ extension FileSystem {
                 // openat already gave the daemon's owner (the directory's group in a set-group-ID
                 // directory) and the exact mode (umask is 0): change only what differs. chown
                 // clears set-user/group-ID bits, so those are set again afterwards.
-                if options.chownToCaller && (owner.uid != geteuid() || (owner.gid != getegid() && !owner.setgid)) {
+                if options.chownToCaller && (owner.uid != DaemonIdentity.uid || (owner.gid != DaemonIdentity.gid && !owner.setgid)) {
                     _ = try sys { fchown(fd, owner.uid, owner.gid) }
                     if mode & 0o6000 != 0 { _ = try sys { fchmod(fd, mode & 0o7777) } }
                 }
@@ -238,4 +238,11 @@ extension FileSystem {
     }
 
     static let rekeyAttribute = "user.tdefs.rekey"
+}
+
+/// The daemon's effective IDs, which own what openat creates: asked once, not per created file
+/// (the daemon never changes them).
+enum DaemonIdentity {
+    static let uid = geteuid()
+    static let gid = getegid()
 }

@@ -125,8 +125,12 @@ extension FileSystem {
         let dir = try inodes.get(parent)
         return try inDirectory(dir) { () throws(Errno) -> Void in
             let b = try backingName(of: name, in: dir)
-            let counted = census.entry(in: dir, name: b.name, rootFD: rootFD)
-            let watch = SymlinkTargetStore.LastLinkWatch(dirFD: dir.fd, name: b.name, rootFD: rootFD)
+            // One fstatat serves the census and the side-file watch (only a symlink names a side file).
+            var st = stat()
+            let found = fstatat(dir.fd, b.name, &st, AT_SYMLINK_NOFOLLOW) == 0
+            let counted = found ? census.entry(in: dir, name: b.name, st, rootFD: rootFD) : census.entry(in: dir, name: b.name, rootFD: rootFD)
+            let watch = !found || (st.st_mode & S_IFMT) == S_IFLNK
+                ? SymlinkTargetStore.LastLinkWatch(dirFD: dir.fd, name: b.name, rootFD: rootFD) : nil
             _ = try sys { unlinkat(dir.fd, b.name, 0) }
             census.removed(counted, in: dir)
             watch?.finish()

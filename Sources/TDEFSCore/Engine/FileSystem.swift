@@ -236,6 +236,13 @@ public final class FileSystem: Sendable {
         let inode = inodes.remember(key: InodeKey(dev: UInt64(st.st_dev), ino: UInt64(st.st_ino)), fd: fd,
                                     kind: st.st_mode & S_IFMT,
                                     location: InodeLocation(parent: parent.node, name: name, backingName: backing))
+        return try entry(for: inode, st)
+    }
+
+    /// What the kernel gets for an inode just looked up (one lookup counted): its backing `st`
+    /// translated to the plaintext view; the lookup is given back when that fails.
+    func entry(for inode: Inode, _ st: stat) throws(Errno) -> Entry {
+        var st = st
         do throws(Errno) {
             try translate(&st, inode: inode)
         } catch {
@@ -266,7 +273,7 @@ extension FileSystem {
 
     /// Runs `open` (an open that returns a descriptor, or -1 and errno). When the daemon is out of
     /// descriptors while the kernel holds more inodes than the high-water mark, and a cache
-    /// trimmer is installed, wakes it and tries again for up to 250 ms:
+    /// trimmer is installed, wakes it and tries again for up to 1 s:
     /// the kernel's forgets close descriptors meanwhile (a burst of lookups can outrun the
     /// trimmer on a loaded machine). Bounded, because the kernel holds the directory's lock
     /// during a lookup, and the trimmer cannot drop entries of that directory until it ends.
@@ -277,7 +284,7 @@ extension FileSystem {
             let fd = open()
             guard fd < 0, errno == EMFILE || errno == ENFILE else { return fd }
             let saved = errno
-            guard waiting, attempts < 50, inodes.aboveHighWater, inodes.relievePressure() else {
+            guard waiting, attempts < 200, inodes.aboveHighWater, inodes.relievePressure() else {
                 reportDescriptorExhaustion()
                 errno = saved
                 return -1

@@ -62,6 +62,17 @@ final class InodeTable: Sendable {
         return inode
     }
 
+    /// Counts one more lookup of `key`'s inode if the table still holds it (nil otherwise), and
+    /// notes where it was seen: a known inode is looked up again without opening it again.
+    func lookUpAgain(_ key: InodeKey, location: InodeLocation) -> Inode? {
+        state.withLock { s in
+            guard let n = s.byKey[key], let existing = s.byNode[n] else { return nil }
+            s.lookups[n, default: 0] += 1
+            existing.location.withLock { $0 = location }
+            return existing
+        }
+    }
+
     /// Runs the pressure handler now (out of descriptors); false when none is installed.
     func relievePressure() -> Bool {
         guard let handler = pressureHandler.withLock({ $0 }) else { return false }

@@ -24,7 +24,7 @@ final class Importer {
         var warnings: [String] = []
     }
 
-    let source: String
+    let source: ImportSource
     let backing: String
     let fs: FileSystem
     let bar: ProgressBar
@@ -43,7 +43,7 @@ final class Importer {
     private var links: [String: [String]] = [:]
     private var buffer = [UInt8](repeating: 0, count: 1 << 20)
 
-    init(source: String, backing: String, fs: FileSystem, journal: ImportJournal, resumeAfter: Int, totalBytes: Int64, bar: ProgressBar) {
+    init(source: ImportSource, backing: String, fs: FileSystem, journal: ImportJournal, resumeAfter: Int, totalBytes: Int64, bar: ProgressBar) {
         self.source = source
         self.backing = backing
         self.fs = fs
@@ -55,29 +55,7 @@ final class Importer {
 
     /// Counts the source tree (entries below the root, and regular-file bytes) for the progress bar
     /// and the journal's identity check.
-    static func survey(_ root: String) throws -> ImportJournal.Source {
-        var st = stat()
-        guard lstat(root, &st) == 0 else { throw CLIError(.failure, "\(root): \(String(cString: strerror(errno)))") }
-        guard st.st_mode & S_IFMT == S_IFDIR else { throw CLIError(.usage, "\(root) is not a directory") }
-        var entries = 0
-        var bytes: Int64 = 0
-        func walk(_ dir: String) throws {
-            for name in try listSource(dir) {
-                var s = stat()
-                guard lstat(dir + "/" + name, &s) == 0 else {
-                    throw CLIError(.failure, "\(dir)/\(name): \(String(cString: strerror(errno)))")
-                }
-                entries += 1
-                switch s.st_mode & S_IFMT {
-                case S_IFDIR: try walk(dir + "/" + name)
-                case S_IFREG: bytes += Int64(s.st_size)
-                default: break
-                }
-            }
-        }
-        try walk(root)
-        return ImportJournal.Source(dev: UInt64(st.st_dev), ino: UInt64(st.st_ino), entries: entries + 1, bytes: bytes)
-    }
+    static func survey(_ root: String) throws -> ImportJournal.Source { try PlainSource(root).survey() }
 
     /// The names in a source directory, sorted bytewise. Names that are not UTF-8 cannot be imported.
     static func listSource(_ dir: String) throws -> [String] {
@@ -114,9 +92,8 @@ final class Importer {
         backingFD = open(backing, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard backingFD >= 0 else { throw CLIError(.failure, "cannot open \(backing): \(String(cString: strerror(errno)))") }
         defer { close(backingFD) }
-        var st = stat()
-        guard lstat(source, &st) == 0 else { throw CLIError(.failure, "\(source): \(String(cString: strerror(errno)))") }
-        try importDirectory(source, components: [], node: FileSystem.rootNode, st: st)
+        let st = try source.lstat(source.root)
+        try importDirectory(source.root, components: [], node: FileSystem.rootNode, st: st)
         try checkpoint()
         bar.update(doneBytes: stats.bytes, totalBytes: totalBytes, items: stats.files, force: true)
         bar.finish()
@@ -125,8 +102,7 @@ final class Importer {
 
     /// The root's times once more, after the journal is gone (removing it changed the backing root's mtime).
     func restoreRootTimes() throws {
-        var st = stat()
-        guard lstat(source, &st) == 0 else { throw CLIError(.failure, "\(source): \(String(cString: strerror(errno)))") }
+        let st = try source.lstat(source.root)
         var times = AttributeChanges()
         times.atime = .set(st.st_atim)
         times.mtime = .set(st.st_mtim)
@@ -138,11 +114,9 @@ final class Importer {
     // MARK: - Entries
 
     /// Directory `path` (already present in the volume as `node`): its children, then its own attributes.
-    private func importDirectory(_ path: String, components: [String], node: UInt64, st: stat) throws {
-        for name in try Self.listSource(path) {
-            let childPath = path + "/" + name
-            var cs = stat()
-            guard lstat(childPath, &cs) == 0 else { throw CLIError(.failure, "\(childPath): \(String(cString: strerror(errno)))") }
+    private func importDirectory(_ path: SourceItem, components: [String], node: UInt64, st: stat) throws {
+        for (name, childPath) in try source.children(path) {
+            let cs = try source.lstat(childPath)
             let comps = components + [name]
             if cs.st_mode & S_IFMT == S_IFDIR {
                 let child: Entry
@@ -165,7 +139,7 @@ final class Importer {
     }
 
     /// A non-directory entry.
-    private func importLeaf(_ path: String, components: [String], parent: UInt64, name: String, st: stat) throws {
+    private func importLeaf(_ path: SourceItem, components: [String], parent: UInt64, name: String, st: stat) throws {
         let kind = st.st_mode & S_IFMT
         let linkKey = "\(st.st_dev):\(st.st_ino)"
         let firstLink = kind != S_IFDIR && st.st_nlink > 1 ? links[linkKey] : nil
@@ -195,10 +169,7 @@ final class Importer {
             case S_IFREG:
                 try copyFile(path, components: components, parent: parent, name: name, st: st)
             case S_IFLNK:
-                var buf = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-                let n = readlink(path, &buf, buf.count - 1)
-                guard n >= 0 else { throw CLIError(.failure, "readlink \(path): \(String(cString: strerror(errno)))") }
-                let target = String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                let target = try source.readLink(path)
                 let e = try engine(components, "symlink") {
                     () throws(Errno) in try fs.symlink(target: target, parent: parent, name: name, context: context(st))
                 }
@@ -215,10 +186,8 @@ final class Importer {
         }
     }
 
-    private func copyFile(_ path: String, components: [String], parent: UInt64, name: String, st: stat) throws {
-        let src = Self.openSource(path, O_RDONLY)
-        guard src >= 0 else { throw CLIError(.failure, "cannot open \(path): \(String(cString: strerror(errno)))") }
-        defer { close(src) }
+    private func copyFile(_ path: SourceItem, components: [String], parent: UInt64, name: String, st: stat) throws {
+        let src = try source.open(path)
         let (entry, file) = try engine(components, "create") {
             () throws(Errno) in try fs.create(parent: parent, name: name, mode: 0o600, flags: O_WRONLY | O_EXCL, context: context(st))
         }
@@ -226,9 +195,7 @@ final class Importer {
         var offset: Int64 = 0
         var sawHole = false
         while true {
-            let n = buffer.withUnsafeMutableBytes { read(src, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            guard n >= 0 else { throw CLIError(.failure, "read \(path): \(String(cString: strerror(errno)))") }
+            let n = try buffer.withUnsafeMutableBytes { try src.read(into: $0, at: offset) }
             if n == 0 { break }
             // Whole blocks of zeros are skipped: holes in a v1 volume; in v2 the engine writes them as
             // encrypted zeros when the file grows past them.
@@ -274,7 +241,7 @@ final class Importer {
 
     /// Extended attributes, owner, mode, then times: in that order, since a chown clears set-id bits
     /// and every change before the times would move them.
-    private func setAttributes(_ node: UInt64, path: String, components: [String], st: stat, isRoot: Bool, file: OpenFile? = nil) throws {
+    private func setAttributes(_ node: UInt64, path: SourceItem, components: [String], st: stat, isRoot: Bool, file: OpenFile? = nil) throws {
         let kind = st.st_mode & S_IFMT
         if kind != S_IFLNK { try copyXattrs(path, node: node, components: components) }
         var owner = AttributeChanges()
@@ -292,33 +259,11 @@ final class Importer {
         _ = try engine(components, "utimens") { () throws(Errno) in try fs.setattr(node, file: file, times) }
     }
 
-    private func copyXattrs(_ path: String, node: UInt64, components: [String]) throws {
-        let size = tdefs_llistxattr(path, nil, 0)
-        if size < 0 {
-            if errno == ENOTSUP { return }
-            throw CLIError(.failure, "listxattr \(path): \(String(cString: strerror(errno)))")
-        }
-        if size == 0 { return }
-        var list = [CChar](repeating: 0, count: size)
-        let n = tdefs_llistxattr(path, &list, size)
-        guard n >= 0 else { throw CLIError(.failure, "listxattr \(path): \(String(cString: strerror(errno)))") }
-        let names = list[0..<n].split(separator: 0).map { String(decoding: $0.map { UInt8(bitPattern: $0) }, as: UTF8.self) }
-        for name in names {
-            guard name.hasPrefix("user.") else {
-                // security.*, trusted.*, POSIX ACLs: not supported by tdefs (docs/posix-differences.md).
-                if name != "security.selinux" {
-                    stats.warnings.append("\(path): extended attribute \(name) not imported (only user.* attributes are supported)")
-                }
-                continue
-            }
-            let vsize = tdefs_lgetxattr(path, name, nil, 0)
-            guard vsize >= 0 else { throw CLIError(.failure, "getxattr \(path) \(name): \(String(cString: strerror(errno)))") }
-            var value = [UInt8](repeating: 0, count: vsize)
-            let got = value.withUnsafeMutableBytes { tdefs_lgetxattr(path, name, $0.baseAddress, $0.count) }
-            guard got >= 0 else { throw CLIError(.failure, "getxattr \(path) \(name): \(String(cString: strerror(errno)))") }
+    private func copyXattrs(_ path: SourceItem, node: UInt64, components: [String]) throws {
+        for (name, value) in try source.xattrs(path, warnings: &stats.warnings) {
             try value.withUnsafeBytes { raw in
                 try engine(components, "setxattr \(name)") { () throws(Errno) in
-                    try fs.setxattr(node, name: name, value: UnsafeRawBufferPointer(rebasing: raw[0..<got]), flags: 0)
+                    try fs.setxattr(node, name: name, value: raw, flags: 0)
                 }
             }
         }
