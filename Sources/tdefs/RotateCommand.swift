@@ -41,6 +41,9 @@ struct RotateCommand: ParsableCommand {
         // Start a rotation, or resume the one an interruption left in tdefs.conf.
         var started: EpochKeys?
         let updated = try ConfigTransaction.update(backingPath: backing) { c in
+            // Re-encryption writes every file in the newest format (a v1 volume becomes v2), so
+            // from here on a release that reads only the older format refuses the volume.
+            if reencrypt { c.formatVersion = max(c.formatVersion, VolumeConfig.formatVersion) }
             if let r = c.rotation, let to = r.toEpoch, let record = c.epoch(to),
                cipher == nil || cipher!.size == record.cipher, r.state == (reencrypt ? "reencrypting" : "rewrapping") {
                 return

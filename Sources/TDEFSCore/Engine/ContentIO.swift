@@ -81,32 +81,44 @@ struct ContentIO {
     }
 
     /// Decrypts one stored extent (or, in v1, a hole) into `plainLength` bytes at `out`; EIO when
-    /// damaged. `atEnd`: the extent ends the file, so in v2 it must carry the final flag.
+    /// damaged. `atEnd`: the extent ends the file, so in v2 it must carry the final flag. Returns
+    /// whether the extent opened by v2's rules with the final flag set.
+    @discardableResult
     func decrypt(extent j: Int64, stored: UnsafeRawBufferPointer, plainLength: Int, atEnd: Bool,
-                 into out: UnsafeMutableRawPointer, gcm: AESGCM) throws(Errno) {
+                 into out: UnsafeMutableRawPointer, gcm: AESGCM) throws(Errno) -> Bool {
         guard stored.count == plainLength + ExtentGeometry.overhead else {
             throw damaged(extent: j, why: "extent is truncated")
         }
         let final = stored[0] & Self.finalBit != 0
-        if v2 {
-            // A non-final extent at the end: the file was cut at an extent boundary.
-            if atEnd && !final { throw damaged(extent: j, why: "file was cut at an extent boundary (last extent not final)") }
-        } else if isAllZero(stored) {
-            out.initializeMemory(as: UInt8.self, repeating: 0, count: plainLength)
-            return
-        }
-        func open(_ g: AESGCM) -> Bool {
-            withAAD(extent: j, final: final) { aad in
+        let zero = isAllZero(stored)
+        /// One key's attempt by the rules of the format version its extents were written in.
+        func open(_ g: AESGCM, version: UInt8) -> Bool {
+            if version >= 2 {
+                // A non-final extent at the end: the file was cut at an extent boundary.
+                if atEnd && !final { return false }
+            } else if zero {
+                out.initializeMemory(as: UInt8.self, repeating: 0, count: plainLength)
+                return true
+            }
+            return withAAD(extent: j, final: final, version: version) { aad in
                 g.open(nonce: UnsafeRawBufferPointer(rebasing: stored[0..<Self.nonce]), aad: aad,
                        ciphertext: UnsafeRawBufferPointer(rebasing: stored[Self.nonce..<(Self.nonce + plainLength)]),
                        tag: UnsafeRawBufferPointer(rebasing: stored[(Self.nonce + plainLength)...]), plaintext: out)
             }
         }
-        if open(gcm) { return }
-        // During a re-key, extents not yet converted are still under the previous key.
-        if let previous = header.previousKey,
-           fs.gcmContexts.withContext(key: previous, size: header.previousSize, { open($0) }) { return }
-        throw damaged(extent: j, why: v2 && isAllZero(stored) ? "extent is all zeros (zeroed or punched out)" : "authentication failed")
+        if open(gcm, version: header.header.version) { return v2 && final }
+        // During a re-key, extents not yet converted are still under the previous key, and (when
+        // the re-key moves the file to v2) in the previous version: a v1 hole reads as zeros.
+        if let previous = header.previousKey {
+            let version = header.previousVersion
+            if fs.gcmContexts.withContext(key: previous, size: header.previousSize, { open($0, version: version) }) {
+                return version >= 2 && final
+            }
+        }
+        if v2 && atEnd && !final && !zero {
+            throw damaged(extent: j, why: "file was cut at an extent boundary (last extent not final)")
+        }
+        throw damaged(extent: j, why: v2 && zero ? "extent is all zeros (zeroed or punched out)" : "authentication failed")
     }
 
     func damaged(extent j: Int64, why: String) -> Errno {
@@ -193,10 +205,12 @@ struct ContentIO {
     }
 
     /// Reads and decrypts one extent of `plainLength` bytes (through the workspace's stored-extent area).
+    /// Returns whether it is a final v2 extent.
+    @discardableResult
     func readExtent(_ j: Int64, plainLength: Int, atEnd: Bool, into out: UnsafeMutableRawPointer, gcm: AESGCM,
-                    ws: Workspace) throws(Errno) {
+                    ws: Workspace) throws(Errno) -> Bool {
         let got = try preadFully(ws.stored, plainLength + ExtentGeometry.overhead, ExtentGeometry.backingOffset(ofExtent: j))
-        try decrypt(extent: j, stored: UnsafeRawBufferPointer(start: ws.stored, count: got),
+        return try decrypt(extent: j, stored: UnsafeRawBufferPointer(start: ws.stored, count: got),
                     plainLength: plainLength, atEnd: atEnd, into: out, gcm: gcm)
     }
 
@@ -255,10 +269,11 @@ struct ContentIO {
                     let slot = cbuf + i * Int(Self.S)
                     let stored = UnsafeRawBufferPointer(start: slot, count: max(0, min(len + ExtentGeometry.overhead, got - i * Int(Self.S))))
                     if !v2 && stored.count == len + ExtentGeometry.overhead && isAllZero(stored) { continue }  // a v1 hole
-                    // A final flag is kept as it was (v2), so a crash leftover stays readable.
+                    // A v2 final flag is kept as it was, so a crash leftover stays readable; a v1
+                    // extent (or hole) moving to v2 is final only at the end.
                     let atEnd = j * Self.P + Int64(len) == size
-                    let final = atEnd || (stored.count > 0 && stored[0] & Self.finalBit != 0)
-                    try decrypt(extent: j, stored: stored, plainLength: len, atEnd: atEnd, into: ws.plain, gcm: gcm)
+                    let wasFinal = try decrypt(extent: j, stored: stored, plainLength: len, atEnd: atEnd, into: ws.plain, gcm: gcm)
+                    let final = atEnd || wasFinal
                     slot.copyMemory(from: ws.nonces + i * Self.nonce, byteCount: Self.nonce)
                     try seal(extent: j, plain: UnsafeRawBufferPointer(start: ws.plain, count: len), final: final, slot: slot, gcm: gcm)
                 }
@@ -314,8 +329,7 @@ struct ContentIO {
         try fs.withWorkspace { (ws) throws(Errno) in
             try fs.gcmContexts.withContext(key: header.fileKey, size: header.header.size) { (gcm) throws(Errno) in
                 let plain = ws.plain, slot = ws.cipher.baseAddress!
-                try readExtent(j, plainLength: Int(Self.P), atEnd: false, into: plain, gcm: gcm, ws: ws)
-                if ws.stored.load(as: UInt8.self) & Self.finalBit != 0 { return }  // already final
+                if try readExtent(j, plainLength: Int(Self.P), atEnd: false, into: plain, gcm: gcm, ws: ws) { return }  // already final
                 fillNonces(ws, count: 1)
                 try seal(extent: j, plain: UnsafeRawBufferPointer(start: plain, count: Int(Self.P)), final: true, slot: slot, gcm: gcm)
                 try pwriteFully(slot, Int(Self.S), ExtentGeometry.backingOffset(ofExtent: j))
@@ -327,12 +341,13 @@ struct ContentIO {
 
     /// v1: file ID (16) | index (u64). v2 adds a flags byte (bit 0: final).
     @inline(__always)
-    func withAAD<R>(extent j: Int64, final: Bool, _ body: (UnsafeRawBufferPointer) -> R) -> R {
-        withUnsafeTemporaryAllocation(byteCount: 25, alignment: 8) { a in
+    func withAAD<R>(extent j: Int64, final: Bool, version: UInt8? = nil, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+        let long = (version ?? header.header.version) >= 2
+        return withUnsafeTemporaryAllocation(byteCount: 25, alignment: 8) { a in
             header.header.fileID.withUnsafeBytes { a.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: 16) }
             BigEndian.put64(UInt64(j), a.baseAddress!, 16)
             a[24] = final ? 1 : 0
-            return body(UnsafeRawBufferPointer(rebasing: a[0..<(v2 ? 25 : 24)]))
+            return body(UnsafeRawBufferPointer(rebasing: a[0..<(long ? 25 : 24)]))
         }
     }
 

@@ -16,8 +16,11 @@ extension FileSystem {
         public var bytes: Int64 = 0
     }
 
-    /// Walks the whole tree. `progress` is called after each file.
+    /// Walks the whole tree. `progress` is called after each file. Every file ends in the newest
+    /// format version, and new files are made in it from now on (the caller has recorded that
+    /// version in tdefs.conf).
     public func reencryptTree(to target: EpochKeys, progress: (ReencryptProgress) -> Void = { _ in }) throws(Errno) {
+        newFileVersion.store(FileHeader.newestVersion, ordering: .relaxed)
         var done = ReencryptProgress()
         var queue: [UInt64] = [Self.rootNode]
         // Directories waiting in the queue hold a lookup; give them back if we stop early.
@@ -58,7 +61,7 @@ extension FileSystem {
                 return try ContentIO.plainSize(fd: file.fd)
             }
             let size = try finishRekey(file, inode, next)
-            if !resumed || next.epoch == target.epoch { return size }
+            if !resumed || (next.epoch == target.epoch && next.version >= FileHeader.newestVersion) { return size }
         }
         return try ContentIO.plainSize(fd: file.fd)
     }
@@ -71,15 +74,17 @@ extension FileSystem {
             guard let io = try contentIO(file.fd, inode, createHeader: false) else { return nil }
             let loaded = io.header
             if loaded.previousKey != nil { return (loaded.header, true) }
-            if loaded.header.epoch == target.epoch { return nil }
+            let version = max(loaded.header.version, newFileVersion.load(ordering: .relaxed))
+            if loaded.header.epoch == target.epoch && loaded.header.version == version { return nil }
             let newKey = SecureBytes.random(count: FileHeader.fileKeyBytes)
-            var header = FileHeader(version: loaded.header.version, size: target.size, epoch: target.epoch, fileID: loaded.header.fileID, wrapped: [])
+            var header = FileHeader(version: version, size: target.size, epoch: target.epoch, fileID: loaded.header.fileID, wrapped: [])
             header.wrap(fileKey: newKey, keys: target)
             let bytes = header.bytes
             _ = try sys { bytes.withUnsafeBytes { tdefs_fsetxattr(file.fd, Self.rekeyAttribute, $0.baseAddress, $0.count, 0) } }
             _ = try sys { Glibc.fsync(file.fd) }
             content.header.withLock {
-                $0 = LoadedHeader(header: header, fileKey: newKey, previousKey: loaded.fileKey, previousSize: loaded.header.size)
+                $0 = LoadedHeader(header: header, fileKey: newKey, previousKey: loaded.fileKey, previousSize: loaded.header.size,
+                                  previousVersion: loaded.header.version)
             }
             return (header, false)
         }

@@ -22,11 +22,15 @@ public final class FileSystem: Sendable {
     public let counters = EngineCounters()
     /// Files, directories and symlinks per key epoch, kept by a mounted daemon (see LiveCensus).
     public let census = LiveCensus()
+    /// The header version of new files: options.fileFormatVersion until `rotate --reencrypt`
+    /// moves the volume to the newest format (then every new file is made in it).
+    let newFileVersion: Atomic<UInt8>
 
     public init(backingPath: String, keyring: Keyring, options: EngineOptions = EngineOptions(),
                 logger: Logger) throws(Errno) {
         self.keyring = keyring
         self.options = options
+        newFileVersion = Atomic(options.fileFormatVersion)
         self.logger = logger
         // Modes reach the backing exactly as the kernel passed them (it applied the caller's umask).
         umask(0)

@@ -65,12 +65,17 @@ final class LoadedHeader: Sendable {
     let fileKey: SecureBytes
     let previousKey: SecureBytes?
     let previousSize: AESKeySize
+    /// The format version the previous key's extents were written in: a re-key from a v1 header
+    /// to a v2 one (rotate --reencrypt moving a volume to v2) reads them by v1's rules.
+    let previousVersion: UInt8
     private let derivedXattrKeys = Mutex<XattrKeys?>(nil)
-    init(header: FileHeader, fileKey: SecureBytes, previousKey: SecureBytes? = nil, previousSize: AESKeySize? = nil) {
+    init(header: FileHeader, fileKey: SecureBytes, previousKey: SecureBytes? = nil, previousSize: AESKeySize? = nil,
+         previousVersion: UInt8? = nil) {
         self.header = header
         self.fileKey = fileKey
         self.previousKey = previousKey
         self.previousSize = previousSize ?? header.size
+        self.previousVersion = previousVersion ?? header.version
     }
 
     /// The previous file key's attribute keys while a re-key is in progress.

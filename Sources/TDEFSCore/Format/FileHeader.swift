@@ -9,6 +9,8 @@ public struct FileHeader: Sendable {
 
     /// 1, or 2 (no holes, the end of file bound: docs/format.md, "Format version 2").
     public var version: UInt8 = 2
+    /// The version new files and `rotate --reencrypt` write.
+    public static let newestVersion: UInt8 = 2
     public var size: AESKeySize
     public var epoch: UInt32
     public var fileID: [UInt8]

@@ -1,0 +1,179 @@
+import Foundation
+import Glibc
+import XCTest
+
+/// `rotate --reencrypt` moves a format version 1 volume to version 2 (docs/format.md, "Format
+/// version 2"; docs/rotation.md): offline, online, and after being killed part way. Afterwards
+/// every file has a v2 header, no stored extent is all zeros (v1's holes are encrypted zeros), every
+/// file ends in a final extent, the contents are unchanged, and a zeroed extent is damage.
+final class FormatUpgradeTests: MountTestCase {
+    var key: [String] { ["--key-file", vol.keyFile] }
+
+    /// Turns the freshly made (v2) volume into a v1 one, as a release before format 2 made it.
+    func makeVersion1() throws {
+        vol.unmount()
+        let conf = vol.backing + "/tdefs.conf"
+        let text = String(decoding: try readFile(conf), as: UTF8.self)
+        let v1 = text.replacingOccurrences(of: "\"formatVersion\" : 2", with: "\"formatVersion\" : 1")
+            .replacingOccurrences(of: "\"formatVersion\": 2", with: "\"formatVersion\": 1")
+        XCTAssertNotEqual(v1, text, "tdefs.conf names formatVersion 2")
+        try writeFile(conf, Array(v1.utf8), mode: 0o600)
+        try vol.mount()
+    }
+
+    /// Files with holes (a write past the end, ftruncate), a full last extent, a short one, an
+    /// empty file, and one in a subdirectory; returns their expected contents.
+    func populate() throws -> [String: [UInt8]] {
+        var model: [String: [UInt8]] = [:]
+        let fd = open("\(m)/sparse", O_RDWR | O_CREAT, 0o644)
+        try check(fd, "create sparse")
+        try writeAll(fd, Array("head".utf8), at: 0)
+        try writeAll(fd, Array("tail".utf8), at: 5 * 4096)
+        XCTAssertEqual(ftruncate(fd, 9 * 4096 + 100), 0)
+        close(fd)
+        var sparse = [UInt8](repeating: 0, count: 9 * 4096 + 100)
+        sparse.replaceSubrange(0..<4, with: Array("head".utf8))
+        sparse.replaceSubrange((5 * 4096)..<(5 * 4096 + 4), with: Array("tail".utf8))
+        model["sparse"] = sparse
+        model["full"] = (0..<(3 * 4096)).map { UInt8(truncatingIfNeeded: $0 * 7 + 1) }
+        model["short"] = Array("a short file".utf8)
+        model["empty"] = []
+        XCTAssertEqual(mkdir("\(m)/dir", 0o755), 0)
+        model["dir/inner"] = (0..<10_000).map { UInt8(truncatingIfNeeded: $0 * 13 + 5) }
+        for (name, data) in model where name != "sparse" { try writeFile("\(m)/\(name)", data) }
+        return model
+    }
+
+    func verify(_ model: [String: [UInt8]], file: StaticString = #filePath, line: UInt = #line) throws {
+        for (name, data) in model {
+            XCTAssertEqual(try readFile("\(m)/\(name)"), data, "\(name) reads back unchanged", file: file, line: line)
+        }
+    }
+
+    /// The backing files of regular files with content (a header), found by walking the backing tree.
+    func backingFiles() -> [String] {
+        var out: [String] = []
+        let e = FileManager.default.enumerator(atPath: vol.backing)!
+        while let rel = e.nextObject() as? String {
+            let last = (rel as NSString).lastPathComponent
+            if last.hasPrefix("tdefs.") { continue }
+            let p = vol.backing + "/" + rel
+            if let st = lstatOrNil(p), st.st_mode & S_IFMT == S_IFREG, st.st_size > 0 { out.append(p) }
+        }
+        return out
+    }
+
+    /// Each backing file: (header version, whether some stored extent is all zeros, whether the last extent is final).
+    func layout() throws -> [(path: String, version: UInt8, hasZeroExtent: Bool, lastIsFinal: Bool)] {
+        try backingFiles().map { p in
+            let b = try readFile(p)
+            let extents = stride(from: 96, to: b.count, by: 4128).map { b[$0..<min(b.count, $0 + 4128)] }
+            return (p, b[5], extents.contains { $0.allSatisfy { $0 == 0 } }, (extents.last?.first ?? 1) & 1 == 1)
+        }
+    }
+
+    func assertVersion2(file: StaticString = #filePath, line: UInt = #line) throws {
+        let files = try layout()
+        XCTAssertGreaterThanOrEqual(files.count, 4, "sparse, full, short, dir/inner have content", file: file, line: line)
+        for f in files {
+            XCTAssertEqual(f.version, 2, "\(f.path): a v2 header", file: file, line: line)
+            XCTAssertFalse(f.hasZeroExtent, "\(f.path): no all-zero extent (holes became encrypted zeros)", file: file, line: line)
+            XCTAssertTrue(f.lastIsFinal, "\(f.path): the last extent is final", file: file, line: line)
+        }
+        let conf = String(decoding: try readFile(vol.backing + "/tdefs.conf"), as: UTF8.self)
+        XCTAssertTrue(conf.contains("\"formatVersion\" : 2") || conf.contains("\"formatVersion\": 2"), conf, file: file, line: line)
+    }
+
+    /// After the upgrade, zeroing an extent of the once-sparse file is damage, not a hole.
+    func assertZeroedExtentIsDamage() throws {
+        XCTAssertFalse(sparseBacking.isEmpty, "the backing name of /sparse is known")
+        let sparse = vol.backing + "/" + sparseBacking
+        let fd = open(sparse, O_RDWR)
+        try check(fd, "open backing")
+        try writeAll(fd, [UInt8](repeating: 0, count: 4128), at: 96 + 2 * 4128)
+        close(fd)
+        let r = vol.tdefs(["fsck", vol.backing, "--key-file", vol.keyFile, "--json"])
+        XCTAssertEqual(r.status, 20, r.summary)
+        XCTAssertTrue(r.stdout.contains("extent 2 is all zeros"), r.stdout)
+    }
+
+    /// The backing name of /sparse once re-encrypted (re-encryption renames every entry).
+    var sparseBacking = ""
+
+    func noteSparseBacking() {
+        let ino = lstatOrNil("\(m)/sparse")!.st_ino
+        sparseBacking = backingFiles().first { lstatOrNil($0)!.st_ino == ino }.map { ($0 as NSString).lastPathComponent } ?? ""
+    }
+
+    func testOfflineReencryptMovesAVersion1VolumeToVersion2() throws {
+        try makeVersion1()
+        let model = try populate()
+        vol.unmount()
+        let before = try layout()
+        XCTAssertEqual(Set(before.map(\.version)), [1], "the files were made in format 1")
+        XCTAssertTrue(before.contains { $0.hasZeroExtent }, "format 1 left holes")
+        let r = vol.tdefs(["rotate", vol.backing] + key + ["--reencrypt"])
+        XCTAssertEqual(r.status, 0, r.summary)
+        try assertVersion2()
+        XCTAssertEqual(vol.tdefs(["fsck", vol.backing] + key).status, 0)
+        try vol.mount()
+        try verify(model)
+        try writeFile("\(m)/new", Array("made after the upgrade".utf8))
+        noteSparseBacking()
+        vol.unmount()
+        XCTAssertEqual(Set(try layout().map(\.version)), [2], "new files are v2")
+        try assertZeroedExtentIsDamage()
+    }
+
+    func testOnlineReencryptMovesAVersion1VolumeToVersion2() throws {
+        try makeVersion1()
+        let model = try populate()
+        let r = vol.tdefs(["rotate", m] + key + ["--reencrypt"])
+        XCTAssertEqual(r.status, 0, r.summary)
+        try verify(model)
+        // The daemon, mounted as v1, makes new files in v2 from the re-encryption on.
+        try writeFile("\(m)/new", Array("made after the upgrade".utf8))
+        let fd = open("\(m)/new", O_RDWR)
+        try check(fd, "open new")
+        XCTAssertEqual(ftruncate(fd, 6 * 4096), 0)
+        close(fd)
+        noteSparseBacking()
+        vol.unmount()
+        let files = try layout()
+        XCTAssertEqual(Set(files.map(\.version)), [2])
+        XCTAssertFalse(files.contains { $0.hasZeroExtent }, "no holes, also in the file grown after the upgrade")
+        XCTAssertEqual(vol.tdefs(["fsck", vol.backing] + key).status, 0)
+        try assertZeroedExtentIsDamage()
+    }
+
+    /// Killed at random moments, the upgrade leaves a readable volume each time, and finishes.
+    func testKilledUpgradeResumes() throws {
+        try makeVersion1()
+        var model = try populate()
+        // Enough work that the kills land part way.
+        for i in 0..<40 {
+            let data = (0..<(20_000 + i * 3000)).map { UInt8(truncatingIfNeeded: $0 &* (i + 3)) }
+            try writeFile("\(m)/dir/f\(i)", data)
+            model["dir/f\(i)"] = data
+        }
+        vol.unmount()
+        for delay: UInt32 in [30_000, 90_000, 200_000, 400_000] {
+            let pid = try spawnProcess(vol.bin, ["rotate", vol.backing] + key + ["--reencrypt"], stdout: "/dev/null", stderr: "/dev/null")
+            usleep(delay)
+            kill(pid, SIGKILL)
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            let versions = try layout().map(\.version)
+            print("killed after \(delay / 1000) ms: \(versions.filter { $0 == 1 }.count) v1 and \(versions.filter { $0 == 2 }.count) v2 headers")
+            try vol.mount()
+            try verify(model)  // readable at any instant, whatever mix of v1 and v2 the kill left
+            vol.unmount()
+        }
+        let r = vol.tdefs(["rotate", vol.backing] + key + ["--reencrypt"])
+        XCTAssertEqual(r.status, 0, r.summary)
+        try assertVersion2()
+        XCTAssertEqual(vol.tdefs(["fsck", vol.backing] + key).status, 0)
+        try vol.mount()
+        try verify(model)
+    }
+}
