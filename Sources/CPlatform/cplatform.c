@@ -44,6 +44,16 @@ int tdefs_fallocate(int fd, int mode, int64_t offset, int64_t len) {
 
 int tdefs_syncfs(int fd) { return syncfs(fd); }
 
+int tdefs_ofd_lock_range(int fd, int exclusive, int64_t len) {
+    struct flock fl;
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = exclusive ? F_WRLCK : F_UNLCK;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = 0;
+    fl.l_len = (off_t)len;
+    return fcntl(fd, F_OFD_SETLKW, &fl);
+}
+
 int tdefs_disable_core_dumps(void) {
     struct rlimit rl = {0, 0};
     int r = setrlimit(RLIMIT_CORE, &rl);

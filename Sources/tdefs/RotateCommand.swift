@@ -41,6 +41,7 @@ struct RotateCommand: ParsableCommand {
         // Start a rotation, or resume the one an interruption left in tdefs.conf.
         var started: EpochKeys?
         let updated = try ConfigTransaction.update(backingPath: backing) { c in
+            if let r = c.rotation { try Self.refuseOtherKind(r, reencrypt: reencrypt, backing: backing) }
             // Re-encryption writes every file in the newest format (a v1 volume becomes v2), so
             // from here on a release that reads only the older format refuses the volume.
             if reencrypt { c.formatVersion = max(c.formatVersion, VolumeConfig.formatVersion) }
@@ -113,6 +114,18 @@ struct RotateCommand: ParsableCommand {
                            [("files", String(total)), ("rewrapped", String(outcome.rewrapped))])
         Console.out("tdefs: rotated \(backing) to epoch \(target.epoch) (\(target.size.cipherName)): "
             + "\(outcome.rewrapped) file key(s) rewrapped\(mounted ? " online" : "")")
+    }
+
+    /// A plain rotate and a --reencrypt never overlap: while one is recorded in tdefs.conf (running,
+    /// or interrupted and waiting to be resumed; online, the daemon's re-key goes on even without
+    /// its CLI), the other kind is refused, so no rewrap starts towards another epoch than the
+    /// re-key's and no re-key starts before every header names the rewrap's epoch.
+    static func refuseOtherKind(_ r: VolumeConfig.Rotation, reencrypt: Bool, backing: String) throws {
+        let wanted = reencrypt ? "reencrypting" : "rewrapping"
+        guard r.state != wanted else { return }
+        let recorded = r.state == "reencrypting" ? "tdefs rotate --reencrypt" : "tdefs rotate (without --reencrypt)"
+        throw CLIError(.alreadyMounted, "\(backing) has a \(r.state) rotation towards epoch \(r.toEpoch.map(String.init) ?? "?") "
+            + "in progress or interrupted; let it finish, or finish it with \(recorded), before this rotation")
     }
 
     /// Records progress in tdefs.conf (status shows it) and as an audit event.

@@ -168,6 +168,11 @@ final class RotationTests: MountTestCase {
             try verify(model, in: m)  // readable at any instant
             vol.unmount()
         }
+        // A killed plain rotate's record must be finished by a plain rotate: --reencrypt refuses it.
+        if (try status()["rotation"] as? [String: Any])?["state"] as? String == "rewrapping" {
+            let plain = vol.tdefs(["rotate", vol.backing] + key)
+            XCTAssertEqual(plain.status, 0, plain.summary)
+        }
         let r = vol.tdefs(["rotate", vol.backing] + key + ["--reencrypt"])
         XCTAssertEqual(r.status, 0, r.summary)
         XCTAssertTrue(try status()["rotation"] is NSNull, "no rotation left in progress")
@@ -197,6 +202,109 @@ final class RotationTests: MountTestCase {
         let r = vol.tdefs(["rotate", m] + key + ["--reencrypt"])
         XCTAssertEqual(r.status, 0, r.summary)
         try verify(model, in: m)
+        vol.unmount()
+        let f = vol.tdefs(["fsck", vol.backing] + key)
+        XCTAssertEqual(f.status, 0, f.summary)
+    }
+
+    // MARK: rotations exclude each other (issue 19 item 5)
+
+    /// Many small files under dir/, their contents.
+    func populateSmallFiles(_ count: Int) throws -> [String: [UInt8]] {
+        var model: [String: [UInt8]] = [:]
+        mkdir("\(m)/small", 0o755)
+        for i in 0..<count {
+            let data = Array("small file \(i)\n".utf8) + [UInt8](repeating: UInt8(i % 251), count: i % 5000)
+            try writeFile("\(m)/small/f\(i)", data)
+            model["small/f\(i)"] = data
+        }
+        return model
+    }
+
+    /// Some backing file of user data, opened read-write, with an open-file-description lock on its
+    /// header: a rotation that respects the header lock waits on this file until it is closed.
+    func lockSomeHeader() throws -> Int32 {
+        let e = FileManager.default.enumerator(atPath: vol.backing)
+        while let rel = e?.nextObject() as? String {
+            let name = (rel as NSString).lastPathComponent
+            guard !name.hasPrefix("tdefs."), let st = lstatOrNil(vol.backing + "/" + rel),
+                  (st.st_mode & S_IFMT) == S_IFREG, st.st_size >= 96 else { continue }
+            let fd = open(vol.backing + "/" + rel, O_RDWR | O_CLOEXEC)  // a spawned rotate must not inherit the lock
+            guard fd >= 0 else { continue }
+            var fl = flock()
+            fl.l_type = Int16(F_WRLCK)
+            fl.l_whence = Int16(SEEK_SET)
+            fl.l_len = 96
+            XCTAssertEqual(fcntl(fd, 37 /* F_OFD_SETLK */, &fl), 0, String(cString: strerror(errno)))
+            return fd
+        }
+        return try XCTUnwrap(nil as Int32?, "no backing file with a header")
+    }
+
+    /// Polls status until the recorded rotation is in `state` (the other process recorded it).
+    func waitForRotationState(_ state: String, while pid: pid_t) throws {
+        for _ in 0..<6000 {
+            if (try status()["rotation"] as? [String: Any])?["state"] as? String == state { return }
+            var st: Int32 = 0
+            if waitpid(pid, &st, WNOHANG) == pid { XCTFail("the rotation ended before recording \(state)"); return }
+            usleep(10_000)
+        }
+        XCTFail("no \(state) rotation recorded within a minute")
+    }
+
+    func waitExit(_ pid: pid_t) -> Int32 {
+        var st: Int32 = 0
+        while waitpid(pid, &st, 0) < 0 && errno == EINTR {}
+        return (st & 0x7f) == 0 ? (st >> 8) & 0xff : -1
+    }
+
+    /// A plain rotate started while an online --reencrypt is recorded is refused (exit 15) and
+    /// changes nothing; the re-encryption then finishes and every file reads back.
+    func testPlainRotateDuringReencryptIsRefused() throws {
+        let model = try populateSmallFiles(400)
+        let held = try lockSomeHeader()  // keeps the daemon's re-key, and so the rotation, from ending
+        let log = makeTempFile()
+        defer { unlink(log) }
+        let pid = try spawnProcess(vol.bin, ["rotate", m] + key + ["--reencrypt"], stdout: log, stderr: log)
+        try waitForRotationState("reencrypting", while: pid)
+        let before = try status()["currentEpoch"] as? Int
+        let plain = vol.tdefs(["rotate", m] + key)
+        XCTAssertEqual(plain.status, 15, plain.summary)
+        XCTAssertTrue(plain.stderr.contains("reencrypting rotation"), plain.summary)
+        XCTAssertEqual((try status()["rotation"] as? [String: Any])?["state"] as? String, "reencrypting")
+        XCTAssertEqual(try status()["currentEpoch"] as? Int, before, "the refused rotate added no epoch")
+        close(held)
+        XCTAssertEqual(waitExit(pid), 0, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
+        for (name, data) in model { XCTAssertEqual(try readFile("\(m)/\(name)"), data, name) }
+        vol.unmount()
+        let f = vol.tdefs(["fsck", vol.backing] + key)
+        XCTAssertEqual(f.status, 0, f.summary)
+        XCTAssertEqual(walkHeaderEpochs().keys.sorted(), [try XCTUnwrap(before)])
+    }
+
+    /// The reverse: --reencrypt while a plain rotate is recorded is refused. The plain rotate's
+    /// rewrap waits on a header whose lock another descriptor holds (the lock the daemon's re-key
+    /// switch takes), so it cannot finish, nor rewrite that header, until the lock is gone.
+    func testReencryptDuringPlainRotateIsRefusedAndRewrapTakesTheHeaderLock() throws {
+        let model = try populateSmallFiles(400)
+        let oldEpochs = walkHeaderEpochs().keys.sorted()
+        let held = try lockSomeHeader()
+        let log = makeTempFile()
+        defer { unlink(log) }
+        let pid = try spawnProcess(vol.bin, ["rotate", m] + key, stdout: log, stderr: log)
+        try waitForRotationState("rewrapping", while: pid)
+        let re = vol.tdefs(["rotate", m] + key + ["--reencrypt"])
+        XCTAssertEqual(re.status, 15, re.summary)
+        XCTAssertEqual((try status()["rotation"] as? [String: Any])?["state"] as? String, "rewrapping")
+        var st: Int32 = 0
+        XCTAssertEqual(waitpid(pid, &st, WNOHANG), 0, "the rewrap waits for the held header lock")
+        let h = preadBytes(held, count: 12, at: 0).bytes
+        XCTAssertEqual([Int(h[8]) << 24 | Int(h[9]) << 16 | Int(h[10]) << 8 | Int(h[11])], oldEpochs, "the locked header is not rewritten")
+        close(held)
+        XCTAssertEqual(waitExit(pid), 0, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
+        let again = vol.tdefs(["rotate", m] + key + ["--reencrypt"])
+        XCTAssertEqual(again.status, 0, again.summary)
+        for (name, data) in model { XCTAssertEqual(try readFile("\(m)/\(name)"), data, name) }
         vol.unmount()
         let f = vol.tdefs(["fsck", vol.backing] + key)
         XCTAssertEqual(f.status, 0, f.summary)

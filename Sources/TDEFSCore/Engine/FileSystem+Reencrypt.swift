@@ -110,7 +110,10 @@ extension FileSystem {
             }
             _ = try sys { fdatasync(file.fd) }
             let bytes = next.bytes
-            let w = try sys { bytes.withUnsafeBytes { pwrite(file.fd, $0.baseAddress, $0.count, 0) } }
+            // The switch excludes a concurrent rewrap (rotate's HeaderRewrap) of this header.
+            let w = try HeaderLock.withLock(fd: file.fd) { () throws(Errno) -> Int in
+                try sys { bytes.withUnsafeBytes { pwrite(file.fd, $0.baseAddress, $0.count, 0) } }
+            }
             if w != bytes.count { throw Errno.EIO }
             _ = try sys { fdatasync(file.fd) }
             _ = tdefs_fremovexattr(file.fd, Self.rekeyAttribute)

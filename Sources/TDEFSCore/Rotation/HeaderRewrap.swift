@@ -4,7 +4,8 @@ import Glibc
 /// Re-wraps every file key of a volume under one epoch: each header is rewritten in place with a
 /// single 96-byte write (within one disk sector), so at any instant a header names either its old
 /// epoch or the new one, and both are in tdefs.conf until the rotation ends. Safe on a mounted
-/// volume: the daemon reads a header once and never writes one after creating it.
+/// volume: the daemon writes an existing file's header only when it re-keys the file, and then
+/// under the same header lock (HeaderLock) that each rewrap here holds from its read to its write.
 public final class HeaderRewrap {
     public struct Outcome: Sendable {
         public var rewrapped = 0
@@ -63,22 +64,30 @@ public final class HeaderRewrap {
     func rewrap(_ dir: Int32, _ name: String, _ path: String, _ outcome: inout Outcome) {
         guard let fd = try? BackingFile.open(name, in: dir, flags: O_RDWR) else { outcome.failed.append(path); return }
         defer { close(fd) }
+        // Read and write under the header lock: a daemon re-keying this file switches its header
+        // under the same lock, so the key rewrapped here is never one it has just replaced.
+        let result = try? HeaderLock.withLock(fd: fd) { () throws(Errno) -> Bool? in rewrapLocked(fd) }
+        switch result {
+        case true: outcome.rewrapped += 1
+        case false: outcome.alreadyCurrent += 1
+        case nil: outcome.failed.append(path)
+        }
+    }
+
+    /// true: rewrapped; false: already under the target; nil: failed.
+    func rewrapLocked(_ fd: Int32) -> Bool? {
         var buf = [UInt8](repeating: 0, count: FileHeader.byteCount)
         let n = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
-        guard n == FileHeader.byteCount, var header = FileHeader(parsing: buf) else { outcome.failed.append(path); return }
+        guard n == FileHeader.byteCount, var header = FileHeader(parsing: buf) else { return nil }
         if header.epoch == target.epoch {
             // Under the target's number but not its key: an older epoch of that number (a rolled-back
             // tdefs.conf reused it), not a rewrapped file.
-            if header.unwrap(keys: target) != nil { outcome.alreadyCurrent += 1 } else { outcome.failed.append(path) }
-            return
+            return header.unwrap(keys: target) != nil ? false : nil
         }
-        guard let old = keyring.epoch(header.epoch), let fileKey = header.unwrap(keys: old) else {
-            outcome.failed.append(path)
-            return
-        }
+        guard let old = keyring.epoch(header.epoch), let fileKey = header.unwrap(keys: old) else { return nil }
         header.wrap(fileKey: fileKey, keys: target)
         let bytes = header.bytes
         let w = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
-        if w == bytes.count { outcome.rewrapped += 1 } else { outcome.failed.append(path) }
+        return w == bytes.count ? true : nil
     }
 }
