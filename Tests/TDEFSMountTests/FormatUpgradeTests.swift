@@ -165,6 +165,8 @@ final class FormatUpgradeTests: MountTestCase {
             while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
             let versions = try layout().map(\.version)
             print("killed after \(delay / 1000) ms: \(versions.filter { $0 == 1 }.count) v1 and \(versions.filter { $0 == 2 }.count) v2 headers")
+            let f = vol.tdefs(["fsck", vol.backing] + key)
+            XCTAssertEqual(f.status, 0, "fsck reads a half-converted volume as the engine does: \(f.summary)")
             try vol.mount()
             try verify(model)  // readable at any instant, whatever mix of v1 and v2 the kill left
             vol.unmount()

@@ -310,6 +310,28 @@ final class RotationTests: MountTestCase {
         XCTAssertEqual(f.status, 0, f.summary)
     }
 
+    /// Both kinds started at the same moment, online, a few times: each ends done (0) or refused
+    /// (15), never anything else, and every file reads back; fsck then finds nothing.
+    func testPlainAndReencryptStartedTogether() throws {
+        let model = try populateSmallFiles(300)
+        for cycle in 0..<4 {
+            let logs = [makeTempFile(), makeTempFile()]
+            defer { logs.forEach { unlink($0) } }
+            let order = cycle % 2 == 0 ? [["--reencrypt"], []] : [[], ["--reencrypt"]]
+            let pids = try zip(order, logs).map { extra, log in try spawnProcess(vol.bin, ["rotate", m] + key + extra, stdout: log, stderr: log) }
+            let codes = pids.map { waitExit($0) }
+            for (code, log) in zip(codes, logs) {
+                XCTAssertTrue(code == 0 || code == 15, "cycle \(cycle): exit \(code): \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+            }
+            XCTAssertTrue(codes.contains(0), "cycle \(cycle): one of them ran")
+            for (name, data) in model { XCTAssertEqual(try readFile("\(m)/\(name)"), data, "cycle \(cycle): \(name)") }
+        }
+        XCTAssertTrue(try status()["rotation"] is NSNull, "no rotation left recorded")
+        vol.unmount()
+        let f = vol.tdefs(["fsck", vol.backing] + key)
+        XCTAssertEqual(f.status, 0, f.summary)
+    }
+
     /// The process holding the flock on BACKING/tdefs.lock.
     func daemonPID() -> pid_t? {
         let target = vol.backing + "/tdefs.lock"

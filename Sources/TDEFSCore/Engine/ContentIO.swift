@@ -18,8 +18,9 @@ struct ContentIO {
     /// Format v2 (docs/format.md): no holes, and the extent at the end of the file carries the
     /// final flag, so zeroed, punched or cut ciphertext is damage instead of zeros.
     var v2: Bool { header.header.version >= 2 }
-    /// A v2 extent's final flag: the low bit of its nonce's first byte (the nonce is authenticated).
-    static let finalBit: UInt8 = 1
+    /// The rules of the file's current key, and during a re-key of its previous one.
+    var codec: ExtentCodec { ExtentCodec(fileID: header.header.fileID, version: header.header.version) }
+    var previousCodec: ExtentCodec { ExtentCodec(fileID: header.header.fileID, version: header.previousVersion) }
 
     /// Without asking for the times (see tdefs_fd_size): reads and writes must not make the
     /// backing filesystem stamp the next write with a fine-grained time.
@@ -86,39 +87,18 @@ struct ContentIO {
     @discardableResult
     func decrypt(extent j: Int64, stored: UnsafeRawBufferPointer, plainLength: Int, atEnd: Bool,
                  into out: UnsafeMutableRawPointer, gcm: AESGCM) throws(Errno) -> Bool {
-        guard stored.count == plainLength + ExtentGeometry.overhead else {
-            throw damaged(extent: j, why: "extent is truncated")
+        if let opened = codec.open(extent: j, stored: stored, plainLength: plainLength, atEnd: atEnd, into: out, gcm: gcm) {
+            return opened.isFinalV2
         }
-        let final = stored[0] & Self.finalBit != 0
-        let zero = isAllZero(stored)
-        /// One key's attempt by the rules of the format version its extents were written in.
-        func open(_ g: AESGCM, version: UInt8) -> Bool {
-            if version >= 2 {
-                // A non-final extent at the end: the file was cut at an extent boundary.
-                if atEnd && !final { return false }
-            } else if zero {
-                out.initializeMemory(as: UInt8.self, repeating: 0, count: plainLength)
-                return true
-            }
-            return withAAD(extent: j, final: final, version: version) { aad in
-                g.open(nonce: UnsafeRawBufferPointer(rebasing: stored[0..<Self.nonce]), aad: aad,
-                       ciphertext: UnsafeRawBufferPointer(rebasing: stored[Self.nonce..<(Self.nonce + plainLength)]),
-                       tag: UnsafeRawBufferPointer(rebasing: stored[(Self.nonce + plainLength)...]), plaintext: out)
-            }
-        }
-        if open(gcm, version: header.header.version) { return v2 && final }
         // During a re-key, extents not yet converted are still under the previous key, and (when
         // the re-key moves the file to v2) in the previous version: a v1 hole reads as zeros.
         if let previous = header.previousKey {
-            let version = header.previousVersion
-            if fs.gcmContexts.withContext(key: previous, size: header.previousSize, { open($0, version: version) }) {
-                return version >= 2 && final
-            }
+            let old = previousCodec
+            if let opened = fs.gcmContexts.withContext(key: previous, size: header.previousSize, {
+                old.open(extent: j, stored: stored, plainLength: plainLength, atEnd: atEnd, into: out, gcm: $0)
+            }) { return opened.isFinalV2 }
         }
-        if v2 && atEnd && !final && !zero {
-            throw damaged(extent: j, why: "file was cut at an extent boundary (last extent not final)")
-        }
-        throw damaged(extent: j, why: v2 && zero ? "extent is all zeros (zeroed or punched out)" : "authentication failed")
+        throw damaged(extent: j, why: "extent " + codec.failure(stored: stored, plainLength: plainLength, atEnd: atEnd))
     }
 
     func damaged(extent j: Int64, why: String) -> Errno {
@@ -214,18 +194,9 @@ struct ContentIO {
                     plainLength: plainLength, atEnd: atEnd, into: out, gcm: gcm)
     }
 
-    /// Encrypts into a slot whose first 16 bytes already hold a fresh random nonce; in v2 the
-    /// nonce's final bit is set to `final` first (127 random bits remain).
+    /// Encrypts into a slot whose first 16 bytes already hold a fresh random nonce (ExtentCodec.seal).
     func seal(extent j: Int64, plain: UnsafeRawBufferPointer, final: Bool, slot: UnsafeMutableRawPointer, gcm: AESGCM) throws(Errno) {
-        if v2 {
-            let b = slot.load(as: UInt8.self) & ~Self.finalBit
-            slot.storeBytes(of: final ? b | Self.finalBit : b, as: UInt8.self)
-        }
-        let ok = withAAD(extent: j, final: final) { aad in
-            gcm.seal(nonce: UnsafeRawBufferPointer(start: slot, count: Self.nonce), aad: aad, plaintext: plain,
-                     ciphertext: slot + Self.nonce, tag: slot + Self.nonce + plain.count)
-        }
-        if !ok { throw Errno.EIO }
+        if !codec.seal(extent: j, plain: plain, final: final, slot: slot, gcm: gcm) { throw Errno.EIO }
     }
 
     /// One getrandom call for all the nonces of a request, placed at the start of each slot.
@@ -268,7 +239,7 @@ struct ContentIO {
                     let len = Int(min(Self.P, size - j * Self.P))
                     let slot = cbuf + i * Int(Self.S)
                     let stored = UnsafeRawBufferPointer(start: slot, count: max(0, min(len + ExtentGeometry.overhead, got - i * Int(Self.S))))
-                    if !v2 && stored.count == len + ExtentGeometry.overhead && isAllZero(stored) { continue }  // a v1 hole
+                    if !v2 && stored.count == len + ExtentGeometry.overhead && ExtentCodec.isAllZero(stored) { continue }  // a v1 hole
                     // A v2 final flag is kept as it was, so a crash leftover stays readable; a v1
                     // extent (or hole) moving to v2 is final only at the end.
                     let atEnd = j * Self.P + Int64(len) == size
@@ -338,27 +309,6 @@ struct ContentIO {
     }
 
     // MARK: Helpers
-
-    /// v1: file ID (16) | index (u64). v2 adds a flags byte (bit 0: final).
-    @inline(__always)
-    func withAAD<R>(extent j: Int64, final: Bool, version: UInt8? = nil, _ body: (UnsafeRawBufferPointer) -> R) -> R {
-        let long = (version ?? header.header.version) >= 2
-        return withUnsafeTemporaryAllocation(byteCount: 25, alignment: 8) { a in
-            header.header.fileID.withUnsafeBytes { a.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: 16) }
-            BigEndian.put64(UInt64(j), a.baseAddress!, 16)
-            a[24] = final ? 1 : 0
-            return body(UnsafeRawBufferPointer(rebasing: a[0..<(long ? 25 : 24)]))
-        }
-    }
-
-    func isAllZero(_ b: UnsafeRawBufferPointer) -> Bool {
-        var acc: UInt64 = 0
-        let words = b.count / 8
-        let p = b.baseAddress!
-        for i in 0..<words { acc |= p.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self) }
-        for i in (words * 8)..<b.count { acc |= UInt64(b[i]) }
-        return acc == 0
-    }
 
     func preadFully(_ p: UnsafeMutableRawPointer, _ count: Int, _ offset: Int64) throws(Errno) -> Int {
         var done = 0

@@ -224,21 +224,20 @@ extension FileSystem {
     /// The header of an interrupted re-key (rotate --reencrypt), kept in the reserved attribute
     /// user.tdefs.rekey until the new header is in place: then both keys open extents.
     func pendingRekey(_ fd: Int32, _ inode: Inode, current: FileHeader, currentKey: SecureBytes) throws(Errno) -> LoadedHeader? {
-        var buf = [UInt8](repeating: 0, count: FileHeader.byteCount + 1)
-        let n = buf.withUnsafeMutableBytes { tdefs_fgetxattr(fd, Self.rekeyAttribute, $0.baseAddress, $0.count) }
-        if n < 0 { return nil }
-        guard n == FileHeader.byteCount, let next = FileHeader(parsing: Array(buf[0..<n])), next.fileID == current.fileID,
-              let keys = keyring.epoch(next.epoch), let nextKey = next.unwrap(keys: keys) else {
+        switch RekeyRecord.read(fd: fd, current: current, currentKey: currentKey, keyring: keyring) {
+        case .none:
+            return nil
+        case .pending(let next, let nextKey):
+            return LoadedHeader(header: next, fileKey: nextKey, previousKey: currentKey, previousSize: current.size,
+                                previousVersion: current.version)
+        case .damaged:
             logger.error("damaged re-key record", metadata: ["path": "\(path(of: inode))"])
             counters.authenticationFailed(.header)
             throw Errno.EIO
         }
-        if nextKey.constantTimeEquals(currentKey) { return nil }
-        return LoadedHeader(header: next, fileKey: nextKey, previousKey: currentKey, previousSize: current.size,
-                            previousVersion: current.version)
     }
 
-    static let rekeyAttribute = "user.tdefs.rekey"
+    static let rekeyAttribute = RekeyRecord.attribute
 }
 
 /// The daemon's effective IDs, which own what openat creates: asked once, not per created file

@@ -19,6 +19,8 @@ public final class VolumeChecker {
     var totalBytes: Int64 = 0
     var doneBytes: Int64 = 0
     let gcm = AESGCM()
+    /// The previous key of a file in the middle of a re-key (its extents open under either).
+    let previousGCM = AESGCM()
     /// The root's descriptor while a check runs (side files of long symlink targets live there).
     var rootFD: Int32 = -1
     /// Side files of long symlink targets found at the root, and those some symlink names.
@@ -70,11 +72,16 @@ public final class VolumeChecker {
         } catch {
             problem(.directoryIV, displayPath(plainPath), ivPath, error.code == ENOENT ? "directory IV file is missing" : "directory IV file is damaged")
         }
-        var keys: EpochKeys?
+        // The IVs names may be under: the current one, and while rotate --reencrypt moves this
+        // directory (or was interrupted doing so), the next one (the engine finishes the move).
+        var nameIVs: [(DirectoryIV, EpochKeys)] = []
         if let iv {
-            keys = keyring.epoch(iv.epoch)
-            if keys == nil { problem(.unknownEpoch, displayPath(plainPath), ivPath, "names use key epoch \(iv.epoch), which is not unlocked") }
+            if let keys = keyring.epoch(iv.epoch) { nameIVs.append((iv, keys)) } else {
+                problem(.unknownEpoch, displayPath(plainPath), ivPath, "names use key epoch \(iv.epoch), which is not unlocked")
+            }
         }
+        let pendingIV = pendingDirectoryIV(fd: fd, plainPath: plainPath, backingPath: backingPath)
+        if let pendingIV { nameIVs.insert(pendingIV, at: 0) }
         var names: [(String, UInt8)] = []
         try BackingEntries.forEachEntry(directoryFD: fd) { name, _, type in names.append((name, type)); return true }
         let present = Set(names.map { $0.0 })
@@ -82,7 +89,7 @@ public final class VolumeChecker {
             let bpath = backingPath + "/" + name
             switch NameCodec.classify(name) {
             case .reserved:
-                if name == DirectoryIV.fileName { continue }
+                if name == DirectoryIV.fileName || name == DirectoryIV.nextFileName { continue }
                 if isRoot && Self.rootFiles.contains(name) { continue }
                 if name.hasPrefix("tdefs.tmp.") {
                     var removed = false
@@ -107,15 +114,30 @@ public final class VolumeChecker {
                 break
             }
             var plainName: String?
-            if let iv, let keys {
-                plainName = decryptName(name, dirFD: fd, iv: iv, keys: keys, plainDir: plainPath, backingPath: bpath)
+            if !nameIVs.isEmpty {
+                plainName = decryptName(name, dirFD: fd, ivs: nameIVs, plainDir: plainPath, backingPath: bpath)
             }
             let childPlain = plainName.map { plainPath + "/" + $0 }
             try checkObject(dirFD: fd, name: name, plainPath: childPlain, backingPath: bpath)
         }
     }
 
-    func decryptName(_ name: String, dirFD: Int32, iv: DirectoryIV, keys: EpochKeys, plainDir: String,
+    /// The next IV of an interrupted name migration (tdefs.diriv.next), if any; damage is a problem.
+    func pendingDirectoryIV(fd: Int32, plainPath: String, backingPath: String) -> (DirectoryIV, EpochKeys)? {
+        guard faccessat(fd, DirectoryIV.nextFileName, F_OK, AT_SYMLINK_NOFOLLOW) == 0 else { return nil }
+        let path = backingPath + "/" + DirectoryIV.nextFileName
+        guard let next = try? DirectoryIV.read(directoryFD: fd, name: DirectoryIV.nextFileName) else {
+            problem(.directoryIV, displayPath(plainPath), path, "next directory IV file (of an interrupted rotate --reencrypt) is damaged")
+            return nil
+        }
+        guard let keys = keyring.epoch(next.epoch) else {
+            problem(.unknownEpoch, displayPath(plainPath), path, "names move to key epoch \(next.epoch), which is not unlocked")
+            return nil
+        }
+        return (next, keys)
+    }
+
+    func decryptName(_ name: String, dirFD: Int32, ivs: [(DirectoryIV, EpochKeys)], plainDir: String,
                      backingPath: String) -> String? {
         var encrypted = name
         if NameCodec.classify(name) == .long {
@@ -130,7 +152,7 @@ public final class VolumeChecker {
                 encrypted = stored
             }
         }
-        guard let plain = NameCodec.decrypt(encrypted, iv: iv.iv, key: keys.nameCipher) else {
+        guard let plain = ivs.lazy.compactMap({ NameCodec.decrypt(encrypted, iv: $0.0.iv, key: $0.1.nameCipher) }).first else {
             problem(.name, displayPath(plainDir) + "/?", backingPath, "name does not decrypt (damaged or from another directory)")
             return nil
         }
@@ -154,7 +176,7 @@ public final class VolumeChecker {
             }
             defer { close(fd) }
             let keys = checkFile(fd: fd, size: Int64(st.st_size), plainPath: plainPath, backingPath: backingPath)
-            if let keys { checkXattrs(procFD: fd, keys: keys, plainPath: plainPath, backingPath: backingPath) }
+            if !keys.isEmpty { checkXattrs(procFD: fd, keys: keys, plainPath: plainPath, backingPath: backingPath) }
         case S_IFLNK:
             report.symlinks += 1
             checkSymlink(dirFD: dirFD, name: name, plainPath: plainPath, backingPath: backingPath)
@@ -191,33 +213,53 @@ public final class VolumeChecker {
         }
     }
 
-    func directoryXattrKeys(_ fd: Int32) -> XattrKeys? {
-        guard let iv = try? DirectoryIV.read(directoryFD: fd), let keys = keyring.epoch(iv.epoch) else { return nil }
-        return XattrKeys.forDirectory(keys: keys)
+    /// A directory's attribute keys: its IV's epoch's, and the next IV's while a move is pending.
+    func directoryXattrKeys(_ fd: Int32) -> [XattrKeys] {
+        [DirectoryIV.fileName, DirectoryIV.nextFileName].compactMap { name in
+            guard let iv = try? DirectoryIV.read(directoryFD: fd, name: name), let keys = keyring.epoch(iv.epoch) else { return nil }
+            return XattrKeys.forDirectory(keys: keys)
+        }
     }
 
     /// Checks the header and every extent; returns the file's xattr keys when the header is good.
-    func checkFile(fd: Int32, size: Int64, plainPath: String?, backingPath: String) -> XattrKeys? {
+    func checkFile(fd: Int32, size: Int64, plainPath: String?, backingPath: String) -> [XattrKeys] {
         defer { doneBytes += size; progress(doneBytes, totalBytes, report.files + report.directories) }
-        if size == 0 { return nil }
+        if size == 0 { return [] }
         var hb = [UInt8](repeating: 0, count: FileHeader.byteCount)
         let n = hb.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
         guard n == FileHeader.byteCount, let header = FileHeader(parsing: hb) else {
             problem(.header, displayPath(plainPath), backingPath, "file header is damaged")
-            return nil
+            return []
         }
         guard let keys = keyring.epoch(header.epoch) else {
             problem(.unknownEpoch, displayPath(plainPath), backingPath, "file key is wrapped under epoch \(header.epoch), which is not unlocked")
-            return nil
+            return []
         }
         guard let fileKey = header.unwrap(keys: keys) else {
             problem(.header, displayPath(plainPath), backingPath, "file header does not authenticate")
-            return nil
+            return []
         }
         if ExtentGeometry.hasDamagedTail(backingSize: size) {
             problem(.extent, displayPath(plainPath), backingPath, "file ends in a torn extent")
         }
-        gcm.setKey(fileKey, size: header.size)
+        // An interrupted rotate --reencrypt: the engine reads such a file under both keys (the
+        // pending one first), and so does this check; the next rotate --reencrypt finishes it.
+        var codec = ExtentCodec(fileID: header.fileID, version: header.version)
+        var previous: ExtentCodec?
+        var xattrKeys = [XattrKeys.forFile(fileKey: fileKey, fileID: header.fileID, size: header.size)]
+        switch RekeyRecord.read(fd: fd, current: header, currentKey: fileKey, keyring: keyring) {
+        case .none:
+            gcm.setKey(fileKey, size: header.size)
+        case .pending(let next, let nextKey):
+            gcm.setKey(nextKey, size: next.size)
+            previousGCM.setKey(fileKey, size: header.size)
+            previous = codec
+            codec = ExtentCodec(fileID: header.fileID, version: next.version)
+            xattrKeys.insert(XattrKeys.forFile(fileKey: nextKey, fileID: next.fileID, size: next.size), at: 0)
+        case .damaged:
+            problem(.header, displayPath(plainPath), backingPath, "re-key record (user.tdefs.rekey) is damaged")
+            return xattrKeys
+        }
         let plainSize = ExtentGeometry.plainSize(backingSize: size)
         let extents = (plainSize + 4095) / 4096
         var j: Int64 = 0
@@ -234,40 +276,35 @@ public final class VolumeChecker {
                 let stored = min(extLen + ExtentGeometry.overhead, max(0, got - off))
                 report.extents += 1
                 if let why = extentProblem(offset: off, stored: stored, plainLength: extLen, index: idx, atEnd: idx == extents - 1,
-                                           header: header) {
+                                           codec: codec, previous: previous) {
                     problem(.extent, displayPath(plainPath), backingPath, "extent \(idx) \(why)")
                 }
             }
             j += count
         }
         report.bytes += plainSize
-        return XattrKeys.forFile(fileKey: fileKey, fileID: header.fileID, size: header.size)
+        return xattrKeys
     }
 
-    /// nil for a good extent, else what is wrong; the rules of ContentIO.decrypt (docs/format.md):
-    /// v1 takes an all-zero extent as a hole, v2 has none and wants the final flag at the end.
-    func extentProblem(offset: Int, stored: Int, plainLength: Int, index: Int64, atEnd: Bool, header: FileHeader) -> String? {
-        guard stored == plainLength + ExtentGeometry.overhead else { return "is truncated" }
-        return buffer.withUnsafeBytes { b -> String? in
+    /// nil for a good extent, else what is wrong: ExtentCodec's rules, as the engine reads it.
+    func extentProblem(offset: Int, stored: Int, plainLength: Int, index: Int64, atEnd: Bool,
+                       codec: ExtentCodec, previous: ExtentCodec?) -> String? {
+        buffer.withUnsafeBytes { b -> String? in
             let s = UnsafeRawBufferPointer(rebasing: b[offset..<(offset + stored)])
-            let v2 = header.version >= 2, final = s[0] & ContentIO.finalBit != 0
-            if s.allSatisfy({ $0 == 0 }) { return v2 ? "is all zeros (zeroed or punched out)" : nil }  // v1: a hole
-            if v2 && atEnd && !final { return "ends the file but is not final (the file was cut at an extent boundary)" }
-            var aad = header.fileID
-            aad += BigEndian.bytes32(UInt32(truncatingIfNeeded: UInt64(index) >> 32)) + BigEndian.bytes32(UInt32(truncatingIfNeeded: index))
-            if v2 { aad.append(final ? 1 : 0) }
-            let ok = withUnsafeTemporaryAllocation(byteCount: 4096, alignment: 16) { out in
-                aad.withUnsafeBytes { a in
-                    gcm.open(nonce: UnsafeRawBufferPointer(rebasing: s[0..<16]), aad: a,
-                             ciphertext: UnsafeRawBufferPointer(rebasing: s[16..<(16 + plainLength)]),
-                             tag: UnsafeRawBufferPointer(rebasing: s[(16 + plainLength)...]), plaintext: out.baseAddress!)
+            return withUnsafeTemporaryAllocation(byteCount: ExtentGeometry.plainBytes, alignment: 16) { out -> String? in
+                let o = out.baseAddress!
+                if codec.open(extent: index, stored: s, plainLength: plainLength, atEnd: atEnd, into: o, gcm: gcm) != nil { return nil }
+                if let previous,
+                   previous.open(extent: index, stored: s, plainLength: plainLength, atEnd: atEnd, into: o, gcm: previousGCM) != nil {
+                    return nil
                 }
+                return codec.failure(stored: s, plainLength: plainLength, atEnd: atEnd)
             }
-            return ok ? nil : "fails authentication"
         }
     }
 
-    func checkXattrs(procFD: Int32, keys: XattrKeys?, plainPath: String?, backingPath: String) {
+    /// `keys`: the object's attribute keys, the one attributes move to first while a re-key is pending.
+    func checkXattrs(procFD: Int32, keys candidates: [XattrKeys], plainPath: String?, backingPath: String) {
         let path = "/proc/self/fd/\(procFD)"
         let size = tdefs_listxattr(path, nil, 0)
         guard size > 0 else { return }
@@ -277,7 +314,7 @@ public final class VolumeChecker {
         for raw in buf[0..<n].split(separator: 0) {
             let name = String(decoding: raw, as: UTF8.self)
             guard name.hasPrefix(XattrCodec.userPrefix), !name.dropFirst(5).contains(".") else { continue }
-            guard let keys, XattrCodec.decryptName(name, keys: keys) != nil else {
+            guard let keys = candidates.first(where: { XattrCodec.decryptName(name, keys: $0) != nil }) else {
                 problem(.xattr, displayPath(plainPath), backingPath, "extended attribute name does not decrypt")
                 continue
             }
