@@ -38,8 +38,11 @@ REPO = os.path.dirname(HERE)
 MiB = 1 << 20
 GiB = 1 << 30
 ALL_TARGETS = ["raw", "passthrough", "passthrough-fair", "tdefs", "tdefs-noxattr", "gocryptfs", "securefs"]
+# Only when named in BENCH_TARGETS: "tdefs-v1" is a format version 1 volume (docs/format.md), for
+# the cost of format 2 (use it with the grow workload).
+EXTRA_TARGETS = ["tdefs-v1"]
 PEERS = ["gocryptfs", "securefs"]
-FUSE_TARGETS = ["passthrough", "passthrough-fair", "tdefs", "tdefs-noxattr", "gocryptfs", "securefs"]
+FUSE_TARGETS = ["passthrough", "passthrough-fair", "tdefs", "tdefs-noxattr", "tdefs-v1", "gocryptfs", "securefs"]
 
 
 def log(msg):
@@ -59,20 +62,21 @@ def load_config():
     quick = os.environ.get("BENCH_QUICK", "") == "1"
     # Full defaults are issue #6's spec; BENCH_QUICK=1 gives a smoke run of a few minutes.
     d = dict(rounds=3, seq_mb=1024, files=10000, fio_seconds=30, fio_size_mb=256,
-             pgbench_scale=20, pgbench_seconds=30, sqlite_inserts=10000)
+             pgbench_scale=20, pgbench_seconds=30, sqlite_inserts=10000, grow_mb=256)
     if quick:
         d.update(rounds=1, seq_mb=128, files=1000, fio_seconds=5, fio_size_mb=64,
-                 pgbench_scale=2, pgbench_seconds=5, sqlite_inserts=1000)
+                 pgbench_scale=2, pgbench_seconds=5, sqlite_inserts=1000, grow_mb=64)
     targets = os.environ.get("BENCH_TARGETS", "") or ",".join(ALL_TARGETS)
     targets = [t.strip() for t in targets.split(",") if t.strip()]
     for t in targets:
-        if t not in ALL_TARGETS:
-            sys.exit(f"bench: unknown target {t!r} (known: {', '.join(ALL_TARGETS)})")
+        if t not in ALL_TARGETS + EXTRA_TARGETS:
+            sys.exit(f"bench: unknown target {t!r} (known: {', '.join(ALL_TARGETS + EXTRA_TARGETS)})")
     workloads = os.environ.get("BENCH_WORKLOADS", "") or "seq,tree,fio,sqlite,pgbench"
     cfg = dict(
         quick=quick,
         rounds=env_int("BENCH_ROUNDS", d["rounds"]),
         seq_mb=env_int("BENCH_SEQ_MB", d["seq_mb"]),
+        grow_mb=env_int("BENCH_GROW_MB", d["grow_mb"]),
         files=env_int("BENCH_FILES", d["files"]),
         tree_seed=env_int("BENCH_SEED", 6),
         fio_seconds=env_int("BENCH_FIO_SECONDS", d["fio_seconds"]),
@@ -368,6 +372,16 @@ class Tdefs(Target):
         os.chmod(key, 0o600)
         tb = self.cfg["tdefs_bin"]
         run([tb, "init", self.backing, "--key-file", key], stdin=subprocess.DEVNULL)
+        if self.name == "tdefs-v1":
+            # As a release before format 2 made it (the same edit as FormatUpgradeTests).
+            conf = os.path.join(self.backing, "tdefs.conf")
+            with open(conf) as f:
+                text = f.read()
+            v1 = re.sub(r'("formatVersion"\s*:\s*)2', r"\g<1>1", text)
+            if v1 == text:
+                raise RuntimeError("tdefs-v1: no formatVersion 2 in tdefs.conf")
+            with open(conf, "w") as f:
+                f.write(v1)
         extra = self.cfg["tdefs_noxattr_opts" if self.name == "tdefs-noxattr" else "tdefs_opts"]
         opts = "allow_other" + ("," + extra if extra else "")
         with open(self.logpath, "a") as lf:
@@ -429,7 +443,7 @@ class Tdefs(Target):
 
 
 TARGET_CLASSES = {"raw": Raw, "passthrough": Passthrough, "passthrough-fair": Passthrough, "tdefs": Tdefs,
-                  "tdefs-noxattr": Tdefs, "gocryptfs": Gocryptfs, "securefs": Securefs}
+                  "tdefs-noxattr": Tdefs, "tdefs-v1": Tdefs, "gocryptfs": Gocryptfs, "securefs": Securefs}
 
 
 class Cleanup:
@@ -771,6 +785,50 @@ def w_big(t, d, cfg, res):
     w_seq(t, d, cfg, res, prefix="big", mb=cfg["big_mb"])
 
 
+def fsync_path(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def w_grow(t, d, cfg, res):
+    """Files grown without writing data, as databases do (fallocate, ftruncate up), and by writing
+    zeros: format 2 stores the zeros encrypted where format 1 left holes (docs/format.md)."""
+    n = cfg["grow_mb"] * MiB
+    path = os.path.join(d, "grow.dat")
+    with Phase(t, res, "grow_fallocate") as ph:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.posix_fallocate(fd, 0, n)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    put(res, "grow_fallocate_s", ph.seconds)
+    os.unlink(path)
+    with Phase(t, res, "grow_truncate") as ph:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.ftruncate(fd, n)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    put(res, "grow_truncate_s", ph.seconds)
+    os.unlink(path)
+    zeros = bytes(MiB)
+    with Phase(t, res, "grow_zeros", n) as ph:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            for _ in range(cfg["grow_mb"]):
+                os.write(fd, zeros)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    put(res, "grow_zeros_MBps", n / 1e6 / ph.seconds)
+    os.unlink(path)
+
+
 def w_bigdir(t, d, cfg, res):
     n = cfg["bigdir_files"]
     big = os.path.join(d, "bigdir")
@@ -801,7 +859,7 @@ def w_bigdir(t, d, cfg, res):
 
 
 WORKLOADS = dict(seq=w_seq, tree=w_tree, fio=w_fio, sqlite=w_sqlite, pgbench=w_pgbench,
-                 big=w_big, bigdir=w_bigdir, fio2=w_fio2)
+                 big=w_big, bigdir=w_bigdir, fio2=w_fio2, grow=w_grow)
 
 # Metric key -> (label, unit, higher_is_better). Order is the table's order.
 METRICS = [
@@ -822,6 +880,9 @@ METRICS = [
     ("bigdir_readdir_s", "{bigdir} entries in one dir: readdir, cold", "s", False),
     ("bigdir_lookup_ms_per_1000", "{bigdir} entries in one dir: 1,000 lookups, cold", "ms", False),
     ("bigdir_ls_s", "{bigdir} entries in one dir: ls -l, cold", "s", False),
+    ("grow_fallocate_s", "fallocate {grow} + fsync", "s", False),
+    ("grow_truncate_s", "ftruncate up to {grow} + fsync", "s", False),
+    ("grow_zeros_MBps", "write {grow} of zeros + fsync", "MB/s", True),
 ]
 METRIC_INFO = {k: (label, unit, hib) for k, label, unit, hib in METRICS}
 
@@ -840,7 +901,7 @@ def metric_label(key, cfg):
     return label.format(seq=size_label(cfg["seq_mb"]), files=f"{cfg['files']:,}",
                         pgscale=cfg["pgbench_scale"], pgc=cfg["pgbench_clients"],
                         pgt=cfg["pgbench_seconds"], big=size_label(cfg["big_mb"] or 1),
-                        bigdir=f"{cfg['bigdir_files']:,}")
+                        bigdir=f"{cfg['bigdir_files']:,}", grow=size_label(cfg.get("grow_mb", 256)))
 
 
 def fmt(v, key=None):
@@ -904,7 +965,7 @@ def machine_facts(cfg):
 
 def check_tools(cfg):
     need = {"passthrough": [cfg["passthrough_bin"]], "passthrough-fair": [cfg["passthrough_bin"]],
-            "tdefs": [cfg["tdefs_bin"]], "tdefs-noxattr": [cfg["tdefs_bin"]],
+            "tdefs": [cfg["tdefs_bin"]], "tdefs-noxattr": [cfg["tdefs_bin"]], "tdefs-v1": [cfg["tdefs_bin"]],
             "gocryptfs": ["gocryptfs"], "securefs": ["securefs"]}
     for t in cfg["targets"]:
         for b in need.get(t, []):
@@ -966,7 +1027,7 @@ def cmd_run():
     finally:
         CLEANUP.run()
         if not cfg["keep"]:
-            for name in ALL_TARGETS:
+            for name in ALL_TARGETS + EXTRA_TARGETS:
                 shutil.rmtree(os.path.join(wd, name), ignore_errors=True)
             shutil.rmtree(os.path.join(wd, "pgsock"), ignore_errors=True)
     facts["loadavg_end"] = os.getloadavg()
@@ -1137,7 +1198,7 @@ def tables(result):
     """Markdown tables (used both for the terminal and docs/benchmarks.md)."""
     cfg, summ = result["config"], result["summary"]
     targets = cfg["targets"]
-    cols = [t for t in ALL_TARGETS if t in targets]
+    cols = [t for t in ALL_TARGETS + EXTRA_TARGETS if t in targets]
     hdr = ["Workload", "unit"] + cols + ["tdefs/raw", "tdefs/passthrough", "tdefs/fair limit", "tdefs/best peer"]
     lines = ["| " + " | ".join(hdr) + " |", "|" + "---|" * len(hdr)]
     for key in METRIC_INFO:
@@ -1304,6 +1365,11 @@ def markdown(result, main, daemon, extra, png_name, json_rel):
         " docs/databases.md (like securefs, which answers ENOSYS to extended attributes on Linux, and"
         " passthrough_ll without `-o xattr`: the mount serves none, and the kernel stops asking for"
         " `security.capability` before every write).",
+    ] + ([
+        "- **tdefs-v1**: the **tdefs** target on a format version 1 volume (tdefs.conf's"
+        " formatVersion set to 1 after `init`, as a release before format 2 made it): v1 leaves"
+        " holes where v2 stores encrypted zeros, so the grow rows show what format 2 costs.",
+    ] if "tdefs-v1" in cfg["targets"] else []) + [
         f"- **gocryptfs** {v['gocryptfs'].split(';')[0].replace('gocryptfs ', '')}: "
         "`-init -scryptn 10`, mounted with `-allow_other`.",
         f"- **securefs** {v['securefs']} (Debian): `securefs create --keyfile`, "
@@ -1329,7 +1395,9 @@ def markdown(result, main, daemon, extra, png_name, json_rel):
         f"-j {cfg['pgbench_threads']} -T {cfg['pgbench_seconds']}` (TPCB-like).",
         "- Optional (off by default): `BENCH_BIG_MB=10240` (a 10 GiB file against the 1 GiB one), "
         "`BENCH_BIGDIR_FILES=100000` (create, cold readdir, 1,000 cold lookups per figure, cold "
-        "`ls -l` in one directory), `BENCH_FIO2=1` (fio with 2 parallel jobs, each on its own file).",
+        "`ls -l` in one directory), `BENCH_FIO2=1` (fio with 2 parallel jobs, each on its own file), "
+        f"workload `grow` (a {size_label(cfg.get('grow_mb', 256))} file made by `posix_fallocate`, by "
+        "`ftruncate` up, and by writing zeros in 1 MiB blocks, each followed by `fsync`, timed with it).",
         "",
         "## Machine",
         "",
