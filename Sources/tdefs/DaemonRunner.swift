@@ -10,7 +10,7 @@ enum DaemonRunner {
     /// Throws (status 13) when the engine cannot open the volume or the mount fails; `onReady`
     /// is then never called. `onStopping` is called as soon as the FUSE loop has ended, before the
     /// flush and unmount.
-    static func serve(backingPath: String, mountPath: String, keyring: Keyring, keySource: VolumeConfig.KeySource, formatVersion: Int, lock: VolumeLock,
+    static func serve(backingPath: String, mountPath: String, keyring: Keyring, keySource: VolumeConfig.KeySource, formatVersion: Int, reencryptTarget: UInt32?, lock: VolumeLock,
                       options: MountOptionList, background: Bool, onReady: @escaping @Sendable () -> Void,
                       onStopping: () -> Void = {}, watchdog: WatchdogConfig? = nil) throws(CLIError) -> Int32 {
         // Before any thread exists: the FUSE loop's thread alone takes SIGTERM/SIGINT/SIGHUP.
@@ -33,7 +33,8 @@ enum DaemonRunner {
 
         let fileSystem: FileSystem
         do {
-            fileSystem = try FileSystem(backingPath: backingPath, keyring: keyring, options: EngineOptions(fileFormatVersion: UInt8(formatVersion)), logger: logger)
+            fileSystem = try FileSystem(backingPath: backingPath, keyring: keyring, options: EngineOptions(fileFormatVersion: UInt8(formatVersion), reencryptTarget: reencryptTarget),
+                                    logger: logger)
         } catch {
             if error == .EIO {
                 throw CLIError(.corruptVolume, "the volume \(backingPath) is damaged (\(error)); run tdefs fsck")

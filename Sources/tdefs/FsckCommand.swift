@@ -36,7 +36,8 @@ struct FsckCommand: ParsableCommand {
         let keyring = try Volume.unlock(config: config, secret: try secret.material(for: config.keySource.kdf),
                                         path: located.backingPath)
         let bar = ProgressBar(label: "fsck", enabled: !json && isatty(2) == 1)
-        let checker = VolumeChecker(backingPath: located.backingPath, keyring: keyring, repair: repair) { done, total, n in
+        let checker = VolumeChecker(backingPath: located.backingPath, keyring: keyring, repair: repair,
+                                    reencryptTarget: config.reencryptTarget) { done, total, n in
             bar.update(doneBytes: done, totalBytes: total, items: n, itemName: "objects")
         }
         let report = try checker.run()

@@ -79,6 +79,44 @@ final class TamperTests: MountTestCase {
         XCTAssertTrue(vol.daemonLog().contains("/victim"), vol.daemonLog())
     }
 
+    /// The backing entry at the volume's root with inode `ino` (names change under rotate --reencrypt).
+    func backingPath(inode ino: UInt64) throws -> String {
+        let name = try listDir(vol.backing).first { lstatOrNil(vol.backing + "/" + $0).map { UInt64($0.st_ino) } == ino }
+        return vol.backing + "/" + (try XCTUnwrap(name, "backing entry of inode \(ino)"))
+    }
+
+    /// An old header of a file, put back as its re-key record (user.tdefs.rekey) after the file
+    /// moved on, is refused: the file reads under its header alone, the daemon logs it, fsck
+    /// reports it, and the next rotation is not steered by it. A 128-byte record whose tag fails
+    /// is damage. (Before, fsck ignored records and the engine took any of the file's headers.)
+    func testReplayedOrForgedRekeyRecordIsRefused() throws {
+        let paths = try prepare(["f": extents3])
+        let old = try bytes(paths["f"]!, at: 0, count: 96)
+        let ino = UInt64(lstatOrNil(paths["f"]!)!.st_ino)
+        XCTAssertEqual(vol.tdefs(["rotate", vol.backing, "--key-file", vol.keyFile, "--reencrypt"]).status, 0)
+        let backing = try backingPath(inode: ino)
+        XCTAssertNotEqual(try bytes(backing, at: 0, count: 96), old, "the file has a new header")
+        XCTAssertEqual(setXattr(backing, "user.tdefs.rekey", old), 0)
+        let out = fsckFinds(kind: "header", path: "/f", detail: "is refused")
+        XCTAssertTrue(out.contains("towards epoch 1"), out)
+        try vol.mount()
+        XCTAssertEqual(try readFile("\(m)/f"), extents3, "read under the file's own header")
+        try writeFile("\(m)/f", extents3.reversed())
+        XCTAssertTrue(vol.daemonLog().contains("re-key record towards epoch 1 refused"), vol.daemonLog())
+        vol.unmount()
+        XCTAssertEqual(try bytes(backing, at: 8, count: 4), [0, 0, 0, 2], "the header stays under epoch 2")
+        XCTAssertEqual(vol.tdefs(["rotate", vol.backing, "--key-file", vol.keyFile, "--reencrypt"]).status, 0)
+        let after = try backingPath(inode: ino)
+        XCTAssertEqual(try bytes(after, at: 8, count: 4), [0, 0, 0, 3], "moved to epoch 3, never back to 1")
+        XCTAssertEqual(vol.tdefs(["fsck", vol.backing, "--key-file", vol.keyFile]).status, 0, "the planted record is gone")
+        try vol.mount()
+        XCTAssertEqual(try readFile("\(m)/f"), extents3.reversed())
+        vol.unmount()
+        // A record in the current layout whose tag does not verify under the file's key.
+        XCTAssertEqual(setXattr(after, "user.tdefs.rekey", old + [UInt8](repeating: 7, count: 32)), 0)
+        fsckFinds(kind: "header", path: "/f", detail: "re-key record (user.tdefs.rekey) is damaged")
+    }
+
     func testExtentsSwappedWithinAFile() throws {
         let paths = try prepare(["f": extents3])
         let p = paths["f"]!

@@ -49,7 +49,10 @@ public struct EngineOptions: Sendable {
     /// The header version of new files: the volume's formatVersion (a v1 volume keeps making v1
     /// files, which a v1-only release still reads).
     public var fileFormatVersion: UInt8
-    public init(chownToCaller: Bool = getuid() == 0, fileFormatVersion: UInt8 = 2) {
-        self.chownToCaller = chownToCaller; self.fileFormatVersion = fileFormatVersion
+    /// The epoch tdefs.conf records a re-encryption towards (rotation state "reencrypting"): only
+    /// re-key records towards it are accepted (RekeyRecord). reencryptTree sets it too.
+    public var reencryptTarget: UInt32?
+    public init(chownToCaller: Bool = getuid() == 0, fileFormatVersion: UInt8 = 2, reencryptTarget: UInt32? = nil) {
+        self.chownToCaller = chownToCaller; self.fileFormatVersion = fileFormatVersion; self.reencryptTarget = reencryptTarget
     }
 }

@@ -224,7 +224,8 @@ extension FileSystem {
     /// The header of an interrupted re-key (rotate --reencrypt), kept in the reserved attribute
     /// user.tdefs.rekey until the new header is in place: then both keys open extents.
     func pendingRekey(_ fd: Int32, _ inode: Inode, current: FileHeader, currentKey: SecureBytes) throws(Errno) -> LoadedHeader? {
-        switch RekeyRecord.read(fd: fd, current: current, currentKey: currentKey, keyring: keyring) {
+        let target = reencryptTarget.withLock { $0 }
+        switch RekeyRecord.read(fd: fd, current: current, currentKey: currentKey, keyring: keyring, target: target) {
         case .none:
             return nil
         case .pending(let next, let nextKey):
@@ -234,6 +235,13 @@ extension FileSystem {
             logger.error("damaged re-key record", metadata: ["path": "\(path(of: inode))"])
             counters.authenticationFailed(.header)
             throw Errno.EIO
+        case .refused(let epoch):
+            // Planted or replayed (no re-encryption towards its epoch is recorded): the file is
+            // read under its header alone, and the record is left for fsck to report.
+            logger.error("re-key record towards epoch \(epoch) refused: tdefs.conf records no re-encryption towards it",
+                         metadata: ["path": "\(path(of: inode))"])
+            counters.authenticationFailed(.header)
+            return nil
         }
     }
 

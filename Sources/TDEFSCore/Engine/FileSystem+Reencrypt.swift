@@ -21,6 +21,7 @@ extension FileSystem {
     /// version in tdefs.conf).
     public func reencryptTree(to target: EpochKeys, progress: (ReencryptProgress) -> Void = { _ in }) throws(Errno) {
         newFileVersion.store(FileHeader.newestVersion, ordering: .relaxed)
+        reencryptTarget.withLock { $0 = target.epoch }
         var done = ReencryptProgress()
         var queue: [UInt64] = [Self.rootNode]
         // Directories waiting in the queue hold a lookup; give them back if we stop early.
@@ -79,7 +80,7 @@ extension FileSystem {
             let newKey = SecureBytes.random(count: FileHeader.fileKeyBytes)
             var header = FileHeader(version: version, size: target.size, epoch: target.epoch, fileID: loaded.header.fileID, wrapped: [])
             header.wrap(fileKey: newKey, keys: target)
-            let bytes = header.bytes
+            let bytes = RekeyRecord.seal(next: header, current: loaded.header, currentKey: loaded.fileKey)
             _ = try sys { bytes.withUnsafeBytes { tdefs_fsetxattr(file.fd, Self.rekeyAttribute, $0.baseAddress, $0.count, 0) } }
             _ = try sys { Glibc.fsync(file.fd) }
             content.header.withLock {

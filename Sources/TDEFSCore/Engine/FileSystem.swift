@@ -25,12 +25,15 @@ public final class FileSystem: Sendable {
     /// The header version of new files: options.fileFormatVersion until `rotate --reencrypt`
     /// moves the volume to the newest format (then every new file is made in it).
     let newFileVersion: Atomic<UInt8>
+    /// See EngineOptions.reencryptTarget.
+    let reencryptTarget: Mutex<UInt32?>
 
     public init(backingPath: String, keyring: Keyring, options: EngineOptions = EngineOptions(),
                 logger: Logger) throws(Errno) {
         self.keyring = keyring
         self.options = options
         newFileVersion = Atomic(options.fileFormatVersion)
+        reencryptTarget = Mutex(options.reencryptTarget)
         self.logger = logger
         // Modes reach the backing exactly as the kernel passed them (it applied the caller's umask).
         umask(0)

@@ -28,8 +28,13 @@ public final class VolumeChecker {
     var namedTargetFiles: Set<String> = []
     var buffer = [UInt8](repeating: 0, count: 64 * ExtentGeometry.storedBytes)
 
-    public init(backingPath: String, keyring: Keyring, repair: Bool, progress: @escaping Progress = { _, _, _ in }) {
+    /// The epoch tdefs.conf records a re-encryption towards: re-key records towards it are valid.
+    let reencryptTarget: UInt32?
+
+    public init(backingPath: String, keyring: Keyring, repair: Bool, reencryptTarget: UInt32? = nil,
+                progress: @escaping Progress = { _, _, _ in }) {
         self.backingPath = backingPath
+        self.reencryptTarget = reencryptTarget
         self.keyring = keyring
         self.repair = repair
         self.progress = progress
@@ -247,7 +252,7 @@ public final class VolumeChecker {
         var codec = ExtentCodec(fileID: header.fileID, version: header.version)
         var previous: ExtentCodec?
         var xattrKeys = [XattrKeys.forFile(fileKey: fileKey, fileID: header.fileID, size: header.size)]
-        switch RekeyRecord.read(fd: fd, current: header, currentKey: fileKey, keyring: keyring) {
+        switch RekeyRecord.read(fd: fd, current: header, currentKey: fileKey, keyring: keyring, target: reencryptTarget) {
         case .none:
             gcm.setKey(fileKey, size: header.size)
         case .pending(let next, let nextKey):
@@ -259,6 +264,11 @@ public final class VolumeChecker {
         case .damaged:
             problem(.header, displayPath(plainPath), backingPath, "re-key record (user.tdefs.rekey) is damaged")
             return xattrKeys
+        case .refused(let epoch):
+            // The engine reads the file under its header alone; so does this check.
+            gcm.setKey(fileKey, size: header.size)
+            problem(.header, displayPath(plainPath), backingPath,
+                    "re-key record (user.tdefs.rekey) towards epoch \(epoch) is refused: tdefs.conf records no re-encryption towards it (planted or replayed)")
         }
         let plainSize = ExtentGeometry.plainSize(backingSize: size)
         let extents = (plainSize + 4095) / 4096

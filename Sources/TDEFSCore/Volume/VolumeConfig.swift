@@ -54,6 +54,8 @@ public struct VolumeConfig: Equatable, Sendable {
     }
 
     public var formatVersion: Int
+    /// The epoch a recorded `rotate --reencrypt` moves to (re-key records towards it are valid).
+    public var reencryptTarget: UInt32? { rotation?.state == "reencrypting" ? rotation?.toEpoch : nil }
     public var volumeID: [UInt8]
     public var created: String
     public var keySource: KeySource
