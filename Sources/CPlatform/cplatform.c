@@ -44,10 +44,10 @@ int tdefs_fallocate(int fd, int mode, int64_t offset, int64_t len) {
 
 int tdefs_syncfs(int fd) { return syncfs(fd); }
 
-int tdefs_ofd_lock_range(int fd, int exclusive, int64_t len) {
+int tdefs_ofd_lock_range(int fd, int kind, int64_t len) {
     struct flock fl;
     memset(&fl, 0, sizeof fl);
-    fl.l_type = exclusive ? F_WRLCK : F_UNLCK;
+    fl.l_type = kind == 1 ? F_WRLCK : kind == 2 ? F_RDLCK : F_UNLCK;
     fl.l_whence = SEEK_SET;
     fl.l_start = 0;
     fl.l_len = (off_t)len;

@@ -23,6 +23,9 @@ enum CLI {
         _ = tdefs_disable_core_dumps()
         // Key memory that cannot be locked is said once (the daemon logs it instead: DaemonRunner).
         MemoryLock.setReporter { Console.warn($0) }
+        // Maintenance walks hold a descriptor per directory in progress (a re-encryption of 5,000
+        // directories, say): never fail on a soft limit lower than what we may have.
+        _ = tdefs_raise_nofile_limit()
         do {
             var command = try TDEFS.parseAsRoot()
             try command.run()

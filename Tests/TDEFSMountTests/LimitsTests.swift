@@ -25,6 +25,29 @@ final class LimitsTests: MountTestCase {
     }
 }
 
+/// Maintenance runs whatever open-file limit it is started with: the CLI raises its own (issue
+/// 19, item 6). A volume of 5,000 directories is rotated, re-encrypted and checked by commands
+/// started, as systemd starts services, with a soft limit of 1,024 open files (the hard limit
+/// left as it is).
+final class MaintenanceOpenFileLimitTests: MountTestCase {
+    func testFiveThousandDirectoriesRotateUnderALowLimit() throws {
+        for i in 0..<5000 { XCTAssertEqual(mkdir("\(m)/d\(i)", 0o755), 0) }
+        try writeFile("\(m)/d4999/f", "inside the last directory")
+        vol.unmount()
+        let key = ["--key-file", vol.keyFile]
+        var rl = rlimit()
+        XCTAssertEqual(getrlimit(Int32(RLIMIT_NOFILE.rawValue), &rl), 0)
+        XCTAssertGreaterThan(rl.rlim_max, 6000, "the hard limit leaves room for 5,000 directories")
+        for args in [["rotate", vol.backing] + key + ["--reencrypt"], ["rotate", vol.backing] + key, ["fsck", vol.backing] + key] {
+            let r = runCommand("/usr/bin/prlimit", ["--nofile=1024:\(rl.rlim_max)", vol.bin] + args)
+            XCTAssertEqual(r.status, 0, "\(args[0]) under 1,024 open files: \(r.summary)")
+        }
+        try vol.mount()
+        XCTAssertEqual(try listDir(m).count, 5000)
+        XCTAssertEqual(String(decoding: try readFile("\(m)/d4999/f"), as: UTF8.self), "inside the last directory")
+    }
+}
+
 /// The daemon holds one descriptor per inode the kernel remembers; it raises its own soft limit
 /// of open files to the hard one, so a tree larger than the soft limit it started with stays usable.
 final class OpenFileLimitTests: MountTestCase {

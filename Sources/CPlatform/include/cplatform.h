@@ -26,9 +26,9 @@ extern const int tdefs_XATTR_CREATE;
 int tdefs_renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned flags);
 int tdefs_fallocate(int fd, int mode, int64_t offset, int64_t len);
 int tdefs_syncfs(int fd);
-/* Blocks until this descriptor holds (exclusive != 0) or drops an open-file-description lock on
-   bytes [0, len) of fd. Returns 0, or -1 with errno (EINTR included). */
-int tdefs_ofd_lock_range(int fd, int exclusive, int64_t len);
+/* Blocks until this descriptor holds an exclusive (kind 1) or shared (kind 2) open-file-description
+   lock on bytes [0, len) of fd, or drops it (kind 0). Returns 0, or -1 with errno (EINTR included). */
+int tdefs_ofd_lock_range(int fd, int kind, int64_t len);
 // Turns off core dumps and ptrace attachment for this process.
 int tdefs_disable_core_dumps(void);
 // Locks and zeroes memory for key material.

@@ -190,7 +190,10 @@ extension FileSystem {
         let content = inode.content!
         if let h = content.header.withLock({ $0 }) { return ContentIO(fd: fd, header: h, fs: self, inode: inode) }
         var buf = [UInt8](repeating: 0, count: FileHeader.byteCount)
-        let n = try sys { buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) } }
+        // Shared header lock: a concurrent rewrap (tdefs rotate) never shows us half a header.
+        let n = try HeaderLock.withLock(fd: fd, shared: true) { () throws(Errno) -> Int in
+            try sys { buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) } }
+        }
         let loaded: LoadedHeader
         if n == 0 {
             guard createHeader else { return nil }

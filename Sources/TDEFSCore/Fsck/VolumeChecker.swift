@@ -231,7 +231,9 @@ public final class VolumeChecker {
         defer { doneBytes += size; progress(doneBytes, totalBytes, report.files + report.directories) }
         if size == 0 { return [] }
         var hb = [UInt8](repeating: 0, count: FileHeader.byteCount)
-        let n = hb.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
+        let n = (try? HeaderLock.withLock(fd: fd, shared: true) { () throws(Errno) -> Int in
+            hb.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
+        }) ?? -1
         guard n == FileHeader.byteCount, let header = FileHeader(parsing: hb) else {
             problem(.header, displayPath(plainPath), backingPath, "file header is damaged")
             return []
