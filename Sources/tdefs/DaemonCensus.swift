@@ -14,7 +14,7 @@ struct CountedCensus {
     /// The census of a volume: its daemon's when `mounted`, else (or when the daemon cannot give
     /// it) a walk of the backing directory.
     static func of(backingPath: String, config: VolumeConfig, mounted: Bool) throws -> CountedCensus {
-        if mounted, let counted = fromDaemon(volumeID: config.volumeID) { return counted }
+        if mounted, let counted = fromDaemon(backingPath: backingPath, volumeID: config.volumeID) { return counted }
         if mounted {
             Console.warn("the daemon gave no census; counting by walking \(backingPath)")
         }
@@ -25,9 +25,9 @@ struct CountedCensus {
     /// Right after a mount the daemon may still be counting, and right after an online rotation
     /// recounting: asks again every 100 ms, for up to a minute. nil when the daemon does not answer
     /// (or still counts).
-    static func fromDaemon(volumeID: [UInt8]) -> CountedCensus? {
+    static func fromDaemon(backingPath: String, volumeID: [UInt8]) -> CountedCensus? {
         for _ in 0..<600 {
-            guard let reply = ControlClient.send(ControlRequest(op: .status), volumeID: volumeID), reply.ok,
+            guard let reply = ControlClient.send(ControlRequest(op: .status), backingPath: backingPath, volumeID: volumeID), reply.ok,
                   let c = reply.census else { return nil }
             if let census = c.fileCensus, c.state == LiveCensus.State.current.rawValue || c.recounting != true {
                 return CountedCensus(census: census, source: .daemon, state: c.state, countedAt: c.countedAt ?? "")

@@ -65,7 +65,10 @@ enum DaemonRunner {
         // Online rotation and retirement reach this daemon through its control socket.
         let control: ControlServer?
         do {
-            control = try ControlServer(volumeID: keyring.volumeID, keyring: keyring, fileSystem: fileSystem, logger: logger)
+            guard let endpoint = ControlEndpoint.of(backingPath: backingPath, volumeID: keyring.volumeID) else { throw Errno.current }
+            let nonce = ControlEndpoint.newNonce()
+            try lock.recordDaemonNonce(nonce)
+            control = try ControlServer(endpoint: endpoint, nonce: nonce, keyring: keyring, fileSystem: fileSystem, logger: logger)
             control?.start()
         } catch {
             logger.warning("no control socket (\(error)): online rotation cannot reach this daemon")

@@ -35,7 +35,7 @@ struct RetireCommand: ParsableCommand {
         // not answer, or uses the epoch), and its answer to the retirement is checked.
         let mounted = KeyLifecycle.isMounted(located)
         if mounted {
-            guard let status = ControlClient.send(ControlRequest(op: .status), volumeID: config.volumeID), status.ok else {
+            guard let status = ControlClient.send(ControlRequest(op: .status), backingPath: backing, volumeID: config.volumeID), status.ok else {
                 throw CLIError(.failure, "\(backing) is mounted but its daemon does not answer on its control socket; "
                     + "nothing was retired (tdefs.conf is unchanged)")
             }
@@ -49,7 +49,7 @@ struct RetireCommand: ParsableCommand {
         }
         KeyLifecycle.audit("retire", config: updated, backing: backing, epoch: epoch)
         if mounted {
-            let reply = ControlClient.send(ControlRequest(op: .retire, epoch: epoch), volumeID: config.volumeID)
+            let reply = ControlClient.send(ControlRequest(op: .retire, epoch: epoch), backingPath: backing, volumeID: config.volumeID)
             guard let reply, reply.ok else {
                 let why = reply.map { "refused (\($0.error ?? "no reason given"))" } ?? "did not answer"
                 throw CLIError(.failure, "epoch \(epoch) is retired from tdefs.conf, but the daemon serving \(backing) \(why): "

@@ -35,7 +35,7 @@ struct RotateCommand: ParsableCommand {
 
         // The epochs a running daemon holds: a new epoch never takes one of their numbers.
         var daemonEpochs: [UInt32] = []
-        if mounted, let reply = ControlClient.send(ControlRequest(op: .status), volumeID: config.volumeID), reply.ok {
+        if mounted, let reply = ControlClient.send(ControlRequest(op: .status), backingPath: backing, volumeID: config.volumeID), reply.ok {
             daemonEpochs = reply.epochs ?? []
         }
         // Start a rotation, or resume the one an interruption left in tdefs.conf.
@@ -71,7 +71,7 @@ struct RotateCommand: ParsableCommand {
         if mounted {
             let request = ControlRequest(op: .addEpoch, epoch: target.epoch, cipher: target.size.cipherName,
                                          key: target.masterKey.withUnsafeBytes { Base64URL.encode($0) })
-            guard let reply = ControlClient.send(request, volumeID: updated.volumeID) else {
+            guard let reply = ControlClient.send(request, backingPath: backing, volumeID: updated.volumeID) else {
                 throw CLIError(.failure, "\(backing) is mounted but its daemon does not answer on its control socket; "
                     + "the rotation is recorded and resumes with the next tdefs rotate")
             }
@@ -109,7 +109,7 @@ struct RotateCommand: ParsableCommand {
         let total = outcome.rewrapped + outcome.alreadyCurrent
         let final = try ConfigTransaction.update(backingPath: backing) { c in c.rotation = nil }
         // The daemon's census predates the rewrap: it counts again.
-        if mounted { _ = ControlClient.send(ControlRequest(op: .recount), volumeID: final.volumeID) }
+        if mounted { _ = ControlClient.send(ControlRequest(op: .recount), backingPath: backing, volumeID: final.volumeID) }
         KeyLifecycle.audit("rotate-done", config: final, backing: backing, epoch: target.epoch,
                            [("files", String(total)), ("rewrapped", String(outcome.rewrapped))])
         Console.out("tdefs: rotated \(backing) to epoch \(target.epoch) (\(target.size.cipherName)): "
@@ -151,12 +151,12 @@ struct RotateCommand: ParsableCommand {
             if now - lastSave > 2 { lastSave = now; Self.saveProgress(backing, done: files, total: max(totalFiles, files)) }
         }
         if mounted {
-            guard let first = ControlClient.send(ControlRequest(op: .reencrypt, epoch: target.epoch), volumeID: volumeID), first.ok else {
+            guard let first = ControlClient.send(ControlRequest(op: .reencrypt, epoch: target.epoch), backingPath: backing, volumeID: volumeID), first.ok else {
                 throw CLIError(.failure, "the daemon of \(backing) refused to re-encrypt; run tdefs rotate --reencrypt again")
             }
             while true {
                 usleep(200_000)
-                guard let r = ControlClient.send(ControlRequest(op: .status), volumeID: volumeID) else {
+                guard let r = ControlClient.send(ControlRequest(op: .status), backingPath: backing, volumeID: volumeID) else {
                     throw CLIError(.failure, "the daemon of \(backing) stopped answering; run tdefs rotate --reencrypt again to resume")
                 }
                 report(files: r.files ?? 0, bytes: r.bytes ?? 0)

@@ -145,7 +145,7 @@ final class KeyHardeningTests: XCTestCase {
 
         // The daemon's own guard: another key for an epoch it holds is refused.
         let bogus = ControlRequest(op: .addEpoch, epoch: 2, cipher: "AES-256-GCM", key: Base64URL.encode(Array(repeating: 7, count: 32)))
-        let reply = try XCTUnwrap(ControlClient.send(bogus, volumeID: try volumeID()), "the daemon does not answer")
+        let reply = try XCTUnwrap(ControlClient.send(bogus, backingPath: vol.backing, volumeID: try volumeID()), "the daemon does not answer")
         XCTAssertFalse(reply.ok)
         XCTAssertTrue(reply.error?.contains("refusing to replace it") ?? false, "\(reply)")
         XCTAssertEqual(try readFile(vol.mnt + "/since"), Array("written under epoch 2".utf8))
@@ -179,7 +179,7 @@ final class KeyHardeningTests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.summary)
         let epochs = (try config()["epochs"] as? [[String: Any]])?.compactMap { $0["epoch"] as? Int }
         XCTAssertEqual(epochs, [2])
-        let status = try XCTUnwrap(ControlClient.send(ControlRequest(op: .status), volumeID: try volumeID()))
+        let status = try XCTUnwrap(ControlClient.send(ControlRequest(op: .status), backingPath: vol.backing, volumeID: try volumeID()))
         XCTAssertEqual(status.epochs, [2], "the daemon still holds epoch 1")
         XCTAssertEqual(try readFile(vol.mnt + "/f"), Array("data".utf8))
     }

@@ -18,6 +18,8 @@ public struct ControlRequest: Codable, Equatable, Sendable {
     public var epoch: UInt32?
     public var cipher: String?
     public var key: String?
+    /// The daemon this request is for (ControlEndpoint.identity); another daemon refuses it.
+    public var daemon: String?
 
     public init(op: Operation, epoch: UInt32? = nil, cipher: String? = nil, key: String? = nil) {
         self.op = op; self.epoch = epoch; self.cipher = cipher; self.key = key
@@ -48,6 +50,8 @@ public struct ControlRequest: Codable, Equatable, Sendable {
 public struct ControlReply: Codable, Equatable, Sendable {
     public var ok: Bool
     public var error: String?
+    /// The daemon that answered (ControlEndpoint.identity); the CLI checks it.
+    public var daemon: String?
     public var currentEpoch: UInt32?
     public var epochs: [UInt32]?
     /// Online re-encryption: "running", "done" or "failed", with files and bytes done.
@@ -131,8 +135,7 @@ public struct ControlReply: Codable, Equatable, Sendable {
     public func encoded() -> [UInt8] { Array((try? JSONEncoder().encode(self)) ?? Data()) + [0x0A] }
 }
 
-/// Where a volume's daemon listens: /run/tdefs/<volume ID>.sock (directory 0700, socket 0600).
+/// The directory of the daemons' control sockets (0700; sockets 0600, named by ControlEndpoint).
 public enum ControlSocketPath {
     public static let directory = "/run/tdefs"
-    public static func path(volumeID: [UInt8]) -> String { directory + "/" + Base64URL.encode(volumeID) + ".sock" }
 }

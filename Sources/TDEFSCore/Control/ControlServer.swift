@@ -4,9 +4,12 @@ import Logging
 import Synchronization
 
 /// The daemon's control socket: the CLI's online rotation and retirement talk to it. Only root or
-/// the daemon's own user may connect (SO_PEERCRED); each connection carries one request.
+/// the daemon's own user may connect (SO_PEERCRED); each connection carries one request. The
+/// socket and every reply name this daemon (ControlEndpoint).
 public final class ControlServer: Sendable {
     let path: String
+    /// This daemon's identity, in every reply.
+    let identity: String
     let keyring: Keyring
     let fileSystem: FileSystem
     let logger: Logger
@@ -15,12 +18,19 @@ public final class ControlServer: Sendable {
     /// The online re-encryption, if one was started: state, error, progress.
     let reencryption = Mutex<(state: String, error: String?, progress: FileSystem.ReencryptProgress)?>(nil)
 
-    public init(volumeID: [UInt8], keyring: Keyring, fileSystem: FileSystem, logger: Logger) throws(Errno) {
-        path = ControlSocketPath.path(volumeID: volumeID)
+    /// Listens at `endpoint`'s socket as the daemon `nonce`. EADDRINUSE when a daemon answers
+    /// there already: a live socket is never replaced (a stale one, nobody listening, is).
+    public init(endpoint: ControlEndpoint, nonce: String, keyring: Keyring, fileSystem: FileSystem, logger: Logger) throws(Errno) {
+        path = endpoint.socketPath
+        identity = endpoint.identity(nonce: nonce)
         self.keyring = keyring
         self.fileSystem = fileSystem
         self.logger = logger
         if mkdir(ControlSocketPath.directory, 0o700) != 0 && errno != EEXIST { throw Errno.current }
+        if let live = UnixSocket.connect(path) {
+            close(live)
+            throw Errno(Glibc.EADDRINUSE)
+        }
         unlink(path)
         let fd = try sys { socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
         var addr = sockaddr_un()
@@ -95,6 +105,11 @@ public final class ControlServer: Sendable {
             reply(c, ControlReply(ok: false, error: "malformed request"))
             return
         }
+        guard request.daemon == identity else {
+            logger.warning("refused a control request for daemon \(request.daemon ?? "(none named)"): this daemon is \(identity)")
+            reply(c, ControlReply(ok: false, error: "this request is for another daemon (\(request.daemon ?? "none named")); this is \(identity)"))
+            return
+        }
         reply(c, perform(request))
     }
 
@@ -153,8 +168,11 @@ public final class ControlServer: Sendable {
     }
 
     func reply(_ c: Int32, _ r: ControlReply) {
+        var r = r
+        r.daemon = identity
         let bytes = r.encoded()
-        _ = bytes.withUnsafeBytes { write(c, $0.baseAddress, $0.count) }
+        // MSG_NOSIGNAL: a peer that hung up (a probe that only connects) costs no SIGPIPE.
+        _ = bytes.withUnsafeBytes { send(c, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
     }
 }
 

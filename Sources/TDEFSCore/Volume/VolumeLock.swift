@@ -30,6 +30,25 @@ public final class VolumeLock {
 
     deinit { close(fd) }
 
+    /// The daemon holding the lock records its control nonce (ControlEndpoint) in the lock file.
+    public func recordDaemonNonce(_ nonce: String) throws(Errno) {
+        let bytes = Array((nonce + "\n").utf8)
+        _ = try sys { ftruncate(fd, 0) }
+        let n = try sys { bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) } }
+        if n != bytes.count { throw Errno.EIO }
+    }
+
+    /// The nonce the daemon of the volume at `backingPath` recorded; nil when none can be read.
+    public static func daemonNonce(backingPath: String) -> String? {
+        guard let dir = try? BackingDirectory(path: backingPath),
+              let fd = try? BackingFile.open(Volume.lockName, in: dir.fd) else { return nil }
+        defer { close(fd) }
+        var buf = [UInt8](repeating: 0, count: 64)
+        let n = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
+        guard n > 1, buf[n - 1] == 0x0A else { return nil }
+        return String(decoding: buf[0..<(n - 1)], as: UTF8.self)
+    }
+
     /// True when some process holds the lock of the volume at `backingPath` (false when there is
     /// no lock file or it cannot be opened, or is not a regular file).
     public static func isHeld(backingPath: String) -> Bool {
