@@ -127,7 +127,13 @@ final class LongSymlinkTargetTests: MountTestCase {
         XCTAssertEqual(chmod(vol.backing + "/" + keptSide, 0o600), 0)
         let fd = open(vol.backing + "/" + keptSide, O_WRONLY)
         XCTAssertGreaterThanOrEqual(fd, 0)
-        XCTAssertEqual(pwrite(fd, "X", 1, 100), 1)
+        // A different byte at offset 100 (writing a fixed one is no change when it is already there).
+        let rfd = open(vol.backing + "/" + keptSide, O_RDONLY)
+        var was: UInt8 = 0
+        XCTAssertEqual(pread(rfd, &was, 1, 100), 1)
+        close(rfd)
+        var now: UInt8 = was == 0x58 ? 0x59 : 0x58
+        XCTAssertEqual(pwrite(fd, &now, 1, 100), 1)
         close(fd)
         let damaged = vol.tdefs(["fsck", vol.backing, "--key-file", vol.keyFile])
         XCTAssertEqual(damaged.status, 20, damaged.summary)
