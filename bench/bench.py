@@ -371,17 +371,8 @@ class Tdefs(Target):
             f.write(os.urandom(32))
         os.chmod(key, 0o600)
         tb = self.cfg["tdefs_bin"]
-        run([tb, "init", self.backing, "--key-file", key], stdin=subprocess.DEVNULL)
-        if self.name == "tdefs-v1":
-            # As a release before format 2 made it (the same edit as FormatUpgradeTests).
-            conf = os.path.join(self.backing, "tdefs.conf")
-            with open(conf) as f:
-                text = f.read()
-            v1 = re.sub(r'("formatVersion"\s*:\s*)2', r"\g<1>1", text)
-            if v1 == text:
-                raise RuntimeError("tdefs-v1: no formatVersion 2 in tdefs.conf")
-            with open(conf, "w") as f:
-                f.write(v1)
+        version = ["--format-version", "1"] if self.name == "tdefs-v1" else []
+        run([tb, "init", self.backing, "--key-file", key] + version, stdin=subprocess.DEVNULL)
         extra = self.cfg["tdefs_noxattr_opts" if self.name == "tdefs-noxattr" else "tdefs_opts"]
         opts = "allow_other" + ("," + extra if extra else "")
         with open(self.logpath, "a") as lf:
@@ -1366,8 +1357,8 @@ def markdown(result, main, daemon, extra, png_name, json_rel):
         " passthrough_ll without `-o xattr`: the mount serves none, and the kernel stops asking for"
         " `security.capability` before every write).",
     ] + ([
-        "- **tdefs-v1**: the **tdefs** target on a format version 1 volume (tdefs.conf's"
-        " formatVersion set to 1 after `init`, as a release before format 2 made it): v1 leaves"
+        "- **tdefs-v1**: the **tdefs** target on a format version 1 volume (`tdefs init"
+        " --format-version 1`, as a release before format 2 made it): v1 leaves"
         " holes where v2 stores encrypted zeros, so the grow rows show what format 2 costs.",
     ] if "tdefs-v1" in cfg["targets"] else []) + [
         f"- **gocryptfs** {v['gocryptfs'].split(';')[0].replace('gocryptfs ', '')}: "

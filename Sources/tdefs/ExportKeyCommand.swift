@@ -50,8 +50,9 @@ struct ExportKeyCommand: ParsableCommand {
         let keySource = try KeyLifecycle.newKeySource(for: source, cost: scryptCost)
         let kek = try KeyLifecycle.kek(from: source, keySource: keySource)
         let wrapped = VolumeCrypto.wrap(masterKey: keys.masterKey, kek: kek, volumeID: config.volumeID, epoch: epoch, cipher: record.cipher)
-        let exported = VolumeConfig(volumeID: config.volumeID, created: config.created, keySource: keySource, currentEpoch: epoch,
+        var exported = VolumeConfig(volumeID: config.volumeID, created: config.created, keySource: keySource, currentEpoch: epoch,
                                     epochs: [.init(epoch: epoch, created: record.created, cipher: record.cipher, wrappedKey: wrapped)])
+        try VolumeConfigSeal.seal(&exported, kek: kek, path: output ?? "the exported tdefs.conf")
         let bytes = exported.encoded()
         if let output {
             let fd = open(output, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)

@@ -24,13 +24,24 @@ struct InitCommand: ParsableCommand {
 
     @OptionGroup var scryptCost: ScryptCostOption
 
+    @Option(help: ArgumentHelp("Format of the files (1: what releases before format 2 read; 2, the default, detects zeroed and cut ciphertext).",
+                               valueName: "1|2"))
+    var formatVersion: Int = VolumeConfig.formatVersion
+
+    func validate() throws {
+        guard (1...VolumeConfig.formatVersion).contains(formatVersion) else {
+            throw ValidationError("--format-version must be 1 or \(VolumeConfig.formatVersion)")
+        }
+    }
+
     func run() throws {
         let (source, secret) = try key.read(confirm: true)
         let kdf = source.kdfForNewVolume
         let material = try secret.material(for: kdf)
         let path = Paths.absolute(backing)
         let scrypt = kdf == .scrypt ? try scryptCost.parameters() : .standard
-        let config = try Volume.create(backingPath: path, secret: material, kdf: kdf, cipher: cipher.size, scrypt: scrypt)
+        let config = try Volume.create(backingPath: path, secret: material, kdf: kdf, cipher: cipher.size, scrypt: scrypt,
+                                       formatVersion: formatVersion)
         KeyLifecycle.audit("init", config: config, backing: path, epoch: config.currentEpoch,
                            [("cipher", cipher.size.cipherName), ("kdf", kdf.rawValue)])
         Console.out("tdefs: created volume \(Base64URL.encode(config.volumeID)) in \(path) "

@@ -19,10 +19,11 @@ struct PasswdCommand: ParsableCommand {
         let backing = VolumeLocator.locate(path).backingPath
         let keySource = try KeyLifecycle.newKeySource(for: newKey.source, cost: scryptCost)
         let newKEK = try KeyLifecycle.kek(from: newKey.source, keySource: keySource)
-        let config = try ConfigTransaction.update(backingPath: backing) { config in
+        let config = try ConfigTransaction.replaceKey(backingPath: backing) { config in
             // Checked under the lock, against the configuration being replaced.
             let (keyring, _) = try KeyLifecycle.unlock(key, config: config, backing: backing)
             try EpochFactory.rewrapAll(&config, keyring: keyring, kek: newKEK, keySource: keySource)
+            return newKEK
         }
         KeyLifecycle.audit("passwd", config: config, backing: backing, epoch: config.currentEpoch,
                            [("kdf", keySource.kdf.rawValue)])

@@ -21,7 +21,7 @@ struct RetireCommand: ParsableCommand {
         let located = VolumeLocator.locate(path)
         let backing = located.backingPath
         let config = try Volume.loadConfig(backingPath: backing)
-        _ = try KeyLifecycle.unlock(key, config: config, backing: backing)
+        let (_, kek) = try KeyLifecycle.unlock(key, config: config, backing: backing)
         guard config.epoch(epoch) != nil else { throw CLIError(.failure, "\(backing) has no key epoch \(epoch)") }
         guard epoch != config.currentEpoch else { throw CLIError(.failure, "epoch \(epoch) is the current epoch") }
         guard config.rotation == nil else { throw CLIError(.failure, "a rotation is in progress; finish it with tdefs rotate") }
@@ -43,7 +43,7 @@ struct RetireCommand: ParsableCommand {
                 throw CLIError(.failure, "epoch \(epoch) is the current epoch of the daemon serving \(backing); nothing was retired")
             }
         }
-        let updated = try ConfigTransaction.update(backingPath: backing) { c in
+        let updated = try ConfigTransaction.update(backingPath: backing, kek: kek) { c in
             guard c.currentEpoch != epoch else { throw CLIError(.failure, "epoch \(epoch) became current meanwhile") }
             c.epochs.removeAll { $0.epoch == epoch }
         }

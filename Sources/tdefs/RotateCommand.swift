@@ -40,7 +40,7 @@ struct RotateCommand: ParsableCommand {
         }
         // Start a rotation, or resume the one an interruption left in tdefs.conf.
         var started: EpochKeys?
-        let updated = try ConfigTransaction.update(backingPath: backing) { c in
+        let updated = try ConfigTransaction.update(backingPath: backing, kek: kek) { c in
             if let r = c.rotation { try Self.refuseOtherKind(r, reencrypt: reencrypt, backing: backing) }
             // Re-encryption writes every file in the newest format (a v1 volume becomes v2), so
             // from here on a release that reads only the older format refuses the volume.
@@ -81,8 +81,8 @@ struct RotateCommand: ParsableCommand {
         }
 
         if reencrypt {
-            try reencryptAll(backing: backing, keyring: keyring, target: target, mounted: mounted, volumeID: updated.volumeID)
-            let final = try ConfigTransaction.update(backingPath: backing) { c in c.rotation = nil }
+            try reencryptAll(backing: backing, keyring: keyring, kek: kek, target: target, mounted: mounted, volumeID: updated.volumeID)
+            let final = try ConfigTransaction.update(backingPath: backing, kek: kek) { c in c.rotation = nil }
             let census = try VolumeCensus.count(backingPath: backing, currentEpoch: final.currentEpoch)
             KeyLifecycle.audit("rotate-done", config: final, backing: backing, epoch: target.epoch,
                                [("files", String(census.filesPerEpoch[target.epoch, default: 0])), ("reencrypted", "true")])
@@ -97,7 +97,7 @@ struct RotateCommand: ParsableCommand {
             let now = ProgressBar.now()
             if now - lastSave > 2 {
                 lastSave = now
-                Self.saveProgress(backing, done: done, total: total)
+                Self.saveProgress(backing, kek: kek, done: done, total: total)
             }
         }
         let outcome = try rewrap.run()
@@ -107,7 +107,7 @@ struct RotateCommand: ParsableCommand {
                 + outcome.failed.prefix(3).joined(separator: ", "))
         }
         let total = outcome.rewrapped + outcome.alreadyCurrent
-        let final = try ConfigTransaction.update(backingPath: backing) { c in c.rotation = nil }
+        let final = try ConfigTransaction.update(backingPath: backing, kek: kek) { c in c.rotation = nil }
         // The daemon's census predates the rewrap: it counts again.
         if mounted { _ = ControlClient.send(ControlRequest(op: .recount), backingPath: backing, volumeID: final.volumeID) }
         KeyLifecycle.audit("rotate-done", config: final, backing: backing, epoch: target.epoch,
@@ -129,8 +129,8 @@ struct RotateCommand: ParsableCommand {
     }
 
     /// Records progress in tdefs.conf (status shows it) and as an audit event.
-    static func saveProgress(_ backing: String, done: Int, total: Int) {
-        guard let c = try? ConfigTransaction.update(backingPath: backing, { c in
+    static func saveProgress(_ backing: String, kek: SecureBytes, done: Int, total: Int) {
+        guard let c = try? ConfigTransaction.update(backingPath: backing, kek: kek, { c in
             c.rotation?.done = UInt64(done)
             c.rotation?.total = UInt64(total)
         }) else { return }
@@ -140,7 +140,7 @@ struct RotateCommand: ParsableCommand {
 
     /// Every file, name, symlink and directory attribute under the target epoch: by the daemon
     /// when mounted (polled for progress), else by an engine in this process.
-    func reencryptAll(backing: String, keyring: Keyring, target: EpochKeys, mounted: Bool, volumeID: [UInt8]) throws {
+    func reencryptAll(backing: String, keyring: Keyring, kek: SecureBytes, target: EpochKeys, mounted: Bool, volumeID: [UInt8]) throws {
         let census = try VolumeCensus.count(backingPath: backing, currentEpoch: target.epoch)
         let totalFiles = census.filesPerEpoch.values.reduce(0, +)
         let bar = ProgressBar(label: "re-encrypt")
@@ -148,7 +148,7 @@ struct RotateCommand: ParsableCommand {
         func report(files: Int, bytes: Int64) {
             bar.update(doneBytes: Int64(files), totalBytes: Int64(max(totalFiles, files)), items: files)
             let now = ProgressBar.now()
-            if now - lastSave > 2 { lastSave = now; Self.saveProgress(backing, done: files, total: max(totalFiles, files)) }
+            if now - lastSave > 2 { lastSave = now; Self.saveProgress(backing, kek: kek, done: files, total: max(totalFiles, files)) }
         }
         if mounted {
             guard let first = ControlClient.send(ControlRequest(op: .reencrypt, epoch: target.epoch), backingPath: backing, volumeID: volumeID), first.ok else {

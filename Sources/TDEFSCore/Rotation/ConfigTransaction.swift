@@ -1,13 +1,33 @@
 import Glibc
 
 /// Read-modify-write of tdefs.conf under an exclusive lock (tdefs.conflock), so that passwd,
-/// rotate and retire never lose each other's changes. The file itself is replaced atomically.
+/// rotate and retire never lose each other's changes. The file itself is replaced atomically,
+/// sealed (VolumeConfigSeal) under the volume's KEK.
 public enum ConfigTransaction {
     public static let lockName = "tdefs.conflock"
 
+    /// Checks the configuration read under the lock with `kek` (it may have changed since the
+    /// caller unlocked), applies `change`, seals it under `kek` and writes it.
     @discardableResult
-    public static func update(backingPath: String,
+    public static func update(backingPath: String, kek: SecureBytes,
                               _ change: (inout VolumeConfig) throws -> Void) throws -> VolumeConfig {
+        try transaction(backingPath: backingPath) { config throws -> SecureBytes in
+            _ = try Volume.unlock(config: config, kek: kek, path: backingPath)
+            try change(&config)
+            return kek
+        }
+    }
+
+    /// Replaces the key source: `change` unlocks the configuration itself (with the old key),
+    /// rewraps it, and returns the new KEK, which seals it.
+    @discardableResult
+    public static func replaceKey(backingPath: String,
+                                  _ change: (inout VolumeConfig) throws -> SecureBytes) throws -> VolumeConfig {
+        try transaction(backingPath: backingPath, change)
+    }
+
+    static func transaction(backingPath: String,
+                            _ change: (inout VolumeConfig) throws -> SecureBytes) throws -> VolumeConfig {
         let dir = try BackingDirectory(path: backingPath)
         let fd = try BackingFile.open(lockName, in: dir, flags: O_RDWR | O_CREAT)
         defer { close(fd) }
@@ -15,7 +35,8 @@ public enum ConfigTransaction {
             if errno != EINTR { throw VolumeError.io(path: backingPath + "/" + lockName, operation: "lock", errno: .current) }
         }
         var config = try Volume.loadConfig(backingPath: backingPath)
-        try change(&config)
+        let kek = try change(&config)
+        try VolumeConfigSeal.seal(&config, kek: kek, path: backingPath)
         try Volume.saveConfig(config, backingPath: backingPath)
         return config
     }

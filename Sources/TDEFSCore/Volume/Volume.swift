@@ -14,7 +14,8 @@ public enum Volume {
     @discardableResult
     public static func create(backingPath: String, secret: SecureBytes, kdf: VolumeConfig.KeyDerivation,
                               cipher: AESKeySize = .aes256,
-                              scrypt: KDF.ScryptParameters = .standard) throws(VolumeError) -> VolumeConfig {
+                              scrypt: KDF.ScryptParameters = .standard,
+                              formatVersion: Int = VolumeConfig.formatVersion) throws(VolumeError) -> VolumeConfig {
         try makeDirectory(backingPath)
         let dir = try BackingDirectory(path: backingPath)
         guard try dir.isEmpty() else {
@@ -35,8 +36,10 @@ public enum Volume {
         let master = SecureBytes.random(count: VolumeCrypto.masterKeyBytes)
         let now = timestamp()
         let wrapped = VolumeCrypto.wrap(masterKey: master, kek: kek, volumeID: volumeID, epoch: 1, cipher: cipher)
-        let config = VolumeConfig(volumeID: volumeID, created: now, keySource: keySource, currentEpoch: 1,
+        var config = VolumeConfig(volumeID: volumeID, created: now, keySource: keySource, currentEpoch: 1,
                                   epochs: [.init(epoch: 1, created: now, cipher: cipher, wrappedKey: wrapped)])
+        config.formatVersion = formatVersion
+        try VolumeConfigSeal.seal(&config, kek: kek, path: backingPath)
         do {
             try DirectoryIV.random(epoch: 1).write(directoryFD: dir.fd)
         } catch {
@@ -86,17 +89,26 @@ public enum Volume {
         guard config.problem() == nil, let kek = VolumeCrypto.deriveKEK(secret: secret, keySource: config.keySource) else {
             throw .corruptConfig(path: path, detail: "key derivation failed")
         }
+        return try unlock(config: config, kek: kek, path: path)
+    }
+
+    /// Opens every epoch with the key-encryption key, and checks the configuration's seal.
+    public static func unlock(config: VolumeConfig, kek: SecureBytes, path: String) throws(VolumeError) -> Keyring {
         // The current epoch first: failing it means the key is wrong.
         let ordered = config.epochs.filter { $0.epoch == config.currentEpoch } + config.epochs.filter { $0.epoch != config.currentEpoch }
         var keys: [EpochKeys] = []
+        var sealedRecords = false
         for record in ordered {
-            guard let master = VolumeCrypto.unwrap(record.wrappedKey, kek: kek, volumeID: config.volumeID,
-                                                   epoch: record.epoch, cipher: record.cipher) else {
+            guard let (master, sealed) = VolumeCrypto.unwrapRecord(record.wrappedKey, kek: kek, volumeID: config.volumeID,
+                                                                   epoch: record.epoch, cipher: record.cipher) else {
                 if record.epoch == config.currentEpoch { throw .wrongKey(path: path) }
                 throw .corruptConfig(path: path, detail: "the key of epoch \(record.epoch) does not open (damaged record)")
             }
+            sealedRecords = sealedRecords || sealed
             keys.append(EpochKeys(epoch: record.epoch, size: record.cipher, masterKey: master, volumeID: config.volumeID))
         }
+        // The key opens the records; now the whole configuration must be the one tdefs wrote.
+        try VolumeConfigSeal.check(config, kek: kek, sealedRecords: sealedRecords, path: path)
         return Keyring(volumeID: config.volumeID, currentEpoch: config.currentEpoch, epochs: keys)
     }
 

@@ -62,6 +62,12 @@ public struct VolumeConfig: Equatable, Sendable {
     public var currentEpoch: UInt32
     public var epochs: [Epoch]
     public var rotation: Rotation?
+    /// Counts the writes of this configuration (ConfigTransaction): 1 for a new volume, 0 for one
+    /// written by a release before tdefs.conf was authenticated.
+    public var generation: UInt64 = 0
+    /// nonce (16) | tag (16): AES-GCM under a key derived from the KEK over everything else
+    /// (VolumeConfigSeal); nil in a configuration written before tdefs.conf was authenticated.
+    public var mac: [UInt8]?
 
     public init(volumeID: [UInt8], created: String, keySource: KeySource, currentEpoch: UInt32,
                 epochs: [Epoch], rotation: Rotation? = nil) {
@@ -105,6 +111,7 @@ public struct VolumeConfig: Equatable, Sendable {
         }
         if !seen.contains(currentEpoch) { return "currentEpoch \(currentEpoch) is not among the epochs" }
         if let r = rotation, r.state.isEmpty { return "rotation.state is empty" }
+        if let mac, mac.count != VolumeConfigSeal.macBytes { return "mac is not \(VolumeConfigSeal.macBytes) bytes" }
         return nil
     }
 

@@ -8,7 +8,7 @@ import FoundationEssentials
 /// `rotation` is always present (null when no rotation runs).
 extension VolumeConfig: Codable {
     enum Keys: String, CodingKey {
-        case format, formatVersion, volumeID, created, keySource, currentEpoch, epochs, rotation
+        case format, formatVersion, volumeID, created, keySource, currentEpoch, epochs, rotation, generation, mac
     }
 
     public init(from decoder: Decoder) throws {
@@ -24,6 +24,8 @@ extension VolumeConfig: Codable {
         currentEpoch = try c.decode(UInt32.self, forKey: .currentEpoch)
         epochs = try c.decode([Epoch].self, forKey: .epochs)
         rotation = try c.decodeIfPresent(Rotation.self, forKey: .rotation)
+        generation = try c.decodeIfPresent(UInt64.self, forKey: .generation) ?? 0
+        if c.contains(.mac) { mac = try c.decodeBase64URL(.mac) }
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -36,6 +38,10 @@ extension VolumeConfig: Codable {
         try c.encode(currentEpoch, forKey: .currentEpoch)
         try c.encode(epochs, forKey: .epochs)
         if let rotation { try c.encode(rotation, forKey: .rotation) } else { try c.encodeNil(forKey: .rotation) }
+        if let mac {
+            try c.encode(generation, forKey: .generation)
+            try c.encode(Base64URL.encode(mac), forKey: .mac)
+        }
     }
 
     /// Parses tdefs.conf's bytes. An unknown `format`, a newer `formatVersion`, malformed JSON or a
@@ -68,7 +74,12 @@ extension VolumeConfig: Codable {
     }
 
     /// tdefs.conf as an ordered JSON value.
-    public var json: JSONText {
+    public var json: JSONText { json(includingMAC: true) }
+
+    /// What the MAC covers: every field but `mac`, rendered as on disk (VolumeConfigSeal).
+    var authenticatedBytes: [UInt8] { Array(json(includingMAC: false).render().utf8) }
+
+    func json(includingMAC: Bool) -> JSONText {
         var source: [(String, JSONText)] = [("kdf", .string(keySource.kdf.rawValue)),
                                             ("salt", .string(Base64URL.encode(keySource.salt)))]
         if keySource.kdf == .scrypt, let p = keySource.scrypt {
@@ -83,7 +94,8 @@ extension VolumeConfig: Codable {
             ("currentEpoch", .uint(currentEpoch)),
             ("epochs", .array(epochs.map(\.json))),
             ("rotation", rotation?.json ?? .null),
-        ])
+        ] + (mac != nil || !includingMAC ? [("generation", .uint(generation))] : [])
+          + (includingMAC ? mac.map { [("mac", .string(Base64URL.encode($0)))] } ?? [] : []))
     }
 
     private static func describe(_ e: DecodingError) -> String {
