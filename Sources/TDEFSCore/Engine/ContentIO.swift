@@ -101,6 +101,14 @@ struct ContentIO {
         throw damaged(extent: j, why: "extent " + codec.failure(stored: stored, plainLength: plainLength, atEnd: atEnd))
     }
 
+    /// A file whose key has sealed half of the random-nonce bound, or nearly all of it (NonceBudget).
+    func reportNonceBudget(_ n: UInt64) {
+        let share = n == NonceBudget.halfway ? "half" : "nearly all"
+        let message = "file has used \(share) of its key's random-nonce bound (\(n) of 2^32 extent writes, docs/format.md): "
+            + "run tdefs rotate --reencrypt to give it a new key"
+        fs.logger.warning("\(message)", metadata: ["path": "\(fs.path(of: inode))"])
+    }
+
     func damaged(extent j: Int64, why: String) -> Errno {
         fs.logger.error("damaged extent: \(why)", metadata: ["path": "\(fs.path(of: inode))", "extent": "\(j)", "errno": "\(Glibc.EIO)"])
         fs.counters.authenticationFailed(.extent)
@@ -197,6 +205,7 @@ struct ContentIO {
     /// Encrypts into a slot whose first 16 bytes already hold a fresh random nonce (ExtentCodec.seal).
     func seal(extent j: Int64, plain: UnsafeRawBufferPointer, final: Bool, slot: UnsafeMutableRawPointer, gcm: AESGCM) throws(Errno) {
         if !codec.seal(extent: j, plain: plain, final: final, slot: slot, gcm: gcm) { throw Errno.EIO }
+        if let n = header.budget.countSeal() { reportNonceBudget(n) }
     }
 
     /// One getrandom call for all the nonces of a request, placed at the start of each slot.

@@ -132,6 +132,7 @@ extension FileSystem {
     /// the mtime dropped: it would otherwise show until the kernel forgets the file).
     public func release(_ file: OpenFile) {
         counters.fileReleased()
+        file.inode.content?.header.withLock { $0 }?.budget.persist(fd: file.fd, atClose: true)
         do {
             try applyDeferredMtime(file.inode, fd: file.fd)
         } catch {
@@ -145,6 +146,7 @@ extension FileSystem {
     /// mtime cannot be set.
     public func fsync(_ file: OpenFile, dataOnly: Bool) throws(Errno) {
         var timesError: Errno?
+        file.inode.content?.header.withLock { $0 }?.budget.persist(fd: file.fd, atClose: false)
         if !dataOnly {
             do { try applyDeferredMtime(file.inode, fd: file.fd) } catch { timesError = error }
         }
@@ -201,6 +203,8 @@ extension FileSystem {
             let bytes = header.bytes
             let w = try sys { bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) } }
             if w != bytes.count { throw Errno.EIO }
+            NonceBudget.reset(fd: fd)  // a count left by the file's previous key is not this one's
+            content.carriedSeals.store(0, ordering: .relaxed)
             loaded = LoadedHeader(header: header, fileKey: key)
         } else {
             guard n == FileHeader.byteCount, let header = FileHeader(parsing: buf) else {
@@ -218,7 +222,8 @@ extension FileSystem {
                 throw Errno.EIO
             }
             loaded = try pendingRekey(fd, inode, current: header, currentKey: key)
-                ?? LoadedHeader(header: header, fileKey: key)
+                ?? LoadedHeader(header: header, fileKey: key,
+                                budget: NonceBudget.load(fd: fd, carried: content.carriedSeals.exchange(0, ordering: .relaxed)))
         }
         content.header.withLock { if $0 == nil { $0 = loaded } }
         return ContentIO(fd: fd, header: content.header.withLock { $0! }, fs: self, inode: inode)
@@ -232,8 +237,10 @@ extension FileSystem {
         case .none:
             return nil
         case .pending(let next, let nextKey):
+            // The count in the backing file is the pending key's (beginRekey dropped the old one's).
             return LoadedHeader(header: next, fileKey: nextKey, previousKey: currentKey, previousSize: current.size,
-                                previousVersion: current.version)
+                                previousVersion: current.version,
+                                budget: NonceBudget.load(fd: fd, carried: inode.content!.carriedSeals.exchange(0, ordering: .relaxed)))
         case .damaged:
             logger.error("damaged re-key record", metadata: ["path": "\(path(of: inode))"])
             counters.authenticationFailed(.header)

@@ -82,6 +82,8 @@ extension FileSystem {
             header.wrap(fileKey: newKey, keys: target)
             let bytes = RekeyRecord.seal(next: header, current: loaded.header, currentKey: loaded.fileKey)
             _ = try sys { bytes.withUnsafeBytes { tdefs_fsetxattr(file.fd, Self.rekeyAttribute, $0.baseAddress, $0.count, 0) } }
+            NonceBudget.reset(fd: file.fd)  // the new key's count starts at zero
+            content.carriedSeals.store(0, ordering: .relaxed)
             _ = try sys { Glibc.fsync(file.fd) }
             content.header.withLock {
                 $0 = LoadedHeader(header: header, fileKey: newKey, previousKey: loaded.fileKey, previousSize: loaded.header.size,
@@ -119,7 +121,8 @@ extension FileSystem {
             _ = try sys { fdatasync(file.fd) }
             _ = tdefs_fremovexattr(file.fd, Self.rekeyAttribute)
             let key = io.header.fileKey
-            content.header.withLock { $0 = LoadedHeader(header: next, fileKey: key) }
+            let budget = io.header.budget
+            content.header.withLock { $0 = LoadedHeader(header: next, fileKey: key, budget: budget) }
             return try io.plainSize()
         }
     }

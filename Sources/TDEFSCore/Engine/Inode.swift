@@ -68,10 +68,13 @@ final class LoadedHeader: Sendable {
     /// The format version the previous key's extents were written in: a re-key from a v1 header
     /// to a v2 one (rotate --reencrypt moving a volume to v2) reads them by v1's rules.
     let previousVersion: UInt8
+    /// Extents sealed under `fileKey` (NonceBudget).
+    let budget: NonceBudget
     private let derivedXattrKeys = Mutex<XattrKeys?>(nil)
     init(header: FileHeader, fileKey: SecureBytes, previousKey: SecureBytes? = nil, previousSize: AESKeySize? = nil,
-         previousVersion: UInt8? = nil) {
+         previousVersion: UInt8? = nil, budget: NonceBudget = NonceBudget()) {
         self.header = header
+        self.budget = budget
         self.fileKey = fileKey
         self.previousKey = previousKey
         self.previousSize = previousSize ?? header.size
@@ -108,6 +111,9 @@ final class FileContent: Sendable {
     /// fsync and when a handle closes: setting it at each write would cost a disk write at every
     /// fdatasync (see `FileSystem.write` and `setattr`). Changed under the content lock.
     let deferredMtime = Mutex<timespec?>(nil)
+    /// Extent seals of the dropped header's key not yet kept in the backing file (NonceBudget),
+    /// added to the count when the header is loaded again.
+    let carriedSeals = Atomic<UInt64>(0)
     private let openHandles = Atomic<Int>(0)
     init(lock: RWLock) { self.lock = lock }
 
@@ -119,6 +125,10 @@ final class FileContent: Sendable {
         guard openHandles.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 else { return }
         // An open that raced in after the count reached zero either finds the header (and it is
         // kept: the count is no longer zero under this lock) or loads it again.
-        header.withLock { if openHandles.load(ordering: .acquiring) == 0 { $0 = nil } }
+        header.withLock {
+            guard openHandles.load(ordering: .acquiring) == 0 else { return }
+            if let budget = $0?.budget { carriedSeals.store(budget.unpersisted, ordering: .relaxed) }
+            $0 = nil
+        }
     }
 }
