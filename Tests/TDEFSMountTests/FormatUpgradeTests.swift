@@ -103,6 +103,16 @@ final class FormatUpgradeTests: MountTestCase {
         sparseBacking = backingFiles().first { lstatOrNil($0)!.st_ino == ino }.map { ($0 as NSString).lastPathComponent } ?? ""
     }
 
+    /// `rotate --reencrypt` of the unmounted volume: every file v2, fsck clean, then mounted, the contents as before.
+    func reencryptOfflineAndCheck(_ model: [String: [UInt8]], file: StaticString = #filePath, line: UInt = #line) throws {
+        let r = vol.tdefs(["rotate", vol.backing] + key + ["--reencrypt"])
+        XCTAssertEqual(r.status, 0, r.summary, file: file, line: line)
+        try assertVersion2(file: file, line: line)
+        XCTAssertEqual(vol.tdefs(["fsck", vol.backing] + key).status, 0, file: file, line: line)
+        try vol.mount()
+        try verify(model, file: file, line: line)
+    }
+
     func testOfflineReencryptMovesAVersion1VolumeToVersion2() throws {
         try makeVersion1()
         let model = try populate()
@@ -110,12 +120,7 @@ final class FormatUpgradeTests: MountTestCase {
         let before = try layout()
         XCTAssertEqual(Set(before.map(\.version)), [1], "the files were made in format 1")
         XCTAssertTrue(before.contains { $0.hasZeroExtent }, "format 1 left holes")
-        let r = vol.tdefs(["rotate", vol.backing] + key + ["--reencrypt"])
-        XCTAssertEqual(r.status, 0, r.summary)
-        try assertVersion2()
-        XCTAssertEqual(vol.tdefs(["fsck", vol.backing] + key).status, 0)
-        try vol.mount()
-        try verify(model)
+        try reencryptOfflineAndCheck(model)
         try writeFile("\(m)/new", Array("made after the upgrade".utf8))
         noteSparseBacking()
         vol.unmount()
@@ -169,11 +174,6 @@ final class FormatUpgradeTests: MountTestCase {
             try verify(model)  // readable at any instant, whatever mix of v1 and v2 the kill left
             vol.unmount()
         }
-        let r = vol.tdefs(["rotate", vol.backing] + key + ["--reencrypt"])
-        XCTAssertEqual(r.status, 0, r.summary)
-        try assertVersion2()
-        XCTAssertEqual(vol.tdefs(["fsck", vol.backing] + key).status, 0)
-        try vol.mount()
-        try verify(model)
+        try reencryptOfflineAndCheck(model)
     }
 }
