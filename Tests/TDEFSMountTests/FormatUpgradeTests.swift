@@ -161,11 +161,7 @@ final class FormatUpgradeTests: MountTestCase {
         }
         vol.unmount()
         for delay: UInt32 in [30_000, 90_000, 200_000, 400_000] {
-            let pid = try spawnProcess(vol.bin, ["rotate", vol.backing] + key + ["--reencrypt"], stdout: "/dev/null", stderr: "/dev/null")
-            usleep(delay)
-            kill(pid, SIGKILL)
-            var status: Int32 = 0
-            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            _ = runAndKill(["rotate", vol.backing] + key + ["--reencrypt"], after: delay)
             let versions = try layout().map(\.version)
             print("killed after \(delay / 1000) ms: \(versions.filter { $0 == 1 }.count) v1 and \(versions.filter { $0 == 2 }.count) v2 headers")
             let f = vol.tdefs(["fsck", vol.backing] + key)

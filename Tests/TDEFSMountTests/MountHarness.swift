@@ -319,3 +319,15 @@ class MountTestCase: XCTestCase {
         super.tearDown()
     }
 }
+
+extension MountTestCase {
+    /// Starts `tdefs args` and SIGKILLs it after `delay` microseconds (if still running); its wait status.
+    func runAndKill(_ args: [String], after delay: UInt32) -> Int32 {
+        guard let pid = try? spawnProcess(vol.bin, args, stdout: "/dev/null", stderr: "/dev/null") else { return -1 }
+        usleep(delay)
+        Glibc.kill(pid, SIGKILL)
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        return status
+    }
+}

@@ -61,11 +61,7 @@ final class ReencryptKillFsckTests: MountTestCase {
         var sawPending = false
         for kill in 0..<6 {
             let delay = 100_000 + UInt32(rng.next() % 800_000)
-            let pid = try spawnProcess(vol.bin, ["rotate", vol.backing] + key + ["--reencrypt"], stdout: "/dev/null", stderr: "/dev/null")
-            usleep(delay)
-            Glibc.kill(pid, SIGKILL)
-            var status: Int32 = 0
-            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            _ = runAndKill(["rotate", vol.backing] + key + ["--reencrypt"], after: delay)
             let pending = pendingCounts()
             if pending.records + pending.ivs > 0 { sawPending = true }
             print("kill \(kill) after \(delay / 1000) ms: \(pending.records) pending re-key record(s), \(pending.ivs) pending IV(s)")

@@ -144,16 +144,6 @@ final class RotationTests: MountTestCase {
 
     // MARK: interrupted rotations
 
-    /// Starts `tdefs args` and SIGKILLs it after `delay` microseconds (if still running).
-    func runAndKill(_ args: [String], after delay: UInt32) -> Int32 {
-        guard let pid = try? spawnProcess(vol.bin, args, stdout: "/dev/null", stderr: "/dev/null") else { return -1 }
-        usleep(delay)
-        kill(pid, SIGKILL)
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        return status
-    }
-
     func testRotationKilledAtRandomMomentsResumes() throws {
         let seed = UInt64(ProcessInfo.processInfo.environment["TDEFS_ROTATION_SEED"] ?? "") ?? UInt64(time(nil))
         print("rotation kill seed: \(seed) (TDEFS_ROTATION_SEED replays)")

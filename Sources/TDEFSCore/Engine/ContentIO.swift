@@ -282,7 +282,7 @@ struct ContentIO {
                 let oldLen = Int(min(Self.P, oldSize - k * Self.P))
                 try fs.withWorkspace { (ws) throws(Errno) in
                     try fs.gcmContexts.withContext(key: header.fileKey, size: header.header.size) { (gcm) throws(Errno) in
-                        try readExtent(k, plainLength: oldLen, atEnd: k * Self.P + Int64(oldLen) == oldSize, into: ws.plain, gcm: gcm, ws: ws)
+                        _ = try readExtent(k, plainLength: oldLen, atEnd: k * Self.P + Int64(oldLen) == oldSize, into: ws.plain, gcm: gcm, ws: ws)
                     }
                     _ = try sys { ftruncate(fd, off_t(ExtentGeometry.backingOffset(ofExtent: k))) }
                     try write(offset: k * Self.P, data: UnsafeRawBufferPointer(start: ws.plain, count: r))
