@@ -33,7 +33,7 @@ enum DaemonRunner {
 
         let fileSystem: FileSystem
         do {
-            fileSystem = try FileSystem(backingPath: backingPath, keyring: keyring, options: EngineOptions(fileFormatVersion: UInt8(formatVersion), reencryptTarget: reencryptTarget),
+            fileSystem = try FileSystem(backingPath: backingPath, keyring: keyring, options: EngineOptions(formatVersion: formatVersion, reencryptTarget: reencryptTarget),
                                     logger: logger)
         } catch {
             if error == .EIO {

@@ -37,7 +37,7 @@ struct FsckCommand: ParsableCommand {
                                         path: located.backingPath)
         let bar = ProgressBar(label: "fsck", enabled: !json && isatty(2) == 1)
         let checker = VolumeChecker(backingPath: located.backingPath, keyring: keyring, repair: repair,
-                                    reencryptTarget: config.reencryptTarget) { done, total, n in
+                                    reencryptTarget: config.reencryptTarget, formatVersion: config.formatVersion) { done, total, n in
             bar.update(doneBytes: done, totalBytes: total, items: n, itemName: "objects")
         }
         let report = try checker.run()

@@ -105,7 +105,7 @@ struct ImportCommand: ParsableCommand {
 
         var logger = Logger(label: "tdefs.import")
         logger.logLevel = .warning
-        let fs = try FileSystem(backingPath: path, keyring: keyring, options: EngineOptions(fileFormatVersion: UInt8(formatVersion)),
+        let fs = try FileSystem(backingPath: path, keyring: keyring, options: EngineOptions(formatVersion: formatVersion),
                                 logger: logger)
         let bar = ProgressBar(label: "import")
         let started = ProgressBar.now()

@@ -24,13 +24,13 @@ struct InitCommand: ParsableCommand {
 
     @OptionGroup var scryptCost: ScryptCostOption
 
-    @Option(help: ArgumentHelp("Format of the files (1: what releases before format 2 read; 2, the default, detects zeroed and cut ciphertext).",
-                               valueName: "1|2"))
+    @Option(help: ArgumentHelp("Volume format (1: what releases before format 2 read; 2 detects zeroed and cut ciphertext; 3, the default, also authenticates directory IVs and binds directory attributes).",
+                               valueName: "1|2|3"))
     var formatVersion: Int = VolumeConfig.formatVersion
 
     func validate() throws {
         guard (1...VolumeConfig.formatVersion).contains(formatVersion) else {
-            throw ValidationError("--format-version must be 1 or \(VolumeConfig.formatVersion)")
+            throw ValidationError("--format-version must be 1, 2 or \(VolumeConfig.formatVersion)")
         }
     }
 

@@ -169,7 +169,9 @@ struct RotateCommand: ParsableCommand {
             let lock = try VolumeLock(backingPath: backing)
             defer { withExtendedLifetime(lock) {} }
             let logger = Logger(label: "tdefs")
-            let fs = try FileSystem(backingPath: backing, keyring: keyring, options: EngineOptions(chownToCaller: false), logger: logger)
+            // The target is recorded: directories it has not reached yet may keep unauthenticated IVs.
+            let fs = try FileSystem(backingPath: backing, keyring: keyring, options: EngineOptions(chownToCaller: false, reencryptTarget: target.epoch),
+                                    logger: logger)
             defer { fs.destroy() }
             try fs.reencryptTree(to: target) { p in report(files: p.files, bytes: p.bytes) }
         }

@@ -5,7 +5,7 @@ enum Synopsis {
     static let key = "KEY := --key-file PATH | --passphrase-file PATH | --key-command CMD | --passphrase-command CMD | --key-credential NAME"
     static let cipher = "[--cipher aes-256-gcm|aes-192-gcm]"
 
-    static let initVolume = "tdefs init BACKING [KEY] \(cipher) [--scrypt-n N] [--format-version 1|2]"
+    static let initVolume = "tdefs init BACKING [KEY] \(cipher) [--scrypt-n N] [--format-version 1|2|3]"
     static let mount = "tdefs mount BACKING MOUNTPOINT [KEY] [-f|--foreground] [-o OPT,...]"
     static let unmount = "tdefs unmount MOUNTPOINT"
     static let status = "tdefs status BACKING|MOUNTPOINT [--json]"

@@ -8,7 +8,7 @@ import XCTest
 /// always ends in a final one, while a v1 file still leaves holes.
 final class FormatV2EngineTests: XCTestCase {
     func run(version: UInt8, check: (_ backingFile: [UInt8], _ step: Int) -> Void) throws {
-        let fixture = try EngineFixture(fileFormatVersion: version)
+        let fixture = try EngineFixture(formatVersion: Int(version))
         defer { fixture.remove() }
         let fs = fixture.fs
         let (entry, f) = try fs.create(parent: 1, name: "data", mode: 0o644, flags: O_RDWR, context: .daemon)

@@ -1,23 +1,41 @@
+import CPlatform
 import Foundation
 import Glibc
 import XCTest
 
-/// `rotate --reencrypt` moves a format version 1 volume to version 2 (docs/format.md, "Format
-/// version 2"; docs/rotation.md): offline, online, and after being killed part way. Afterwards
+/// `rotate --reencrypt` moves a format version 1 or 2 volume to version 3 (docs/format.md, "Format
+/// versions"; docs/rotation.md): offline, online, and after being killed part way. Afterwards
 /// every file has a v2 header, no stored extent is all zeros (v1's holes are encrypted zeros), every
-/// file ends in a final extent, the contents are unchanged, and a zeroed extent is damage.
+/// file ends in a final extent, every directory IV is authenticated (version 2), the contents and a
+/// directory's attribute are unchanged, and a zeroed extent is damage.
 final class FormatUpgradeTests: MountTestCase {
     var key: [String] { ["--key-file", vol.keyFile] }
 
-    /// Replaces the freshly made (v2) volume by a v1 one (`init --format-version 1`).
-    func makeVersion1() throws {
+    /// Replaces the freshly made volume by one of an older format (`init --format-version N`).
+    func makeVolume(format: Int) throws {
         vol.unmount()
         XCTAssertEqual(runCommand("/bin/rm", ["-rf", vol.backing]).status, 0)
-        try vol.initVolume(["--format-version", "1"])
-        let text = String(decoding: try readFile(vol.backing + "/tdefs.conf"), as: UTF8.self)
-        XCTAssertTrue(text.contains("\"formatVersion\": 1") || text.contains("\"formatVersion\" : 1"), text)
+        try vol.initVolume(["--format-version", "\(format)"])
+        try assertConfigFormat(format)
         try vol.mount()
     }
+
+    func assertConfigFormat(_ format: Int, file: StaticString = #filePath, line: UInt = #line) throws {
+        let text = String(decoding: try readFile(vol.backing + "/tdefs.conf"), as: UTF8.self)
+        XCTAssertTrue(text.contains("\"formatVersion\": \(format)") || text.contains("\"formatVersion\" : \(format)"), text, file: file, line: line)
+    }
+
+    /// The version byte of every tdefs.diriv in the backing tree.
+    func directoryIVVersions() throws -> [UInt8] {
+        var out: [UInt8] = [try readFile(vol.backing + "/tdefs.diriv")[4]]
+        let e = FileManager.default.enumerator(atPath: vol.backing)!
+        while let rel = e.nextObject() as? String {
+            if (rel as NSString).lastPathComponent == "tdefs.diriv" && rel.contains("/") { out.append(try readFile(vol.backing + "/" + rel)[4]) }
+        }
+        return out
+    }
+
+    static let dirNote = Array("a directory's attribute".utf8)
 
     /// Files with holes (a write past the end, ftruncate), a full last extent, a short one, an
     /// empty file, and one in a subdirectory; returns their expected contents.
@@ -38,6 +56,7 @@ final class FormatUpgradeTests: MountTestCase {
         model["empty"] = []
         XCTAssertEqual(mkdir("\(m)/dir", 0o755), 0)
         model["dir/inner"] = (0..<10_000).map { UInt8(truncatingIfNeeded: $0 * 13 + 5) }
+        XCTAssertEqual(tdefs_setxattr("\(m)/dir", "user.note", Self.dirNote, Self.dirNote.count, 0), 0, "setxattr on a directory")
         for (name, data) in model where name != "sparse" { try writeFile("\(m)/\(name)", data) }
         return model
     }
@@ -46,6 +65,10 @@ final class FormatUpgradeTests: MountTestCase {
         for (name, data) in model {
             XCTAssertEqual(try readFile("\(m)/\(name)"), data, "\(name) reads back unchanged", file: file, line: line)
         }
+        var buf = [UInt8](repeating: 0, count: 256)
+        let n = tdefs_getxattr("\(m)/dir", "user.note", &buf, buf.count)
+        XCTAssertEqual(n, Self.dirNote.count, "the directory's attribute: errno \(errno)", file: file, line: line)
+        if n > 0 { XCTAssertEqual(Array(buf[0..<n]), Self.dirNote, file: file, line: line) }
     }
 
     /// The backing files of regular files with content (a header), found by walking the backing tree.
@@ -70,7 +93,7 @@ final class FormatUpgradeTests: MountTestCase {
         }
     }
 
-    func assertVersion2(file: StaticString = #filePath, line: UInt = #line) throws {
+    func assertNewestFormat(file: StaticString = #filePath, line: UInt = #line) throws {
         let files = try layout()
         XCTAssertGreaterThanOrEqual(files.count, 4, "sparse, full, short, dir/inner have content", file: file, line: line)
         for f in files {
@@ -78,8 +101,10 @@ final class FormatUpgradeTests: MountTestCase {
             XCTAssertFalse(f.hasZeroExtent, "\(f.path): no all-zero extent (holes became encrypted zeros)", file: file, line: line)
             XCTAssertTrue(f.lastIsFinal, "\(f.path): the last extent is final", file: file, line: line)
         }
-        let conf = String(decoding: try readFile(vol.backing + "/tdefs.conf"), as: UTF8.self)
-        XCTAssertTrue(conf.contains("\"formatVersion\" : 2") || conf.contains("\"formatVersion\": 2"), conf, file: file, line: line)
+        let ivs = try directoryIVVersions()
+        XCTAssertEqual(ivs.count, 2, "the root and dir", file: file, line: line)
+        XCTAssertEqual(Set(ivs), [2], "every directory IV is authenticated (version 2)", file: file, line: line)
+        try assertConfigFormat(3, file: file, line: line)
     }
 
     /// After the upgrade, zeroing an extent of the once-sparse file is damage, not a hole.
@@ -103,23 +128,24 @@ final class FormatUpgradeTests: MountTestCase {
         sparseBacking = backingFiles().first { lstatOrNil($0)!.st_ino == ino }.map { ($0 as NSString).lastPathComponent } ?? ""
     }
 
-    /// `rotate --reencrypt` of the unmounted volume: every file v2, fsck clean, then mounted, the contents as before.
+    /// `rotate --reencrypt` of the unmounted volume: format 3, fsck clean, then mounted, the contents as before.
     func reencryptOfflineAndCheck(_ model: [String: [UInt8]], file: StaticString = #filePath, line: UInt = #line) throws {
         let r = vol.tdefs(["rotate", vol.backing] + key + ["--reencrypt"])
         XCTAssertEqual(r.status, 0, r.summary, file: file, line: line)
-        try assertVersion2(file: file, line: line)
+        try assertNewestFormat(file: file, line: line)
         XCTAssertEqual(vol.tdefs(["fsck", vol.backing] + key).status, 0, file: file, line: line)
         try vol.mount()
         try verify(model, file: file, line: line)
     }
 
-    func testOfflineReencryptMovesAVersion1VolumeToVersion2() throws {
-        try makeVersion1()
+    func testOfflineReencryptMovesAVersion1VolumeToVersion3() throws {
+        try makeVolume(format: 1)
         let model = try populate()
         vol.unmount()
         let before = try layout()
         XCTAssertEqual(Set(before.map(\.version)), [1], "the files were made in format 1")
         XCTAssertTrue(before.contains { $0.hasZeroExtent }, "format 1 left holes")
+        XCTAssertEqual(Set(try directoryIVVersions()), [1], "and unauthenticated directory IVs")
         try reencryptOfflineAndCheck(model)
         try writeFile("\(m)/new", Array("made after the upgrade".utf8))
         noteSparseBacking()
@@ -128,14 +154,21 @@ final class FormatUpgradeTests: MountTestCase {
         try assertZeroedExtentIsDamage()
     }
 
-    func testOnlineReencryptMovesAVersion1VolumeToVersion2() throws {
-        try makeVersion1()
+    func testOnlineReencryptMovesAVersion1VolumeToVersion3() throws { try onlineUpgrade(from: 1) }
+
+    func testOnlineReencryptMovesAVersion2VolumeToVersion3() throws { try onlineUpgrade(from: 2) }
+
+    func onlineUpgrade(from format: Int) throws {
+        try makeVolume(format: format)
         let model = try populate()
+        XCTAssertEqual(Set(try directoryIVVersions()), [1], "format \(format) makes unauthenticated directory IVs")
         let r = vol.tdefs(["rotate", m] + key + ["--reencrypt"])
         XCTAssertEqual(r.status, 0, r.summary)
         try verify(model)
-        // The daemon, mounted as v1, makes new files in v2 from the re-encryption on.
+        // The daemon, mounted in the old format, makes new files and directories in the new one
+        // from the re-encryption on.
         try writeFile("\(m)/new", Array("made after the upgrade".utf8))
+        XCTAssertEqual(mkdir("\(m)/newdir", 0o755), 0)
         let fd = open("\(m)/new", O_RDWR)
         try check(fd, "open new")
         XCTAssertEqual(ftruncate(fd, 6 * 4096), 0)
@@ -145,13 +178,15 @@ final class FormatUpgradeTests: MountTestCase {
         let files = try layout()
         XCTAssertEqual(Set(files.map(\.version)), [2])
         XCTAssertFalse(files.contains { $0.hasZeroExtent }, "no holes, also in the file grown after the upgrade")
+        XCTAssertEqual(try directoryIVVersions(), [2, 2, 2], "the root, dir and newdir have authenticated IVs")
+        try assertConfigFormat(3)
         XCTAssertEqual(vol.tdefs(["fsck", vol.backing] + key).status, 0)
         try assertZeroedExtentIsDamage()
     }
 
     /// Killed at random moments, the upgrade leaves a readable volume each time, and finishes.
     func testKilledUpgradeResumes() throws {
-        try makeVersion1()
+        try makeVolume(format: 1)
         var model = try populate()
         // Enough work that the kills land part way.
         for i in 0..<40 {

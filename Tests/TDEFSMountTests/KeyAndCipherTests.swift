@@ -83,7 +83,7 @@ final class KeyAndCipherTests: XCTestCase {
         try vol.initVolume(initArgs)
         let st = try statusJSON(vol.backing)
         XCTAssertEqual(st["cipher"] as? String, name)
-        XCTAssertEqual(st["formatVersion"] as? Int, 2, "init makes format version 2 volumes (issue 19)")
+        XCTAssertEqual(st["formatVersion"] as? Int, 3, "init makes format version 3 volumes (issue 19)")
         XCTAssertNotNil(st["currentEpoch"] as? Int)
         XCTAssertNotNil(st["epochs"] as? [Any])
         XCTAssertTrue(st.keys.contains("rotation"))

@@ -46,13 +46,14 @@ public struct DirectoryEntry: Sendable {
 public struct EngineOptions: Sendable {
     /// Set owners of new objects to the caller (needed when the daemon runs as root for others).
     public var chownToCaller: Bool
-    /// The header version of new files: the volume's formatVersion (a v1 volume keeps making v1
-    /// files, which a v1-only release still reads).
-    public var fileFormatVersion: UInt8
+    /// The volume's formatVersion: new files and directories are made in it (a v1 volume keeps
+    /// making v1 files, which a v1-only release still reads; see FormatVersions).
+    public var formatVersion: Int
     /// The epoch tdefs.conf records a re-encryption towards (rotation state "reencrypting"): only
     /// re-key records towards it are accepted (RekeyRecord). reencryptTree sets it too.
     public var reencryptTarget: UInt32?
-    public init(chownToCaller: Bool = getuid() == 0, fileFormatVersion: UInt8 = 2, reencryptTarget: UInt32? = nil) {
-        self.chownToCaller = chownToCaller; self.fileFormatVersion = fileFormatVersion; self.reencryptTarget = reencryptTarget
+    public init(chownToCaller: Bool = getuid() == 0, formatVersion: Int = FormatVersions.newestVolume,
+                reencryptTarget: UInt32? = nil) {
+        self.chownToCaller = chownToCaller; self.formatVersion = formatVersion; self.reencryptTarget = reencryptTarget
     }
 }

@@ -76,7 +76,7 @@ extension FileSystem {
                     _ = try sys { fchown(fd, owner.uid, owner.gid) }
                     if mode & 0o6000 != 0 { _ = try sys { fchmod(fd, mode & 0o7777) } }
                 }
-                let (header, fileKey) = FileHeader.create(keys: keyring.current, version: newFileVersion.load(ordering: .relaxed))
+                let (header, fileKey) = FileHeader.create(keys: keyring.current, version: newFileVersion)
                 let bytes = header.bytes
                 let n = try sys { bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) } }
                 if n != bytes.count { throw Errno.EIO }
@@ -199,7 +199,7 @@ extension FileSystem {
         let loaded: LoadedHeader
         if n == 0 {
             guard createHeader else { return nil }
-            let (header, key) = FileHeader.create(keys: keyring.current, version: newFileVersion.load(ordering: .relaxed))
+            let (header, key) = FileHeader.create(keys: keyring.current, version: newFileVersion)
             let bytes = header.bytes
             let w = try sys { bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) } }
             if w != bytes.count { throw Errno.EIO }

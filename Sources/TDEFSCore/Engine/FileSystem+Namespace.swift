@@ -66,7 +66,7 @@ extension FileSystem {
             if b.isLong { try writeLongNameSideFile(dirFD: dir.fd, backingName: b.name, encrypted: b.encrypted) }
             // Built under a temporary name and renamed into place: never a named directory without its IV.
             let tmp = temporaryName()
-            let iv = DirectoryIV.random(epoch: keyring.current.epoch)
+            let iv = DirectoryIV.random(keys: keyring.current, version: newDirectoryIVVersion)
             _ = try sys { mkdirat(dir.fd, tmp, 0o700) }
             do throws(Errno) {
                 let fd = try sys { openat(dir.fd, tmp, tdefs_O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }

@@ -20,7 +20,7 @@ extension FileSystem {
     /// format version, and new files are made in it from now on (the caller has recorded that
     /// version in tdefs.conf).
     public func reencryptTree(to target: EpochKeys, progress: (ReencryptProgress) -> Void = { _ in }) throws(Errno) {
-        newFileVersion.store(FileHeader.newestVersion, ordering: .relaxed)
+        volumeFormat.store(FormatVersions.newestVolume, ordering: .relaxed)
         reencryptTarget.withLock { $0 = target.epoch }
         var done = ReencryptProgress()
         var queue: [UInt64] = [Self.rootNode]
@@ -75,7 +75,7 @@ extension FileSystem {
             guard let io = try contentIO(file.fd, inode, createHeader: false) else { return nil }
             let loaded = io.header
             if loaded.previousKey != nil { return (loaded.header, true) }
-            let version = max(loaded.header.version, newFileVersion.load(ordering: .relaxed))
+            let version = max(loaded.header.version, newFileVersion)
             if loaded.header.epoch == target.epoch && loaded.header.version == version { return nil }
             let newKey = SecureBytes.random(count: FileHeader.fileKeyBytes)
             var header = FileHeader(version: version, size: target.size, epoch: target.epoch, fileID: loaded.header.fileID, wrapped: [])
@@ -145,12 +145,22 @@ extension FileSystem {
         var next: DirectoryIV
         if let pending = try? DirectoryIV.read(directoryFD: dir.fd, name: DirectoryIV.nextFileName) {
             next = pending
+            let keys = try nameKeys(for: pending)
+            if pending.version >= 2 {
+                guard pending.isAuthentic(keys: keys) else {
+                    logger.error("next directory IV does not authenticate", metadata: ["path": "\(path(of: dir))"])
+                    counters.authenticationFailed(.directoryIV)
+                    throw Errno.EIO
+                }
+            } else if newDirectoryIVVersion >= 2 {
+                // Left by a release that made version-1 IVs: the same IV, now with its tag.
+                next = pending.authenticated(keys: keys)
+                try writeNextIV(next, in: dir)
+            }
         } else {
-            guard let target, old.epoch != target.epoch else { return }
-            next = DirectoryIV.random(epoch: target.epoch)
-            let tmp = temporaryName()
-            try next.write(directoryFD: dir.fd, name: tmp)
-            _ = try sys { renameat(dir.fd, tmp, dir.fd, DirectoryIV.nextFileName) }
+            guard let target, old.epoch != target.epoch || old.version < newDirectoryIVVersion else { return }
+            next = DirectoryIV.random(keys: target, version: newDirectoryIVVersion)
+            try writeNextIV(next, in: dir)
         }
         let oldKeys = try nameKeys(for: old), newKeys = try nameKeys(for: next)
         var entries: [String] = []
@@ -175,7 +185,8 @@ extension FileSystem {
             if kind == .long { removeLongNameSideFile(dirFD: dir.fd, backingName: backing) }
             try reencryptSymlinkIfAny(dirFD: dir.fd, backing: b.name, target: newKeys)
         }
-        try reencryptDirectoryAttributes(dir, from: oldKeys, to: newKeys)
+        try reencryptDirectoryAttributes(dir, from: XattrKeys.forDirectory(keys: oldKeys, iv: old),
+                                         to: XattrKeys.forDirectory(keys: newKeys, iv: next))
         // Every renamed entry is durable before the IV switch, and the switch before we go on.
         let dfd = try sys { openat(dir.fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
         defer { close(dfd) }
@@ -208,9 +219,15 @@ extension FileSystem {
         replaced?.finish()
     }
 
-    /// Moves a directory's user.* attributes from one epoch's keys to another's.
-    func reencryptDirectoryAttributes(_ dir: Inode, from old: EpochKeys, to new: EpochKeys) throws(Errno) {
-        let oldKeys = XattrKeys.forDirectory(keys: old), newKeys = XattrKeys.forDirectory(keys: new)
+    /// tdefs.diriv.next, replaced atomically (a temporary name renamed over it).
+    func writeNextIV(_ next: DirectoryIV, in dir: Inode) throws(Errno) {
+        let tmp = temporaryName()
+        try next.write(directoryFD: dir.fd, name: tmp)
+        _ = try sys { renameat(dir.fd, tmp, dir.fd, DirectoryIV.nextFileName) }
+    }
+
+    /// Moves a directory's user.* attributes from its old IV's keys to its next IV's.
+    func reencryptDirectoryAttributes(_ dir: Inode, from oldKeys: XattrKeys, to newKeys: XattrKeys) throws(Errno) {
         let size = tdefs_listxattr(dir.procPath, nil, 0)
         guard size > 0 else { return }
         var buf = [UInt8](repeating: 0, count: size)

@@ -82,7 +82,8 @@ extension FileSystem {
     func withAttributeKeys<R>(_ inode: Inode, create: Bool, _ body: (AttributeKeys) throws(Errno) -> R) throws(Errno) -> R {
         if inode.isDirectory {
             return try inDirectory(inode) { () throws(Errno) -> R in
-                try body(AttributeKeys(current: XattrKeys.forDirectory(keys: try nameKeys(for: try directoryIV(of: inode)))))
+                let iv = try directoryIV(of: inode)
+                return try body(AttributeKeys(current: XattrKeys.forDirectory(keys: try nameKeys(for: iv), iv: iv)))
             }
         }
         let file = try reopen(inode, flags: create ? O_RDWR : O_RDONLY)

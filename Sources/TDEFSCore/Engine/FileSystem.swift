@@ -22,9 +22,11 @@ public final class FileSystem: Sendable {
     public let counters = EngineCounters()
     /// Files, directories and symlinks per key epoch, kept by a mounted daemon (see LiveCensus).
     public let census = LiveCensus()
-    /// The header version of new files: options.fileFormatVersion until `rotate --reencrypt`
-    /// moves the volume to the newest format (then every new file is made in it).
-    let newFileVersion: Atomic<UInt8>
+    /// The volume's format version (options.formatVersion) until `rotate --reencrypt` moves the
+    /// volume to the newest format: new files and directories are made in it (FormatVersions).
+    let volumeFormat: Atomic<Int>
+    var newFileVersion: UInt8 { FormatVersions.fileHeader(forVolume: volumeFormat.load(ordering: .relaxed)) }
+    var newDirectoryIVVersion: UInt8 { FormatVersions.directoryIV(forVolume: volumeFormat.load(ordering: .relaxed)) }
     /// See EngineOptions.reencryptTarget.
     let reencryptTarget: Mutex<UInt32?>
 
@@ -32,7 +34,7 @@ public final class FileSystem: Sendable {
                 logger: Logger) throws(Errno) {
         self.keyring = keyring
         self.options = options
-        newFileVersion = Atomic(options.fileFormatVersion)
+        volumeFormat = Atomic(options.formatVersion)
         reencryptTarget = Mutex(options.reencryptTarget)
         self.logger = logger
         // Modes reach the backing exactly as the kernel passed them (it applied the caller's umask).
@@ -85,7 +87,7 @@ public final class FileSystem: Sendable {
                 counters.authenticationFailed(.directoryIV)
                 throw Errno.EIO
             }
-            let fresh = DirectoryIV.random(epoch: keyring.current.epoch)
+            let fresh = DirectoryIV.random(keys: keyring.current, version: newDirectoryIVVersion)
             do throws(Errno) { try fresh.write(directoryFD: dir.fd) } catch where error.code == EEXIST {}
             iv = try DirectoryIV.read(directoryFD: dir.fd)
         } catch {
@@ -94,6 +96,14 @@ public final class FileSystem: Sendable {
                 counters.authenticationFailed(.directoryIV)
             }
             throw error
+        }
+        let keys = try nameKeys(for: iv)
+        guard iv.isAcceptable(keys: keys, formatVersion: volumeFormat.load(ordering: .relaxed),
+                              reencryptTarget: reencryptTarget.withLock({ $0 })) else {
+            logger.error(iv.version >= 2 ? "directory IV does not authenticate" : "directory IV is not authenticated, as this volume's format requires",
+                         metadata: ["path": "\(path(of: dir))"])
+            counters.authenticationFailed(.directoryIV)
+            throw Errno.EIO
         }
         dir.directoryIV.withLock { $0 = iv }
         return iv

@@ -11,9 +11,14 @@ public struct XattrKeys: Sendable {
                   valueKey: KDF.hkdfSHA256(key: fileKey, salt: fileID, info: "tdefs v1 xattr-value", length: size.gcmKeyBytes))
     }
 
-    /// Keys of a directory: its IV epoch's.
-    public static func forDirectory(keys: EpochKeys) -> XattrKeys {
-        XattrKeys(size: keys.size, nameKey: keys.dirXattrName, valueKey: keys.dirXattrValue)
+    /// Keys of a directory with IV file `iv` of `keys`' epoch: the epoch's own under a version-1
+    /// IV; under a version-2 IV derived from them and the IV, so that an attribute copied to
+    /// another directory does not open there.
+    public static func forDirectory(keys: EpochKeys, iv: DirectoryIV) -> XattrKeys {
+        guard iv.version >= 2 else { return XattrKeys(size: keys.size, nameKey: keys.dirXattrName, valueKey: keys.dirXattrValue) }
+        return XattrKeys(size: keys.size,
+                         nameKey: KDF.hkdfSHA256(key: keys.dirXattrName, salt: iv.iv, info: "tdefs v3 dir-xattr-name", length: keys.size.sivKeyBytes),
+                         valueKey: KDF.hkdfSHA256(key: keys.dirXattrValue, salt: iv.iv, info: "tdefs v3 dir-xattr-value", length: keys.size.gcmKeyBytes))
     }
 }
 

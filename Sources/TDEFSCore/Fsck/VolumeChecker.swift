@@ -30,11 +30,14 @@ public final class VolumeChecker {
 
     /// The epoch tdefs.conf records a re-encryption towards: re-key records towards it are valid.
     let reencryptTarget: UInt32?
+    /// tdefs.conf's formatVersion: whether directory IVs must be authenticated (DirectoryIV.isAcceptable).
+    let formatVersion: Int
 
     public init(backingPath: String, keyring: Keyring, repair: Bool, reencryptTarget: UInt32? = nil,
-                progress: @escaping Progress = { _, _, _ in }) {
+                formatVersion: Int = VolumeConfig.formatVersion, progress: @escaping Progress = { _, _, _ in }) {
         self.backingPath = backingPath
         self.reencryptTarget = reencryptTarget
+        self.formatVersion = formatVersion
         self.keyring = keyring
         self.repair = repair
         self.progress = progress
@@ -81,7 +84,14 @@ public final class VolumeChecker {
         // directory (or was interrupted doing so), the next one (the engine finishes the move).
         var nameIVs: [(DirectoryIV, EpochKeys)] = []
         if let iv {
-            if let keys = keyring.epoch(iv.epoch) { nameIVs.append((iv, keys)) } else {
+            if let keys = keyring.epoch(iv.epoch) {
+                if iv.isAcceptable(keys: keys, formatVersion: formatVersion, reencryptTarget: reencryptTarget) {
+                    nameIVs.append((iv, keys))
+                } else {
+                    problem(.directoryIV, displayPath(plainPath), ivPath, iv.version >= 2 ? "directory IV file does not authenticate"
+                            : "directory IV file is not authenticated (version 1), which this volume's format \(formatVersion) refuses")
+                }
+            } else {
                 problem(.unknownEpoch, displayPath(plainPath), ivPath, "names use key epoch \(iv.epoch), which is not unlocked")
             }
         }
@@ -137,6 +147,11 @@ public final class VolumeChecker {
         }
         guard let keys = keyring.epoch(next.epoch) else {
             problem(.unknownEpoch, displayPath(plainPath), path, "names move to key epoch \(next.epoch), which is not unlocked")
+            return nil
+        }
+        // A version-1 next IV is one an older release left; the engine tags it when it resumes.
+        if next.version >= 2 && !next.isAuthentic(keys: keys) {
+            problem(.directoryIV, displayPath(plainPath), path, "next directory IV file (of an interrupted rotate --reencrypt) does not authenticate")
             return nil
         }
         return (next, keys)
@@ -222,7 +237,7 @@ public final class VolumeChecker {
     func directoryXattrKeys(_ fd: Int32) -> [XattrKeys] {
         [DirectoryIV.fileName, DirectoryIV.nextFileName].compactMap { name in
             guard let iv = try? DirectoryIV.read(directoryFD: fd, name: name), let keys = keyring.epoch(iv.epoch) else { return nil }
-            return XattrKeys.forDirectory(keys: keys)
+            return XattrKeys.forDirectory(keys: keys, iv: iv)
         }
     }
 

@@ -12,6 +12,8 @@ public final class EpochKeys: Sendable {
     public let symlink: SecureBytes
     public let dirXattrName: SecureBytes
     public let dirXattrValue: SecureBytes
+    /// The MAC key of version-2 directory IV files (DirectoryIV), set up once.
+    public let directoryIVMAC: AESSIVKey
 
     public init(epoch: UInt32, size: AESKeySize, masterKey: SecureBytes, volumeID: [UInt8]) {
         self.epoch = epoch
@@ -26,6 +28,7 @@ public final class EpochKeys: Sendable {
         symlink = derive("tdefs v1 symlink", size.gcmKeyBytes)
         dirXattrName = derive("tdefs v1 dir-xattr-name", size.sivKeyBytes)
         dirXattrValue = derive("tdefs v1 dir-xattr-value", size.gcmKeyBytes)
+        directoryIVMAC = AESSIVKey(derive("tdefs v3 diriv-mac", size.sivKeyBytes))
     }
 }
 

@@ -41,7 +41,8 @@ public enum Volume {
         config.formatVersion = formatVersion
         try VolumeConfigSeal.seal(&config, kek: kek, path: backingPath)
         do {
-            try DirectoryIV.random(epoch: 1).write(directoryFD: dir.fd)
+            let keys = EpochKeys(epoch: 1, size: cipher, masterKey: master, volumeID: volumeID)
+            try DirectoryIV.random(keys: keys, version: FormatVersions.directoryIV(forVolume: formatVersion)).write(directoryFD: dir.fd)
         } catch {
             throw .io(path: backingPath + "/" + DirectoryIV.fileName, operation: "create", errno: error)
         }

@@ -4,7 +4,7 @@ public struct VolumeConfig: Equatable, Sendable {
     public static let fileName = "tdefs.conf"
     public static let formatName = "tdefs"
     /// What `init` makes: 2 (files without holes, their end bound). Version 1 volumes keep mounting.
-    public static let formatVersion = 2
+    public static let formatVersion = FormatVersions.newestVolume
     public static let volumeIDBytes = 16
     public static let saltBytes = 32
     /// nonce (16) | encrypted master key (32) | tag (16).
@@ -88,7 +88,7 @@ public struct VolumeConfig: Equatable, Sendable {
 
     /// Checks everything the JSON types cannot; returns what is wrong, or nil.
     public func problem() -> String? {
-        if formatVersion < 1 || formatVersion > Self.formatVersion { return "formatVersion \(formatVersion) is not 1 or 2" }
+        if formatVersion < 1 || formatVersion > Self.formatVersion { return "formatVersion \(formatVersion) is not 1, 2 or 3" }
         if volumeID.count != Self.volumeIDBytes { return "volumeID is not \(Self.volumeIDBytes) bytes" }
         if created.isEmpty { return "created is empty" }
         if keySource.salt.count != Self.saltBytes { return "keySource.salt is not \(Self.saltBytes) bytes" }
