@@ -1,0 +1,63 @@
+import Foundation
+import Glibc
+import Logging
+import Synchronization
+import XCTest
+@testable import TDEFSCore
+
+/// Headers are replaced without a reader ever seeing half of one (issue 19, item 6): while a
+/// writer holds the header lock, as `tdefs rotate`'s rewrap does, and leaves the header torn for a
+/// while, the engine's header load waits and then reads the whole, restored header.
+final class HeaderLockTests: XCTestCase {
+    func testHeaderLoadWaitsForAWriterHoldingTheLock() throws {
+        let fixture = try EngineFixture()
+        defer { fixture.remove() }
+        let content = (0..<10_000).map { UInt8(truncatingIfNeeded: $0 * 31 + 7) }
+        let (_, f) = try fixture.fs.create(parent: 1, name: "data", mode: 0o644, flags: O_RDWR, context: .daemon)
+        XCTAssertEqual(try content.withUnsafeBytes { try fixture.fs.write(f, offset: 0, from: $0) }, content.count)
+        fixture.fs.release(f)
+
+        let names = try FileManager.default.contentsOfDirectory(atPath: fixture.backing).filter { !$0.hasPrefix("tdefs.") }
+        XCTAssertEqual(names.count, 1)
+        let backingFD = open(fixture.backing + "/" + names[0], O_RDWR)
+        XCTAssertGreaterThanOrEqual(backingFD, 0)
+        defer { close(backingFD) }
+        var header = [UInt8](repeating: 0, count: FileHeader.byteCount)
+        XCTAssertEqual(pread(backingFD, &header, header.count, 0), header.count)
+        let original = header
+
+        // A second engine over the same backing directory: its inode has no header loaded yet.
+        let reader = try FileSystem(backingPath: fixture.backing, keyring: fixture.keyring,
+                                    options: EngineOptions(chownToCaller: false), logger: Logger(label: "test"))
+        let entry = try reader.lookup(parent: 1, name: "data")
+        let lockTaken = DispatchSemaphore(value: 0), restored = Atomic<Bool>(false)
+        var result: Result<[UInt8], Errno>?
+        let writer = Thread {
+            try? HeaderLock.withLock(fd: backingFD) { () throws(Errno) in
+                lockTaken.signal()
+                let half = [UInt8](repeating: 0, count: FileHeader.byteCount / 2)
+                _ = pwrite(backingFD, half, half.count, 0)  // torn: the first half zeroed
+                usleep(300_000)  // time for a reader that did not wait to read the torn header
+                _ = pwrite(backingFD, original, original.count, 0)
+                restored.store(true, ordering: .sequentiallyConsistent)
+            }
+        }
+        writer.start()
+        lockTaken.wait()
+        do {
+            let file = try reader.open(entry.node, flags: O_RDONLY)
+            defer { reader.release(file) }
+            var buf = [UInt8](repeating: 0, count: content.count + 10)
+            let n = try buf.withUnsafeMutableBytes { try reader.read(file, offset: 0, into: $0) }
+            result = .success(Array(buf[0..<n]))
+        } catch {
+            result = .failure(error as? Errno ?? Errno.EIO)
+        }
+        XCTAssertTrue(restored.load(ordering: .sequentiallyConsistent), "the header load waited for the writer's lock")
+        switch result {
+        case .success(let bytes): XCTAssertEqual(bytes, content, "the whole header was read, never the torn one")
+        case .failure(let e): XCTFail("read failed: errno \(e.code) (the torn header was read)")
+        case nil: XCTFail("no result")
+        }
+    }
+}
