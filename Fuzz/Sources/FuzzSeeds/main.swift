@@ -108,13 +108,14 @@ write("FuzzLongName", "short-name", Array(NameCodec.encrypt(Array("s".utf8), iv:
 write("FuzzDirIV", "epoch1", DirectoryIV(epoch: 1, iv: iv).bytes)
 write("FuzzDirIV", "epoch-max", DirectoryIV(epoch: .max, iv: iv).bytes)
 write("FuzzDirIV", "long", DirectoryIV(epoch: 1, iv: iv).bytes + [0])
+write("FuzzDirIV", "version2", DirectoryIV(epoch: 1, iv: iv).authenticated(keys: FuzzKeys.epoch1).bytes)
 
 // Symlink targets (stored form) and xattr names/values.
 for (i, t) in ["/etc/passwd", "../relative/target", String(repeating: "t", count: 3035)].enumerated() {
     write("FuzzSymlink", "target\(i)", try SymlinkCodec.encrypt(Array(t.utf8), keys: FuzzKeys.epoch1))
 }
 write("FuzzSymlink", "target-epoch2", try SymlinkCodec.encrypt(Array("x".utf8), keys: FuzzKeys.epoch2))
-let dirKeys = XattrKeys.forDirectory(keys: FuzzKeys.epoch1)
+let dirKeys = XattrKeys.forDirectory(keys: FuzzKeys.epoch1, iv: DirectoryIV(epoch: 1, iv: [UInt8](repeating: 0, count: 16)))
 write("FuzzSymlink", "xattr-name", try XattrCodec.encryptName("user.comment", keys: dirKeys))
 write("FuzzSymlink", "xattr-value", XattrCodec.sealValue(Array("value".utf8), backingName: "user.fuzz", keys: dirKeys))
 

@@ -19,7 +19,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     }
     _ = SymlinkCodec.sideFileMatches(name: SymlinkCodec.sideFilePrefix + "x", content: bytes)
     _ = SymlinkCodec.epoch(ofStored: bytes)
-    let dirKeys = XattrKeys.forDirectory(keys: FuzzKeys.epoch1)
+    let dirKeys = XattrKeys.forDirectory(keys: FuzzKeys.epoch1, iv: DirectoryIV(epoch: 1, iv: [UInt8](repeating: 0, count: 16)))
     let name = String(decoding: bytes, as: UTF8.self)
     _ = XattrCodec.decryptName(name, keys: dirKeys)
     _ = XattrCodec.decryptName(XattrCodec.userPrefix + name, keys: dirKeys)
