@@ -10,7 +10,7 @@ enum DaemonRunner {
     /// Throws (status 13) when the engine cannot open the volume or the mount fails; `onReady`
     /// is then never called. `onStopping` is called as soon as the FUSE loop has ended, before the
     /// flush and unmount.
-    static func serve(backingPath: String, mountPath: String, keyring: Keyring, keySource: VolumeConfig.KeySource, formatVersion: Int, reencryptTarget: UInt32?, lock: VolumeLock,
+    static func serve(backingPath: String, mountPath: String, keyring: Keyring, keySource: VolumeConfig.KeySource, formatVersion: Int, reencryptTarget: UInt32?, configGeneration: UInt64, lock: VolumeLock,
                       options: MountOptionList, background: Bool, onReady: @escaping @Sendable () -> Void,
                       onStopping: () -> Void = {}, watchdog: WatchdogConfig? = nil) throws(CLIError) -> Int32 {
         // Before any thread exists: the FUSE loop's thread alone takes SIGTERM/SIGINT/SIGHUP.
@@ -68,7 +68,8 @@ enum DaemonRunner {
             guard let endpoint = ControlEndpoint.of(backingPath: backingPath, volumeID: keyring.volumeID) else { throw Errno.current }
             let nonce = ControlEndpoint.newNonce()
             try lock.recordDaemonNonce(nonce)
-            control = try ControlServer(endpoint: endpoint, nonce: nonce, keyring: keyring, fileSystem: fileSystem, logger: logger)
+            control = try ControlServer(endpoint: endpoint, nonce: nonce, keyring: keyring, fileSystem: fileSystem,
+                                    configGeneration: configGeneration, logger: logger)
             control?.start()
         } catch {
             logger.warning("no control socket (\(error)): online rotation cannot reach this daemon")

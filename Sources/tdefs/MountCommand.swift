@@ -120,7 +120,7 @@ struct MountCommand: ParsableCommand {
                 watchdog = WatchdogConfig(intervalMicroseconds: usec / 2, ping: SystemdNotify.watchdogPing(to: notify))
             }
             let status = try DaemonRunner.serve(backingPath: backingPath, mountPath: mountPath, keyring: keyring, keySource: config.keySource,
-                                                formatVersion: config.formatVersion, reencryptTarget: config.reencryptTarget, lock: lock, options: list, background: false, onReady: {
+                                                formatVersion: config.formatVersion, reencryptTarget: config.reencryptTarget, configGeneration: config.generation, lock: lock, options: list, background: false, onReady: {
                 // Called by the readiness probe only after a stat of the mountpoint was answered.
                 if let notify {
                     SystemdNotify.send("READY=1\nSTATUS=Mounted \(backingPath) on \(mountPath) "
@@ -179,7 +179,7 @@ struct MountCommand: ParsableCommand {
             let lock = try lockFD.map { fd throws(VolumeError) in try VolumeLock(inheritedFD: fd, backingPath: backingPath) }
                 ?? VolumeLock(backingPath: backingPath)
             let status = try DaemonRunner.serve(backingPath: backingPath, mountPath: mountPath, keyring: keyring, keySource: config.keySource,
-                                                formatVersion: config.formatVersion, reencryptTarget: config.reencryptTarget, lock: lock, options: options, background: true) { ready.sendReady() }
+                                                formatVersion: config.formatVersion, reencryptTarget: config.reencryptTarget, configGeneration: config.generation, lock: lock, options: options, background: true) { ready.sendReady() }
             Glibc.exit(status)
         } catch {
             let failure = CLIError.from(error)

@@ -39,6 +39,7 @@ struct RetireCommand: ParsableCommand {
                 throw CLIError(.failure, "\(backing) is mounted but its daemon does not answer on its control socket; "
                     + "nothing was retired (tdefs.conf is unchanged)")
             }
+            try ConfigRollbackCheck.refuse(config, daemonReply: status, backing: backing)
             guard status.currentEpoch != epoch else {
                 throw CLIError(.failure, "epoch \(epoch) is the current epoch of the daemon serving \(backing); nothing was retired")
             }
@@ -49,7 +50,8 @@ struct RetireCommand: ParsableCommand {
         }
         KeyLifecycle.audit("retire", config: updated, backing: backing, epoch: epoch)
         if mounted {
-            let reply = ControlClient.send(ControlRequest(op: .retire, epoch: epoch), backingPath: backing, volumeID: config.volumeID)
+            let reply = ControlClient.send(ControlRequest(op: .retire, epoch: epoch, generation: updated.generation), backingPath: backing,
+                                           volumeID: config.volumeID)
             guard let reply, reply.ok else {
                 let why = reply.map { "refused (\($0.error ?? "no reason given"))" } ?? "did not answer"
                 throw CLIError(.failure, "epoch \(epoch) is retired from tdefs.conf, but the daemon serving \(backing) \(why): "

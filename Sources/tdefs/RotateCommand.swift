@@ -37,6 +37,7 @@ struct RotateCommand: ParsableCommand {
         var daemonEpochs: [UInt32] = []
         if mounted, let reply = ControlClient.send(ControlRequest(op: .status), backingPath: backing, volumeID: config.volumeID), reply.ok {
             daemonEpochs = reply.epochs ?? []
+            try ConfigRollbackCheck.refuse(config, daemonReply: reply, backing: backing)
         }
         // Start a rotation, or resume the one an interruption left in tdefs.conf.
         var started: EpochKeys?
@@ -70,7 +71,7 @@ struct RotateCommand: ParsableCommand {
 
         if mounted {
             let request = ControlRequest(op: .addEpoch, epoch: target.epoch, cipher: target.size.cipherName,
-                                         key: target.masterKey.withUnsafeBytes { Base64URL.encode($0) })
+                                         key: target.masterKey.withUnsafeBytes { Base64URL.encode($0) }, generation: updated.generation)
             guard let reply = ControlClient.send(request, backingPath: backing, volumeID: updated.volumeID) else {
                 throw CLIError(.failure, "\(backing) is mounted but its daemon does not answer on its control socket; "
                     + "the rotation is recorded and resumes with the next tdefs rotate")
@@ -109,7 +110,7 @@ struct RotateCommand: ParsableCommand {
         let total = outcome.rewrapped + outcome.alreadyCurrent
         let final = try ConfigTransaction.update(backingPath: backing, kek: kek) { c in c.rotation = nil }
         // The daemon's census predates the rewrap: it counts again.
-        if mounted { _ = ControlClient.send(ControlRequest(op: .recount), backingPath: backing, volumeID: final.volumeID) }
+        if mounted { _ = ControlClient.send(ControlRequest(op: .recount, generation: final.generation), backingPath: backing, volumeID: final.volumeID) }
         KeyLifecycle.audit("rotate-done", config: final, backing: backing, epoch: target.epoch,
                            [("files", String(total)), ("rewrapped", String(outcome.rewrapped))])
         Console.out("tdefs: rotated \(backing) to epoch \(target.epoch) (\(target.size.cipherName)): "

@@ -11,11 +11,11 @@ final class ControlServerTests: XCTestCase {
         defer { fixture.remove() }
         let endpoint = try XCTUnwrap(ControlEndpoint.of(backingPath: fixture.backing, volumeID: fixture.keyring.volumeID))
         let logger = Logger(label: "test")
-        let first = try ControlServer(endpoint: endpoint, nonce: "first", keyring: fixture.keyring, fileSystem: fixture.fs, logger: logger)
+        let first = try ControlServer(endpoint: endpoint, nonce: "first", keyring: fixture.keyring, fileSystem: fixture.fs, configGeneration: 1, logger: logger)
         first.start()
         defer { first.stop() }
         XCTAssertThrowsError(try ControlServer(endpoint: endpoint, nonce: "second", keyring: fixture.keyring, fileSystem: fixture.fs,
-                                               logger: logger)) { XCTAssertEqual($0 as? Errno, Errno(EADDRINUSE)) }
+                                               configGeneration: 1, logger: logger)) { XCTAssertEqual($0 as? Errno, Errno(EADDRINUSE)) }
         let reply = try XCTUnwrap(ControlClient.send(ControlRequest(op: .status), endpoint: endpoint, nonce: "first"),
                                   "the first daemon still answers")
         XCTAssertTrue(reply.ok)

@@ -121,4 +121,24 @@ final class ConfigAuthenticationTests: MountTestCase {
         let r = vol.tdefs(["mount", vol.backing, m] + key)
         XCTAssertEqual(r.status, 11, r.summary)
     }
+
+    /// A whole older tdefs.conf (sealed, so it authenticates) put back while the volume is mounted:
+    /// the daemon remembers the newer generation, so rotate and retire refuse with exit 11 and
+    /// change nothing. (Across a remount nothing remembers it: docs/threat-model.md.)
+    func testOlderConfigPutBackWhileMountedIsRefused() throws {
+        for _ in 0..<2 { XCTAssertEqual(vol.tdefs(["rotate", m] + key).status, 0, "online rotations to epochs 2 and 3") }
+        let older = try readFile(conf)
+        XCTAssertEqual(vol.tdefs(["rotate", m] + key).status, 0, "to epoch 4: a newer generation, which the daemon is told")
+        let newer = try readFile(conf)
+        try writeFile(conf, older, mode: 0o600)
+        for args in [["rotate", m] + key, ["retire", m] + key + ["--epoch", "2"]] {
+            let r = vol.tdefs(args)
+            XCTAssertEqual(r.status, 11, "\(args[0]): \(r.summary)")
+            XCTAssertTrue(r.stderr.contains("put back from an older copy"), r.stderr)
+            XCTAssertEqual(try readFile(conf), older, "\(args[0]) changed nothing")
+        }
+        try writeFile(conf, newer, mode: 0o600)
+        let r = vol.tdefs(["retire", m] + key + ["--epoch", "2"])
+        XCTAssertEqual(r.status, 0, "with the newer tdefs.conf back, retire works: \(r.summary)")
+    }
 }

@@ -20,9 +20,11 @@ public struct ControlRequest: Codable, Equatable, Sendable {
     public var key: String?
     /// The daemon this request is for (ControlEndpoint.identity); another daemon refuses it.
     public var daemon: String?
+    /// The tdefs.conf generation the CLI read or wrote: the daemon remembers the highest it was told.
+    public var generation: UInt64?
 
-    public init(op: Operation, epoch: UInt32? = nil, cipher: String? = nil, key: String? = nil) {
-        self.op = op; self.epoch = epoch; self.cipher = cipher; self.key = key
+    public init(op: Operation, epoch: UInt32? = nil, cipher: String? = nil, key: String? = nil, generation: UInt64? = nil) {
+        self.op = op; self.epoch = epoch; self.cipher = cipher; self.key = key; self.generation = generation
     }
 
     public static let maxBytes = 4096
@@ -52,6 +54,9 @@ public struct ControlReply: Codable, Equatable, Sendable {
     public var error: String?
     /// The daemon that answered (ControlEndpoint.identity); the CLI checks it.
     public var daemon: String?
+    /// The highest tdefs.conf generation this daemon has seen (at mount, and in requests since): a
+    /// tdefs.conf with a lower one was put back from a copy while the volume was mounted.
+    public var configGeneration: UInt64?
     public var currentEpoch: UInt32?
     public var epochs: [UInt32]?
     /// Online re-encryption: "running", "done" or "failed", with files and bytes done.

@@ -15,13 +15,17 @@ public final class ControlServer: Sendable {
     let logger: Logger
     let listenFD: Int32
     let stopped = Atomic<Bool>(false)
+    /// See ControlReply.configGeneration.
+    let configGeneration: Atomic<UInt64>
     /// The online re-encryption, if one was started: state, error, progress.
     let reencryption = Mutex<(state: String, error: String?, progress: FileSystem.ReencryptProgress)?>(nil)
 
     /// Listens at `endpoint`'s socket as the daemon `nonce`. EADDRINUSE when a daemon answers
     /// there already: a live socket is never replaced (a stale one, nobody listening, is).
-    public init(endpoint: ControlEndpoint, nonce: String, keyring: Keyring, fileSystem: FileSystem, logger: Logger) throws(Errno) {
+    public init(endpoint: ControlEndpoint, nonce: String, keyring: Keyring, fileSystem: FileSystem, configGeneration: UInt64,
+                logger: Logger) throws(Errno) {
         path = endpoint.socketPath
+        self.configGeneration = Atomic(configGeneration)
         identity = endpoint.identity(nonce: nonce)
         self.keyring = keyring
         self.fileSystem = fileSystem
@@ -114,6 +118,7 @@ public final class ControlServer: Sendable {
     }
 
     func perform(_ r: ControlRequest) -> ControlReply {
+        if let g = r.generation { configGeneration.max(g, ordering: .sequentiallyConsistent) }
         switch r.op {
         case .status:
             break
@@ -150,9 +155,11 @@ public final class ControlServer: Sendable {
         }
         let re = reencryption.withLock { $0 }
         let current = keyring.current.epoch
-        return ControlReply(ok: true, currentEpoch: current, epochs: keyring.epochNumbers,
-                            reencrypt: re?.state, files: re?.progress.files, bytes: re?.progress.bytes,
-                            census: ControlReply.Census(fileSystem.census.snapshot(currentEpoch: current)))
+        var reply = ControlReply(ok: true, currentEpoch: current, epochs: keyring.epochNumbers,
+                                 reencrypt: re?.state, files: re?.progress.files, bytes: re?.progress.bytes,
+                                 census: ControlReply.Census(fileSystem.census.snapshot(currentEpoch: current)))
+        reply.configGeneration = configGeneration.load(ordering: .sequentiallyConsistent)
+        return reply
     }
 
     func startReencryption(_ target: EpochKeys) {
