@@ -80,7 +80,23 @@ final class DirectoryIVTests: XCTestCase {
             XCTAssertEqual(v1.isAcceptable(keys: keys, formatVersion: format, reencryptTarget: nil), format < 3, "format \(format)")
         }
         XCTAssertTrue(v1.isAcceptable(keys: keys, formatVersion: 3, reencryptTarget: 8), "not yet moved by the re-encryption to 8")
-        XCTAssertFalse(v1.isAcceptable(keys: keys, formatVersion: 3, reencryptTarget: 7), "the re-encryption's own epoch has version-2 IVs")
+        XCTAssertTrue(v1.isAcceptable(keys: keys, formatVersion: 3, reencryptTarget: 7),
+                      "made under the target epoch before the volume became format 3: the re-encryption moves it too")
+        XCTAssertFalse(forged.isAcceptable(keys: keys, formatVersion: 3, reencryptTarget: 7))
+    }
+
+    /// A next IV (tdefs.diriv.next) only while a re-encryption towards its epoch is recorded.
+    func testNextIVAcceptance() {
+        let keys = Self.keys(epoch: 7)
+        let v1 = DirectoryIV.random(keys: keys, version: 1), v2 = DirectoryIV.random(keys: keys, version: 2)
+        var forged = v2
+        forged.iv[0] ^= 1
+        for iv in [v1, v2] {
+            XCTAssertTrue(iv.isAcceptableAsNext(keys: keys, reencryptTarget: 7), "version \(iv.version), towards its epoch")
+            XCTAssertFalse(iv.isAcceptableAsNext(keys: keys, reencryptTarget: nil), "version \(iv.version), no re-encryption recorded")
+            XCTAssertFalse(iv.isAcceptableAsNext(keys: keys, reencryptTarget: 8), "version \(iv.version), towards another epoch")
+        }
+        XCTAssertFalse(forged.isAcceptableAsNext(keys: keys, reencryptTarget: 7))
     }
 
     func testMalformedBytes() {

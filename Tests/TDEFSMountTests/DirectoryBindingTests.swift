@@ -5,8 +5,8 @@ import XCTest
 
 /// What binds a directory's parts to it in a format 3 volume (docs/threat-model.md, "Bindings"):
 /// its tdefs.diriv is authenticated (an edited IV, or one stripped of its tag, is refused at the
-/// mount and by fsck) and its attributes are under keys derived from its IV (one copied to another
-/// directory does not open there). What stays possible is stated by the last test: a whole entry,
+/// mount and by fsck), a planted tdefs.diriv.next is refused, and its attributes are under keys
+/// derived from its IV (one copied to another directory does not open there). What stays possible is stated by the last test: a whole entry,
 /// a file or a symlink, copied over another anywhere in the volume reads as the copy.
 final class DirectoryBindingTests: MountTestCase {
     /// Makes directories `names` through the mount, unmounts, and returns each one's backing path.
@@ -82,6 +82,24 @@ final class DirectoryBindingTests: MountTestCase {
         let r = vol.tdefs(["fsck", vol.backing, "--key-file", vol.keyFile, "--json"])
         XCTAssertEqual(r.status, 20, r.summary)
         XCTAssertTrue(r.stdout.contains("is not authenticated (version 1)"), r.stdout)
+    }
+
+    /// Another directory's (authentic) IV planted as d's tdefs.diriv.next while no re-encryption
+    /// is recorded: d gives EIO instead of moving its names to that IV (and then tagging it as its
+    /// own), and fsck says why. (Before, the engine would have moved d to the planted IV.)
+    func testPlantedNextIVIsRefused() throws {
+        try makeDirectory("d", withFile: "f")
+        try makeDirectory("other", withFile: "g")
+        let dirs = try backingDirectories(["d", "other"])
+        let d = try XCTUnwrap(dirs["d"]), other = try XCTUnwrap(dirs["other"])
+        try writeFile(d + "/tdefs.diriv.next", try readFile(other + "/tdefs.diriv"), mode: 0o400)
+        try vol.mount()
+        XCTAssertEqual(listingErrno("\(m)/d"), EIO, "a planted next IV is refused")
+        vol.unmount()
+        XCTAssertEqual(try readFile(d + "/tdefs.diriv.next"), try readFile(other + "/tdefs.diriv"), "and left as it was, for fsck")
+        let r = vol.tdefs(["fsck", vol.backing, "--key-file", vol.keyFile, "--json"])
+        XCTAssertEqual(r.status, 20, r.summary)
+        XCTAssertTrue(r.stdout.contains("no re-encryption towards it is recorded"), r.stdout)
     }
 
     /// An attribute of directory a, copied with its backing name and value onto directory b (which

@@ -207,4 +207,42 @@ final class FormatUpgradeTests: MountTestCase {
         }
         try reencryptOfflineAndCheck(model)
     }
+
+    /// An older release's re-encryption of a format 2 volume, killed part way (the fixture
+    /// Tests/Fixtures/InterruptedReencryptV2: directories it moved have version-1 IVs under the
+    /// target epoch), resumed by this release: it finishes in format 3, every directory IV
+    /// authenticated, contents and directory attributes unchanged.
+    func testAnOlderReleasesInterruptedReencryptionResumes() throws {
+        vol.unmount()
+        let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/InterruptedReencryptV2").path
+        XCTAssertEqual(runCommand("/bin/rm", ["-rf", vol.backing]).status, 0)
+        // With its attributes: the directories' user.note, a file's pending re-key record.
+        XCTAssertEqual(runCommand("/bin/tar", ["--xattrs", "--xattrs-include=user.*", "-C", vol.base, "-xf", fixtures + "/backing.tar"]).status, 0)
+        XCTAssertEqual(rename(vol.base + "/b", vol.backing), 0)
+        XCTAssertEqual(runCommand("/bin/cp", [fixtures + "/key", vol.keyFile]).status, 0)
+        chmod(vol.keyFile, 0o600)
+        try assertConfigFormat(2)
+        XCTAssertEqual(Set(try directoryIVVersions()), [1])
+        let r = vol.tdefs(["rotate", vol.backing] + key + ["--reencrypt"])
+        XCTAssertEqual(r.status, 0, r.summary)
+        try assertConfigFormat(3)
+        let ivs = try directoryIVVersions()
+        XCTAssertEqual(ivs.count, 7, "the root and d0 ... d5")
+        XCTAssertEqual(Set(ivs), [2], "every directory IV is authenticated")
+        XCTAssertEqual(Set(try layout().map(\.version)), [2])
+        let f = vol.tdefs(["fsck", vol.backing] + key)
+        XCTAssertEqual(f.status, 0, f.summary)
+        try vol.mount()
+        for d in 0..<6 {
+            let dir = "d\(d)"
+            for i in 0..<20 {
+                let expected = (0..<(500 + 50 * i)).map { k in UInt8((7 * k + 13 * i + dir.utf8.count) % 251) }
+                XCTAssertEqual(try readFile("\(m)/\(dir)/f\(i)"), expected, "\(dir)/f\(i)")
+            }
+            var buf = [UInt8](repeating: 0, count: 64)
+            let n = tdefs_getxattr("\(m)/\(dir)", "user.note", &buf, buf.count)
+            XCTAssertEqual(n > 0 ? String(decoding: buf[0..<n], as: UTF8.self) : "errno \(errno)", "note of \(dir)")
+        }
+    }
 }

@@ -19,12 +19,19 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     }
     _ = SymlinkCodec.sideFileMatches(name: SymlinkCodec.sideFilePrefix + "x", content: bytes)
     _ = SymlinkCodec.epoch(ofStored: bytes)
-    let dirKeys = XattrKeys.forDirectory(keys: FuzzKeys.epoch1, iv: DirectoryIV(epoch: 1, iv: [UInt8](repeating: 0, count: 16)))
     let name = String(decoding: bytes, as: UTF8.self)
-    _ = XattrCodec.decryptName(name, keys: dirKeys)
-    _ = XattrCodec.decryptName(XattrCodec.userPrefix + name, keys: dirKeys)
-    _ = XattrCodec.openValue(bytes, backingName: "user.fuzz", keys: dirKeys)
+    for dirKeys in directoryAttributeKeys {
+        _ = XattrCodec.decryptName(name, keys: dirKeys)
+        _ = XattrCodec.decryptName(XattrCodec.userPrefix + name, keys: dirKeys)
+        _ = XattrCodec.openValue(bytes, backingName: "user.fuzz", keys: dirKeys)
+    }
     return 0
 }
+
+/// A directory's attribute keys under a version-1 IV (the epoch's) and a version-2 IV (derived from it).
+let directoryAttributeKeys: [XattrKeys] = {
+    let iv = DirectoryIV(epoch: 1, iv: [UInt8](repeating: 0, count: 16))
+    return [XattrKeys.forDirectory(keys: FuzzKeys.epoch1, iv: iv), XattrKeys.forDirectory(keys: FuzzKeys.epoch1, iv: iv.authenticated(keys: FuzzKeys.epoch1))]
+}()
 
 runFuzzer { fuzz($0, $1) }

@@ -20,8 +20,9 @@ extension FileSystem {
     /// format version, and new files are made in it from now on (the caller has recorded that
     /// version in tdefs.conf).
     public func reencryptTree(to target: EpochKeys, progress: (ReencryptProgress) -> Void = { _ in }) throws(Errno) {
-        volumeFormat.store(FormatVersions.newestVolume, ordering: .relaxed)
+        // The target first: from the format switch on, version-1 IVs are accepted only because it is set.
         reencryptTarget.withLock { $0 = target.epoch }
+        volumeFormat.store(FormatVersions.newestVolume, ordering: .relaxed)
         var done = ReencryptProgress()
         var queue: [UInt64] = [Self.rootNode]
         // Directories waiting in the queue hold a lookup; give them back if we stop early.
@@ -47,6 +48,8 @@ extension FileSystem {
             }
         }
         _ = tdefs_syncfs(rootFD)
+        // Every directory and file is moved: nothing under the old rules is accepted any more.
+        reencryptTarget.withLock { $0 = nil }
     }
 
     // MARK: Files
@@ -143,17 +146,20 @@ extension FileSystem {
     func migrateNames(_ dir: Inode, to target: EpochKeys?) throws(Errno) {
         let old = try directoryIV(of: dir)
         var next: DirectoryIV
+        // Attributes an older release's interrupted move left under a version-1 next IV's keys.
+        var alsoMoved: XattrKeys?
         if let pending = try? DirectoryIV.read(directoryFD: dir.fd, name: DirectoryIV.nextFileName) {
             next = pending
             let keys = try nameKeys(for: pending)
-            if pending.version >= 2 {
-                guard pending.isAuthentic(keys: keys) else {
-                    logger.error("next directory IV does not authenticate", metadata: ["path": "\(path(of: dir))"])
-                    counters.authenticationFailed(.directoryIV)
-                    throw Errno.EIO
-                }
-            } else if newDirectoryIVVersion >= 2 {
+            guard pending.isAcceptableAsNext(keys: keys, reencryptTarget: reencryptTarget.withLock({ $0 })) else {
+                logger.error("next directory IV refused: it does not authenticate, or no re-encryption towards its epoch is recorded",
+                             metadata: ["path": "\(path(of: dir))"])
+                counters.authenticationFailed(.directoryIV)
+                throw Errno.EIO
+            }
+            if pending.version < 2 && newDirectoryIVVersion >= 2 {
                 // Left by a release that made version-1 IVs: the same IV, now with its tag.
+                alsoMoved = XattrKeys.forDirectory(keys: keys, iv: pending)
                 next = pending.authenticated(keys: keys)
                 try writeNextIV(next, in: dir)
             }
@@ -185,7 +191,7 @@ extension FileSystem {
             if kind == .long { removeLongNameSideFile(dirFD: dir.fd, backingName: backing) }
             try reencryptSymlinkIfAny(dirFD: dir.fd, backing: b.name, target: newKeys)
         }
-        try reencryptDirectoryAttributes(dir, from: XattrKeys.forDirectory(keys: oldKeys, iv: old),
+        try reencryptDirectoryAttributes(dir, from: [XattrKeys.forDirectory(keys: oldKeys, iv: old)] + (alsoMoved.map { [$0] } ?? []),
                                          to: XattrKeys.forDirectory(keys: newKeys, iv: next))
         // Every renamed entry is durable before the IV switch, and the switch before we go on.
         let dfd = try sys { openat(dir.fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
@@ -226,8 +232,8 @@ extension FileSystem {
         _ = try sys { renameat(dir.fd, tmp, dir.fd, DirectoryIV.nextFileName) }
     }
 
-    /// Moves a directory's user.* attributes from its old IV's keys to its next IV's.
-    func reencryptDirectoryAttributes(_ dir: Inode, from oldKeys: XattrKeys, to newKeys: XattrKeys) throws(Errno) {
+    /// Moves a directory's user.* attributes from its old IV's keys (or any of `sources`) to its next IV's.
+    func reencryptDirectoryAttributes(_ dir: Inode, from sources: [XattrKeys], to newKeys: XattrKeys) throws(Errno) {
         let size = tdefs_listxattr(dir.procPath, nil, 0)
         guard size > 0 else { return }
         var buf = [UInt8](repeating: 0, count: size)
@@ -235,9 +241,9 @@ extension FileSystem {
         guard n > 0 else { return }
         for raw in buf[0..<n].split(separator: 0) {
             let backing = String(decoding: raw, as: UTF8.self)
-            guard let name = XattrCodec.decryptName(backing, keys: oldKeys),
+            guard let (name, oldKeys) = sources.lazy.compactMap({ keys in XattrCodec.decryptName(backing, keys: keys).map { ($0, keys) } }).first,
                   let value = XattrCodec.openValue(try readBackingXattr(dir.procPath, backing), backingName: backing, keys: oldKeys)
-            else { continue }
+            else { continue }  // already under the new keys (resumed), or damaged: left for fsck
             let newName = try XattrCodec.encryptName(name, keys: newKeys)
             let sealed = XattrCodec.sealValue(value, backingName: newName, keys: newKeys)
             _ = try sys { sealed.withUnsafeBytes { tdefs_setxattr(dir.procPath, newName, $0.baseAddress, $0.count, 0) } }

@@ -67,15 +67,23 @@ public struct DirectoryIV: Equatable, Sendable {
         return zip(expected, tag).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0  // in constant time
     }
 
-    /// Whether the engine and fsck may use this IV in a volume of `formatVersion`: a version-2 IV
-    /// when its tag verifies; a version-1 IV in volumes of format 1 and 2, and in a format 3 volume
-    /// only in a directory that a recorded `rotate --reencrypt` (towards `reencryptTarget`) has not
-    /// moved yet, that is whose epoch is not the target's.
+    /// Whether the engine and fsck may use this IV as a directory's `tdefs.diriv` in a volume of
+    /// `formatVersion`: a version-2 IV when its tag verifies; a version-1 IV in volumes of format 1
+    /// and 2, and in a format 3 volume only while a `rotate --reencrypt` is recorded (towards
+    /// `reencryptTarget`), which gives every directory a version-2 IV. (A directory made, or moved
+    /// by an older release, under the target epoch before the volume became format 3 still has a
+    /// version-1 IV then.)
     public func isAcceptable(keys: EpochKeys, formatVersion: Int, reencryptTarget: UInt32?) -> Bool {
         if version >= 2 { return isAuthentic(keys: keys) }
-        if FormatVersions.directoryIV(forVolume: formatVersion) < 2 { return true }
-        if let reencryptTarget, reencryptTarget != epoch { return true }
-        return false
+        return FormatVersions.directoryIV(forVolume: formatVersion) < 2 || reencryptTarget != nil
+    }
+
+    /// Whether this IV may be used as a directory's `tdefs.diriv.next`: only while a re-encryption
+    /// towards its epoch is recorded, and, in version 2, when its tag verifies (a version-1 one is
+    /// what an older release's interrupted re-encryption left).
+    public func isAcceptableAsNext(keys: EpochKeys, reencryptTarget: UInt32?) -> Bool {
+        guard let reencryptTarget, reencryptTarget == epoch else { return false }
+        return version < 2 || isAuthentic(keys: keys)
     }
 
     /// nil when the bytes are neither a version-1 nor a version-2 IV file (the tag is not checked).

@@ -150,8 +150,10 @@ public final class VolumeChecker {
             return nil
         }
         // A version-1 next IV is one an older release left; the engine tags it when it resumes.
-        if next.version >= 2 && !next.isAuthentic(keys: keys) {
-            problem(.directoryIV, displayPath(plainPath), path, "next directory IV file (of an interrupted rotate --reencrypt) does not authenticate")
+        guard next.isAcceptableAsNext(keys: keys, reencryptTarget: reencryptTarget) else {
+            problem(.directoryIV, displayPath(plainPath), path, next.epoch != reencryptTarget
+                    ? "next directory IV file names epoch \(next.epoch), but no re-encryption towards it is recorded"
+                    : "next directory IV file (of an interrupted rotate --reencrypt) does not authenticate")
             return nil
         }
         return (next, keys)
