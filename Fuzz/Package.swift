@@ -9,7 +9,7 @@
 // so -parse-as-library (no entry point) fails to link with "undefined symbol '<Target>_main'".
 import PackageDescription
 
-let targets = ["FuzzConfig", "FuzzHeader", "FuzzNames", "FuzzLongName", "FuzzDirIV", "FuzzSymlink", "FuzzControl", "FuzzMetrics", "FuzzECryptfs"]
+let targets = ["FuzzConfig", "FuzzHeader", "FuzzNames", "FuzzLongName", "FuzzDirIV", "FuzzSymlink", "FuzzControl", "FuzzMetrics", "FuzzECryptfs", "FuzzKMIP"]
 
 let package = Package(
     name: "tdefs-fuzz",

@@ -17,7 +17,7 @@ if [ -x /opt/swift/usr/bin/swift ]; then export PATH="/opt/swift/usr/bin:$PATH";
 FUZZ_SECONDS="${FUZZ_SECONDS:-30}"
 scratch="${FUZZ_SCRATCH:-.build-fuzz}"
 artifacts="${FUZZ_ARTIFACTS:-$scratch/artifacts}"
-all_targets=(FuzzConfig FuzzHeader FuzzNames FuzzLongName FuzzDirIV FuzzSymlink FuzzControl FuzzMetrics FuzzECryptfs)
+all_targets=(FuzzConfig FuzzHeader FuzzNames FuzzLongName FuzzDirIV FuzzSymlink FuzzControl FuzzMetrics FuzzECryptfs FuzzKMIP)
 build=(swift build --package-path Fuzz --scratch-path "$scratch" -c release -Xswiftc -sanitize=fuzzer,address)
 
 mode=run

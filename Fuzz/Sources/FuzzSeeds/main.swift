@@ -148,6 +148,14 @@ for kb in [16, 24, 32] {
 }
 write("FuzzECryptfs", "xattr-header", [1] + ECryptfsEncoder.header(size: 1, fek: [UInt8](repeating: 2, count: 16), key: ecKey, inXattr: true))
 write("FuzzECryptfs", "wrapped-v2", [3] + ECryptfsEncoder.wrappedPassphrase(Array("mount".utf8), login: SecureBytes(copying: Array("login".utf8)), salt: [1, 2, 3, 4, 5, 6, 7, 8]))
+// KMIP TTLV: the specification's examples (KMIP 1.1, 9.1.2) and a request header.
+write("FuzzKMIP", "structure", TTLV(0x420020, .structure([TTLV(0x420004, .enumeration(254)), TTLV(0x420005, .integer(255))])).encoded())
+write("FuzzKMIP", "text", TTLV(0x420020, .textString("Hello World")).encoded())
+write("FuzzKMIP", "big-integer", TTLV(0x420020, .bigInteger([0, 0, 0, 0, 3, 0xFD, 0x35, 0xEB, 0x6B, 0xC2, 0xDF, 0x46, 0x18, 8, 0, 0])).encoded())
+write("FuzzKMIP", "request-header", TTLV(0x420078, .structure([TTLV(0x420077, .structure([
+    TTLV(0x420069, .structure([TTLV(0x42006A, .integer(1)), TTLV(0x42006B, .integer(1))])),
+    TTLV(0x420010, .boolean(true)), TTLV(0x42000D, .integer(1)), TTLV(0x420092, .dateTime(1_205_495_800)),
+    TTLV(0x420094, .byteString([1, 2, 3])), TTLV(0x420009, .longInteger(-1)), TTLV(0x420033, .interval(864_000))]))])).encoded())
 print("seeds written to \(root)")
 
 /// Not a fuzz target, but linked with libFuzzer like the others (the whole package gets
