@@ -47,13 +47,13 @@ final class KMIPMessageTests: XCTestCase {
         XCTAssertThrowsError(try KMIPOperation.keyMaterial(of: payload), "a Get payload without a key")
     }
 
-    /// The request frame: protocol 1.1, one batch item with the operation and its payload.
+    /// The request frame: protocol 1.2, one batch item with the operation and its payload.
     func testRequestFrame() throws {
         let r = try TTLV.decode(KMIPMessage.request(.activate, payload: KMIPOperation.object("7")).encoded())
         XCTAssertEqual(r.tag, KMIPTag.requestMessage)
         let version = try XCTUnwrap(r[KMIPTag.requestHeader]?[KMIPTag.protocolVersion])
         XCTAssertEqual(version[KMIPTag.protocolVersionMajor]?.value, .integer(1))
-        XCTAssertEqual(version[KMIPTag.protocolVersionMinor]?.value, .integer(1))
+        XCTAssertEqual(version[KMIPTag.protocolVersionMinor]?.value, .integer(2))
         XCTAssertEqual(r[KMIPTag.requestHeader]?[KMIPTag.batchCount]?.value, .integer(1))
         XCTAssertEqual(r[KMIPTag.batchItem]?[KMIPTag.operation]?.value, .enumeration(KMIPEnum.Operation.activate.rawValue))
         XCTAssertEqual(r[KMIPTag.batchItem]?[KMIPTag.requestPayload]?[KMIPTag.uniqueIdentifier]?.value, .textString("7"))

@@ -1,8 +1,8 @@
-/// A KMIP request message with one batch item, and reading the response to it (KMIP 1.1
+/// A KMIP request message with one batch item, and reading the response to it (KMIP 1.2
 /// specification, sections 6 and 7). Pure: the connection (KMIPConnection) carries the bytes.
 public enum KMIPMessage {
-    /// KMIP 1.1: what PyKMIP's server and the key managers of the database vendors speak.
-    public static let protocolVersion: (major: Int32, minor: Int32) = (1, 1)
+    /// KMIP 1.2: the first version with Encrypt and Decrypt (what PyKMIP speaks by default).
+    public static let protocolVersion: (major: Int32, minor: Int32) = (1, 2)
     /// A key server's response is read up to this size (a symmetric key's Get is under 1 KiB).
     public static let maxResponseBytes = 1 << 20
 
