@@ -20,13 +20,15 @@ let package = Package(
         .systemLibrary(name: "CFuse", path: "Sources/CFuse", pkgConfig: "fuse3"),
         // OpenSSL libcrypto (EVP only).
         .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL"),
+        // OpenSSL libssl: the KMIP key source's mutual TLS.
+        .systemLibrary(name: "COpenSSLTLS", path: "Sources/COpenSSLTLS"),
         // Constants and syscall wrappers that need _GNU_SOURCE (O_PATH, renameat2, ...).
         .target(name: "CPlatform", path: "Sources/CPlatform"),
         // Filesystem engine, codecs, keys, backing store: plain Swift, testable without a mount.
         .target(
             name: "TDEFSCore",
             dependencies: [
-                "COpenSSL", "CPlatform",
+                "COpenSSL", "COpenSSLTLS", "CPlatform",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],

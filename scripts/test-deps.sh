@@ -25,5 +25,6 @@ packages=(
     debootstrap systemd-container      # scripts/boot-test.sh: a Debian 12 base system, systemd-nspawn
     make debhelper man-db binutils     # scripts/boot-test.sh: make deb; man --warnings and readelf on the package
     curl prometheus prometheus-node-exporter   # Metrics* tests: docs/operations.md's recipes, promtool, a real Prometheus and node exporter
+    python3-pykmip openssl             # KMIPServerTests: PyKMIP 0.10's server (/usr/bin/pykmip-server), certificates made by openssl
 )
 apt_install_missing test-deps.sh "${packages[@]}"
