@@ -16,7 +16,8 @@ struct PasswdCommand: ParsableCommand {
     @OptionGroup var scryptCost: ScryptCostOption
 
     func run() throws {
-        let backing = VolumeLocator.locate(path).backingPath
+        let located = VolumeLocator.locate(path)
+        let backing = located.backingPath
         let keySource = try KeyLifecycle.newKeySource(for: newKey.source, cost: scryptCost)
         let newKEK = try KeyLifecycle.kek(from: newKey.source, keySource: keySource)
         let config = try ConfigTransaction.replaceKey(backingPath: backing) { config in
@@ -25,6 +26,7 @@ struct PasswdCommand: ParsableCommand {
             try EpochFactory.rewrapAll(&config, keyring: keyring, kek: newKEK, keySource: keySource)
             return newKEK
         }
+        if KeyLifecycle.isMounted(located) { ConfigRollbackCheck.tellDaemon(config, backing: backing) }
         KeyLifecycle.audit("passwd", config: config, backing: backing, epoch: config.currentEpoch,
                            [("kdf", keySource.kdf.rawValue)])
         Console.out("tdefs: key source of \(backing) replaced (\(keySource.kdf.rawValue)); the old key no longer opens it")

@@ -34,17 +34,19 @@ struct RetireCommand: ParsableCommand {
         // A running daemon must take part: it is asked first (tdefs.conf stays as it is when it does
         // not answer, or uses the epoch), and its answer to the retirement is checked.
         let mounted = KeyLifecycle.isMounted(located)
+        var daemonGeneration: UInt64?
         if mounted {
             guard let status = ControlClient.send(ControlRequest(op: .status), backingPath: backing, volumeID: config.volumeID), status.ok else {
                 throw CLIError(.failure, "\(backing) is mounted but its daemon does not answer on its control socket; "
                     + "nothing was retired (tdefs.conf is unchanged)")
             }
-            try ConfigRollbackCheck.refuse(config, daemonReply: status, backing: backing)
+            daemonGeneration = status.configGeneration
             guard status.currentEpoch != epoch else {
                 throw CLIError(.failure, "epoch \(epoch) is the current epoch of the daemon serving \(backing); nothing was retired")
             }
         }
         let updated = try ConfigTransaction.update(backingPath: backing, kek: kek) { c in
+            try ConfigRollbackCheck.refuse(c, daemonGeneration: daemonGeneration, backing: backing)
             guard c.currentEpoch != epoch else { throw CLIError(.failure, "epoch \(epoch) became current meanwhile") }
             c.epochs.removeAll { $0.epoch == epoch }
         }

@@ -35,13 +35,15 @@ struct RotateCommand: ParsableCommand {
 
         // The epochs a running daemon holds: a new epoch never takes one of their numbers.
         var daemonEpochs: [UInt32] = []
+        var daemonGeneration: UInt64?
         if mounted, let reply = ControlClient.send(ControlRequest(op: .status), backingPath: backing, volumeID: config.volumeID), reply.ok {
             daemonEpochs = reply.epochs ?? []
-            try ConfigRollbackCheck.refuse(config, daemonReply: reply, backing: backing)
+            daemonGeneration = reply.configGeneration
         }
         // Start a rotation, or resume the one an interruption left in tdefs.conf.
         var started: EpochKeys?
         let updated = try ConfigTransaction.update(backingPath: backing, kek: kek) { c in
+            try ConfigRollbackCheck.refuse(c, daemonGeneration: daemonGeneration, backing: backing)
             if let r = c.rotation { try Self.refuseOtherKind(r, reencrypt: reencrypt, backing: backing) }
             // Re-encryption writes every file in the newest format (a v1 volume becomes v2), so
             // from here on a release that reads only the older format refuses the volume.
@@ -84,6 +86,7 @@ struct RotateCommand: ParsableCommand {
         if reencrypt {
             try reencryptAll(backing: backing, keyring: keyring, kek: kek, target: target, mounted: mounted, volumeID: updated.volumeID)
             let final = try ConfigTransaction.update(backingPath: backing, kek: kek) { c in c.rotation = nil }
+            if mounted { ConfigRollbackCheck.tellDaemon(final, backing: backing) }
             let census = try VolumeCensus.count(backingPath: backing, currentEpoch: final.currentEpoch)
             KeyLifecycle.audit("rotate-done", config: final, backing: backing, epoch: target.epoch,
                                [("files", String(census.filesPerEpoch[target.epoch, default: 0])), ("reencrypted", "true")])

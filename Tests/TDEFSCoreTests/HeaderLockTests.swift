@@ -29,21 +29,32 @@ final class HeaderLockTests: XCTestCase {
         // A second engine over the same backing directory: its inode has no header loaded yet.
         let reader = try FileSystem(backingPath: fixture.backing, keyring: fixture.keyring,
                                     options: EngineOptions(chownToCaller: false), logger: Logger(label: "test"))
+        defer { reader.destroy() }
         let entry = try reader.lookup(parent: 1, name: "data")
-        let lockTaken = DispatchSemaphore(value: 0), restored = Atomic<Bool>(false)
+        let lockTaken = DispatchSemaphore(value: 0), writerDone = DispatchSemaphore(value: 0)
+        let restored = Atomic<Bool>(false), lockFailed = Atomic<Bool>(false)
         var result: Result<[UInt8], Errno>?
         let writer = Thread {
-            try? HeaderLock.withLock(fd: backingFD) { () throws(Errno) in
+            defer { writerDone.signal() }
+            do {
+                try HeaderLock.withLock(fd: backingFD) { () throws(Errno) in
+                    lockTaken.signal()
+                    let half = [UInt8](repeating: 0, count: FileHeader.byteCount / 2)
+                    _ = pwrite(backingFD, half, half.count, 0)  // torn: the first half zeroed
+                    usleep(300_000)  // time for a reader that did not wait to read the torn header
+                    _ = pwrite(backingFD, original, original.count, 0)
+                    restored.store(true, ordering: .sequentiallyConsistent)
+                }
+            } catch {
+                lockFailed.store(true, ordering: .sequentiallyConsistent)
                 lockTaken.signal()
-                let half = [UInt8](repeating: 0, count: FileHeader.byteCount / 2)
-                _ = pwrite(backingFD, half, half.count, 0)  // torn: the first half zeroed
-                usleep(300_000)  // time for a reader that did not wait to read the torn header
-                _ = pwrite(backingFD, original, original.count, 0)
-                restored.store(true, ordering: .sequentiallyConsistent)
             }
         }
         writer.start()
         lockTaken.wait()
+        // The writer is done before the descriptor closes, whatever the reader did.
+        defer { writerDone.wait() }
+        XCTAssertFalse(lockFailed.load(ordering: .sequentiallyConsistent), "the writer took the header lock")
         do {
             let file = try reader.open(entry.node, flags: O_RDONLY)
             defer { reader.release(file) }

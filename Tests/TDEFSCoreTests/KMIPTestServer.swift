@@ -7,7 +7,7 @@ import XCTest
 /// server's (subjectAltName IP:127.0.0.1), a client's, and a client's from another CA.
 final class KMIPTestServer {
     let directory: String
-    let port: UInt16
+    var port: UInt16 = 0
     var process: Process?
 
     var caCertificate: String { directory + "/ca.crt" }
@@ -27,9 +27,17 @@ final class KMIPTestServer {
         }
         var template = Array("/tmp/tdefs-kmip-XXXXXX".utf8CString)
         directory = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
-        port = Self.freePort()
         try makeCertificates()
-        try start()
+        // The port is free when picked, but another process may take it before the server binds.
+        for attempt in 1...3 {
+            port = Self.freePort()
+            do {
+                try start()
+                return
+            } catch where attempt < 3 {
+                continue
+            }
+        }
     }
 
     deinit { stop() }
@@ -108,7 +116,7 @@ final class KMIPTestServer {
         try p.run()
         process = p
         // Ready when the log says the connection service started (right after listen()).
-        for _ in 0..<200 {
+        for _ in 0..<600 {
             if let log = try? String(contentsOfFile: directory + "/server.log", encoding: .utf8) {
                 if log.contains("Starting connection service") { return }
                 if log.contains("failed to bind") { break }
@@ -117,23 +125,27 @@ final class KMIPTestServer {
             usleep(50_000)
         }
         let log = (try? String(contentsOfFile: directory + "/server.log", encoding: .utf8)) ?? "(no log)"
-        stop()
+        endServer()
+        try? FileManager.default.removeItem(atPath: directory + "/server.log")
         throw XCTestError(.failureWhileWaiting, userInfo: [NSLocalizedDescriptionKey: "PyKMIP's server did not start: \(log.suffix(800))"])
     }
 
-    /// Ends the server's process group (ours: see start()) and removes its files. SIGTERM first;
-    /// PyKMIP takes up to 13 s to leave its accept loop, so after 2 s the group is killed.
+    /// Ends the server and removes its files.
     func stop() {
-        if let p = process {
-            let group = p.processIdentifier
-            if getpgid(group) == group {
-                kill(-group, SIGTERM)
-                for _ in 0..<40 where p.isRunning { usleep(50_000) }
-                kill(-group, SIGKILL)
-            }
-            p.waitUntilExit()
-        }
-        process = nil
+        endServer()
         _ = try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// Ends the server's process group (ours: see start()), also when its leader has exited and
+    /// left its children (the policy monitor, the multiprocessing helper). SIGTERM first; PyKMIP
+    /// takes up to 13 s to leave its accept loop, so after 2 s the group is killed.
+    func endServer() {
+        guard let p = process else { return }
+        let group = p.processIdentifier
+        kill(-group, SIGTERM)
+        for _ in 0..<40 where kill(-group, 0) == 0 { usleep(50_000) }
+        kill(-group, SIGKILL)
+        p.waitUntilExit()
+        process = nil
     }
 }

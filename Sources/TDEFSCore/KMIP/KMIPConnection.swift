@@ -4,7 +4,8 @@ import Glibc
 /// One mutual-TLS connection to a KMIP server through OpenSSL (TLS 1.2 or newer, the server's
 /// certificate checked against the given CA and the host name or IP address it was reached by),
 /// carrying one request and its response at a time. Every failure is a KMIPError.transport with
-/// OpenSSL's or the socket's reason; nothing of a message is ever in it.
+/// OpenSSL's or the socket's reason; nothing of a message is ever in it. After a failure the
+/// connection is broken for good: a late answer to one request is never read as another's.
 public final class KMIPConnection {
     public struct Credentials: Sendable {
         public var clientCertificate: String
@@ -34,13 +35,17 @@ public final class KMIPConnection {
     let context: OpaquePointer
     let ssl: OpaquePointer
     let socketFD: Int32
+    /// A write or read failed (or timed out): no further round trip, and no TLS close_notify.
+    var broken = false
 
     /// Connects and completes the TLS handshake, each step bounded by `timeoutSeconds`.
     public init(host: String, port: UInt16, credentials: Credentials, timeoutSeconds: Int = 10) throws(KMIPError) {
+        ERR_clear_error()
         guard let ctx = SSL_CTX_new(TLS_client_method()) else { throw Self.failure("SSL_CTX_new") }
         var ok = false
         defer { if !ok { SSL_CTX_free(ctx) } }
         guard tdefs_ssl_ctx_min_tls12(ctx) == 1 else { throw Self.failure("TLS 1.2 as the minimum") }
+        tdefs_ssl_ctx_no_password_prompt(ctx)
         guard SSL_CTX_load_verify_locations(ctx, credentials.caCertificates, nil) == 1 else {
             throw Self.failure("the CA certificates \(credentials.caCertificates)")
         }
@@ -72,7 +77,7 @@ public final class KMIPConnection {
     }
 
     deinit {
-        SSL_shutdown(ssl)
+        if !broken { SSL_shutdown(ssl) }
         SSL_free(ssl)
         SSL_CTX_free(context)
         close(socketFD)
@@ -80,26 +85,35 @@ public final class KMIPConnection {
 
     /// Sends `request` and reads the one response message to it.
     public func roundTrip(_ request: TTLV) throws(KMIPError) -> TTLV {
-        var bytes = request.encoded()
-        defer { bytes.withUnsafeMutableBytes { tdefs_zero($0) } }
-        try write(bytes)
-        var header = try read(count: 8)
-        guard let total = TTLV.itemLength(header: header, limit: KMIPMessage.maxResponseBytes) else {
-            throw .malformed("a response longer than \(KMIPMessage.maxResponseBytes) bytes")
-        }
-        var whole = header + (try read(count: total - 8))
-        defer {
-            header.withUnsafeMutableBytes { tdefs_zero($0) }
-            whole.withUnsafeMutableBytes { tdefs_zero($0) }
-        }
-        do {
-            return try TTLV.decode(whole)
+        guard !broken else { throw .transport("the connection to the key server broke earlier") }
+        do throws(KMIPError) {
+            var bytes = request.encoded()
+            defer { bytes.withUnsafeMutableBytes { tdefs_zero($0) } }
+            try write(bytes)
+            // One buffer for the whole response (the header first), zeroed when done.
+            var response = [UInt8](repeating: 0, count: 8)
+            defer { response.withUnsafeMutableBytes { tdefs_zero($0) } }
+            try read(into: &response, from: 0)
+            guard let total = TTLV.itemLength(header: response, limit: KMIPMessage.maxResponseBytes) else {
+                throw .malformed("a response longer than \(KMIPMessage.maxResponseBytes) bytes")
+            }
+            var whole = [UInt8](repeating: 0, count: total)
+            defer { whole.withUnsafeMutableBytes { tdefs_zero($0) } }
+            whole.replaceSubrange(0..<8, with: response)
+            try read(into: &whole, from: 8)
+            do {
+                return try TTLV.decode(whole)
+            } catch {
+                throw .malformed("TTLV: \(error)")
+            }
         } catch {
-            throw .malformed("TTLV: \(error)")
+            broken = true
+            throw error
         }
     }
 
     func write(_ bytes: [UInt8]) throws(KMIPError) {
+        ERR_clear_error()
         var done = 0
         while done < bytes.count {
             let n = bytes.withUnsafeBytes { SSL_write(ssl, $0.baseAddress! + done, Int32(bytes.count - done)) }
@@ -108,15 +122,16 @@ public final class KMIPConnection {
         }
     }
 
-    func read(count: Int) throws(KMIPError) -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: count)
-        var done = 0
-        while done < count {
-            let n = out.withUnsafeMutableBytes { SSL_read(ssl, $0.baseAddress! + done, Int32(count - done)) }
+    /// Fills `buffer` from `offset` to its end.
+    func read(into buffer: inout [UInt8], from offset: Int) throws(KMIPError) {
+        ERR_clear_error()
+        var done = offset
+        while done < buffer.count {
+            let want = buffer.count - done
+            let n = buffer.withUnsafeMutableBytes { SSL_read(ssl, $0.baseAddress! + done, Int32(want)) }
             guard n > 0 else { throw Self.failure("reading from the key server (it closed the connection, or timed out)") }
             done += Int(n)
         }
-        return out
     }
 
     static func connect(host: String, port: UInt16, timeoutSeconds: Int) throws(KMIPError) -> Int32 {

@@ -60,10 +60,26 @@ public struct TTLV: Equatable, Sendable {
 
     // MARK: Encoding
 
+    /// The wire bytes, built in one buffer of the final size (no copies left behind by growth:
+    /// an Encrypt request carries a data key).
     public func encoded() -> [UInt8] {
         var out: [UInt8] = []
+        out.reserveCapacity(encodedLength)
         encode(into: &out)
         return out
+    }
+
+    /// The length of encoded(): the header, the value and its padding.
+    var encodedLength: Int {
+        let length: Int
+        switch value {
+        case .structure(let items): length = items.reduce(0) { $0 + $1.encodedLength }
+        case .integer, .enumeration, .interval: length = 4
+        case .longInteger, .boolean, .dateTime: length = 8
+        case .bigInteger(let b), .byteString(let b): length = b.count
+        case .textString(let s): length = s.utf8.count
+        }
+        return Self.headerBytes + length + (8 - length % 8) % 8
     }
 
     func encode(into out: inout [UInt8]) {
@@ -75,7 +91,9 @@ public struct TTLV: Equatable, Sendable {
         case .structure(let items): for item in items { item.encode(into: &out) }
         case .integer(let v): out += Self.bigEndian(UInt64(UInt32(bitPattern: v)), bytes: 4)
         case .longInteger(let v): out += Self.bigEndian(UInt64(bitPattern: v), bytes: 8)
-        case .bigInteger(let b): out += b
+        case .bigInteger(let b):
+            precondition(!b.isEmpty && b.count % 8 == 0, "a Big Integer is sign-extended to a multiple of 8 bytes")
+            out += b
         case .enumeration(let v): out += Self.bigEndian(UInt64(v), bytes: 4)
         case .boolean(let v): out += Self.bigEndian(v ? 1 : 0, bytes: 8)
         case .textString(let s): out += Array(s.utf8)
@@ -84,6 +102,7 @@ public struct TTLV: Equatable, Sendable {
         case .interval(let v): out += Self.bigEndian(UInt64(v), bytes: 4)
         }
         let length = out.count - start
+        precondition(length <= Int(UInt32.max), "a TTLV value is at most 4 GiB")
         out.replaceSubrange(lengthAt..<(lengthAt + 4), with: Self.bigEndian(UInt64(length), bytes: 4))
         out += [UInt8](repeating: 0, count: (8 - length % 8) % 8)
     }
