@@ -79,7 +79,11 @@ extension FileSystem {
             let loaded = io.header
             if loaded.previousKey != nil { return (loaded.header, true) }
             let version = max(loaded.header.version, newFileVersion)
-            if loaded.header.epoch == target.epoch && loaded.header.version == version { return nil }
+            if loaded.header.epoch == target.epoch && loaded.header.version == version {
+                // Done, but a kill between the header switch and the record's removal left the record.
+                if RekeyRecord.isLeftover(fd: file.fd, current: loaded.header) { _ = tdefs_fremovexattr(file.fd, Self.rekeyAttribute) }
+                return nil
+            }
             let newKey = SecureBytes.random(count: FileHeader.fileKeyBytes)
             var header = FileHeader(version: version, size: target.size, epoch: target.epoch, fileID: loaded.header.fileID, wrapped: [])
             header.wrap(fileKey: newKey, keys: target)

@@ -49,6 +49,14 @@ enum RekeyRecord {
         return .pending(header: next, fileKey: nextKey)
     }
 
+    /// Whether the record of the file at `fd` is a leftover of a finished re-key: the header it
+    /// names is the current one (a crash between the header switch and the record's removal).
+    static func isLeftover(fd: Int32, current: FileHeader) -> Bool {
+        var buf = [UInt8](repeating: 0, count: byteCount + 1)
+        let n = buf.withUnsafeMutableBytes { tdefs_fgetxattr(fd, attribute, $0.baseAddress, $0.count) }
+        return (n == byteCount || n == legacyByteCount) && Array(buf[0..<FileHeader.byteCount]) == current.bytes
+    }
+
     static func authenticates(_ record: [UInt8], current: FileHeader, currentKey: SecureBytes) -> Bool {
         let header = Array(record[0..<FileHeader.byteCount])
         return record[FileHeader.byteCount...].withUnsafeBytes { box in
