@@ -14,7 +14,7 @@ func makeVolume() -> (String, FileSystem, Keyring) {
     let volumeID = Random.bytes(16)
     let keys = EpochKeys(epoch: 1, size: .aes256, masterKey: SecureBytes.random(count: 32), volumeID: volumeID)
     let fd = open(dir, O_RDONLY | O_DIRECTORY)
-    try! DirectoryIV.random(epoch: 1).write(directoryFD: fd)
+    try! DirectoryIV.random(keys: keys, version: FormatVersions.directoryIV(forVolume: FormatVersions.newestVolume)).write(directoryFD: fd)
     close(fd)
     let keyring = Keyring(volumeID: volumeID, currentEpoch: 1, epochs: [keys])
     let fs = try! FileSystem(backingPath: dir, keyring: keyring,
