@@ -1,3 +1,4 @@
+import Foundation
 import Glibc
 import Logging
 @testable import TDEFSCore
@@ -22,4 +23,18 @@ struct EngineFixture {
     }
 
     func remove() { _ = system("rm -rf '\(backing)'") }
+
+    /// Creates `name` at the root holding `content` (written, then released); the bytes written.
+    func makeFile(_ name: String, _ content: [UInt8]) throws -> Int {
+        let (_, f) = try fs.create(parent: 1, name: name, mode: 0o644, flags: O_RDWR, context: .daemon)
+        defer { fs.release(f) }
+        return try content.withUnsafeBytes { try fs.write(f, offset: 0, from: $0) }
+    }
+
+    /// The backing path of the one regular file at the root (a test that made a single file).
+    func onlyBackingFile() throws -> String {
+        let names = try FileManager.default.contentsOfDirectory(atPath: backing).filter { !$0.hasPrefix("tdefs.") }
+        guard names.count == 1 else { throw Errno.EIO }
+        return backing + "/" + names[0]
+    }
 }

@@ -13,13 +13,8 @@ final class HeaderLockTests: XCTestCase {
         let fixture = try EngineFixture()
         defer { fixture.remove() }
         let content = (0..<10_000).map { UInt8(truncatingIfNeeded: $0 * 31 + 7) }
-        let (_, f) = try fixture.fs.create(parent: 1, name: "data", mode: 0o644, flags: O_RDWR, context: .daemon)
-        XCTAssertEqual(try content.withUnsafeBytes { try fixture.fs.write(f, offset: 0, from: $0) }, content.count)
-        fixture.fs.release(f)
-
-        let names = try FileManager.default.contentsOfDirectory(atPath: fixture.backing).filter { !$0.hasPrefix("tdefs.") }
-        XCTAssertEqual(names.count, 1)
-        let backingFD = open(fixture.backing + "/" + names[0], O_RDWR)
+        XCTAssertEqual(try fixture.makeFile("data", content), content.count)
+        let backingFD = open(try fixture.onlyBackingFile(), O_RDWR)
         XCTAssertGreaterThanOrEqual(backingFD, 0)
         defer { close(backingFD) }
         var header = [UInt8](repeating: 0, count: FileHeader.byteCount)

@@ -12,15 +12,12 @@ final class RekeyLeftoverTests: XCTestCase {
         let fixture = try EngineFixture()
         defer { fixture.remove() }
         let content = (0..<9000).map { UInt8(truncatingIfNeeded: $0 * 5 + 3) }
-        let (_, f) = try fixture.fs.create(parent: 1, name: "data", mode: 0o644, flags: O_RDWR, context: .daemon)
-        XCTAssertEqual(try content.withUnsafeBytes { try fixture.fs.write(f, offset: 0, from: $0) }, content.count)
-        fixture.fs.release(f)
+        XCTAssertEqual(try fixture.makeFile("data", content), content.count)
         let target = EpochKeys(epoch: 2, size: .aes256, masterKey: SecureBytes.random(count: 32), volumeID: fixture.keyring.volumeID)
         fixture.keyring.add(target, makeCurrent: true)
         try fixture.fs.reencryptTree(to: target)
 
-        let name = try XCTUnwrap(try FileManager.default.contentsOfDirectory(atPath: fixture.backing).first { !$0.hasPrefix("tdefs.") })
-        let path = fixture.backing + "/" + name
+        let path = try fixture.onlyBackingFile()
         var header = [UInt8](repeating: 0, count: FileHeader.byteCount)
         let fd = open(path, O_RDWR)
         defer { close(fd) }
