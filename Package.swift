@@ -55,14 +55,16 @@ let package = Package(
         ),
         // BuildInfo.swift for `tdefs --version`: VERSION and the git commit (scripts/build-info.sh).
         .plugin(name: "BuildInfoPlugin", capability: .buildTool(), path: "Plugins/BuildInfoPlugin"),
+        // What both test targets share: real servers started for a test (PyKMIP), free ports.
+        .target(name: "TDEFSTestSupport", path: "Tests/TDEFSTestSupport"),
         .testTarget(
             name: "TDEFSCoreTests",
-            dependencies: ["TDEFSCore", "CPlatform"],
+            dependencies: ["TDEFSCore", "CPlatform", "TDEFSTestSupport"],
             path: "Tests/TDEFSCoreTests"
         ),
         .testTarget(
             name: "TDEFSMountTests",
-            dependencies: ["TDEFSCore", "CPlatform"],
+            dependencies: ["TDEFSCore", "CPlatform", "TDEFSTestSupport"],
             path: "Tests/TDEFSMountTests"
         ),
     ],

@@ -20,6 +20,11 @@ enum ExitStatus: Int32 {
     case notMounted = 14
     /// The volume is already mounted, or locked by another tdefs process.
     case alreadyMounted = 15
+    /// A key manager (a KMIP server) could not be reached or refused the TLS session: worth retrying.
+    case keyManagerUnreachable = 16
+    /// The key manager answered and refused the volume's key (revoked, destroyed, unknown, not this
+    /// client's): retrying does not help.
+    case keyManagerRefused = 17
     /// Reserved: fsck found damage.
     case fsckFoundDamage = 20
 }
@@ -47,6 +52,8 @@ struct CLIError: Error, CustomStringConvertible {
         case let e as KeySourceError:
             if case .noTerminal = e { return CLIError(.usage, e.description) }
             return CLIError(.failure, e.description)
+        case let e as KeyManagerError:
+            return CLIError(e.isRefusal ? .keyManagerRefused : .keyManagerUnreachable, e.description)
         case let e as FuseDaemonError:
             return CLIError(.mountFailed, e.description)
         case let e as Errno:

@@ -78,8 +78,7 @@ struct ImportCommand: ParsableCommand {
                                + "remove \(path) and import again")
             }
             let config = try Volume.loadConfig(backingPath: path)
-            let (_, secret) = try key.read(confirm: false)
-            keyring = try Volume.unlock(config: config, secret: try secret.material(for: config.keySource.kdf), path: path)
+            keyring = try Volume.unlock(config: config, secret: try key.material(for: config, backing: path), path: path)
             resumeAfter = done
             formatVersion = config.formatVersion
             Console.error("tdefs: resuming an interrupted import: \(done) of \(survey.entries) entries were done")
@@ -88,11 +87,17 @@ struct ImportCommand: ParsableCommand {
                 throw CLIError(.failure, "\(path) is not empty: import needs an empty or missing backing directory "
                                + "(or one holding an interrupted import)")
             }
-            let (source, secret) = try key.read(confirm: true)
-            let kdf = source.kdfForNewVolume
-            let material = try secret.material(for: kdf)
-            let config = try Volume.create(backingPath: path, secret: material, kdf: kdf, cipher: cipher.size)
-            keyring = try Volume.unlock(config: config, secret: material, path: path)
+            let volumeID = Random.bytes(VolumeConfig.volumeIDBytes)
+            let newKey = try key.newVolumeKey(volumeID: volumeID)
+            let config: VolumeConfig
+            do {
+                config = try Volume.create(backingPath: path, secret: newKey.material, kdf: newKey.kdf, cipher: cipher.size,
+                                           volumeID: volumeID, kmip: newKey.kmip)
+            } catch {
+                newKey.discardCreatedKey()
+                throw error
+            }
+            keyring = try Volume.unlock(config: config, secret: newKey.material, path: path)
         }
         // Nobody mounts the volume while it is being filled.
         let lock = try VolumeLock(backingPath: path)

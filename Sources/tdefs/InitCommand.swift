@@ -35,16 +35,26 @@ struct InitCommand: ParsableCommand {
     }
 
     func run() throws {
-        let (source, secret) = try key.read(confirm: true)
-        let kdf = source.kdfForNewVolume
-        let material = try secret.material(for: kdf)
         let path = Paths.absolute(backing)
-        let scrypt = kdf == .scrypt ? try scryptCost.parameters() : .standard
-        let config = try Volume.create(backingPath: path, secret: material, kdf: kdf, cipher: cipher.size, scrypt: scrypt,
-                                       formatVersion: formatVersion)
+        // Refused before a key server is asked to make a key for it.
+        if Paths.isDirectory(path) && Paths.hasEntries(path) {
+            throw CLIError.from(Paths.exists(path + "/" + VolumeConfig.fileName) ? VolumeError.alreadyAVolume(path: path) : VolumeError.notEmpty(path: path))
+        }
+        let volumeID = Random.bytes(VolumeConfig.volumeIDBytes)
+        let newKey = try key.newVolumeKey(volumeID: volumeID)
+        let config: VolumeConfig
+        do {
+            let scrypt = newKey.kdf == .scrypt ? try scryptCost.parameters() : .standard
+            config = try Volume.create(backingPath: path, secret: newKey.material, kdf: newKey.kdf, cipher: cipher.size, scrypt: scrypt,
+                                       formatVersion: formatVersion, volumeID: volumeID, kmip: newKey.kmip)
+        } catch {
+            newKey.discardCreatedKey()
+            throw error
+        }
         KeyLifecycle.audit("init", config: config, backing: path, epoch: config.currentEpoch,
-                           [("cipher", cipher.size.cipherName), ("kdf", kdf.rawValue)])
+                           [("cipher", cipher.size.cipherName)] + newKey.auditDetails)
+        let kmip = newKey.kmip.map { ", KMIP key \($0.keyID) on \(newKey.server?.endpoint ?? "")" } ?? ""
         Console.out("tdefs: created volume \(Base64URL.encode(config.volumeID)) in \(path) "
-            + "(\(cipher.size.cipherName), key derivation \(kdf.rawValue))")
+            + "(\(cipher.size.cipherName), key derivation \(newKey.kdf.rawValue)\(kmip))")
     }
 }

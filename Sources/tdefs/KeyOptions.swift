@@ -3,7 +3,8 @@ import Glibc
 import TDEFSCore
 
 /// KEY := --key-file PATH | --passphrase-file PATH | --key-command CMD | --passphrase-command CMD |
-/// --key-credential NAME (none: prompt on a terminal).
+/// --key-credential NAME | --key-kmip HOST:PORT --kmip-client-cert P --kmip-client-key P --kmip-ca P
+/// [--kmip-key-id ID] (none: prompt on a terminal).
 struct KeyOptions: ParsableArguments {
     @Option(name: .customLong("key-file"), help: ArgumentHelp(
         "File with the key: at least 32 bytes, raw or as one line of base64.", valueName: "path"))
@@ -33,10 +34,49 @@ struct KeyOptions: ParsableArguments {
         valueName: "name"))
     var keyCredential: String?
 
+    @Option(name: .customLong("key-kmip"), help: ArgumentHelp(
+        "KMIP server that holds the volume's key (with --kmip-client-cert, --kmip-client-key, --kmip-ca).",
+        valueName: "host:port"))
+    var keyKMIP: String?
+
+    @Option(name: .customLong("kmip-client-cert"), help: ArgumentHelp(
+        "PEM certificate (chain) tdefs presents to the KMIP server.", valueName: "path"))
+    var kmipClientCert: String?
+
+    @Option(name: .customLong("kmip-client-key"), help: ArgumentHelp(
+        "PEM private key of the client certificate (unencrypted; mode 600).", valueName: "path"))
+    var kmipClientKey: String?
+
+    @Option(name: .customLong("kmip-ca"), help: ArgumentHelp(
+        "PEM CA certificates that the KMIP server's certificate must chain to.", valueName: "path"))
+    var kmipCA: String?
+
+    @Option(name: .customLong("kmip-key-id"), help: ArgumentHelp(
+        "The key's unique identifier on the KMIP server (init: use this key instead of creating one).",
+        valueName: "id"))
+    var kmipKeyID: String?
+
+    /// Extension: how a new volume's secret is had from the KMIP key (tdefs.conf records it).
+    @Option(name: .customLong("kmip-mode"), help: ArgumentHelp(
+        "For a new KMIP key source: encrypt (the server wraps a data key; the default) or get (the key is fetched, for servers without Encrypt).",
+        valueName: "encrypt|get"))
+    var kmipMode: KMIPModeChoice = .encrypt
+
     func validate() throws {
-        let given = [keyFile, passphraseFile, keyCommand, passphraseCommand, keyCredential].compactMap { $0 }
+        let given = [keyFile, passphraseFile, keyCommand, passphraseCommand, keyCredential, keyKMIP].compactMap { $0 }
         if given.count > 1 {
-            throw ValidationError("give at most one of --key-file, --passphrase-file, --key-command, --passphrase-command, --key-credential")
+            throw ValidationError("give at most one of --key-file, --passphrase-file, --key-command, --passphrase-command, --key-credential, --key-kmip")
+        }
+        if let keyKMIP {
+            guard KMIPConnection.parseEndpoint(keyKMIP) != nil else { throw ValidationError("--key-kmip takes HOST:PORT (or [IPv6]:PORT)") }
+            guard kmipClientCert != nil, kmipClientKey != nil, kmipCA != nil else {
+                throw ValidationError("--key-kmip needs --kmip-client-cert, --kmip-client-key and --kmip-ca")
+            }
+        } else if kmipKeyID != nil {
+            throw ValidationError("--kmip-key-id needs --key-kmip")
+        }
+        for value in [kmipClientCert, kmipClientKey, kmipCA, kmipKeyID].compactMap({ $0 }) where value.isEmpty {
+            throw ValidationError("a KMIP option's value is empty")
         }
         if let keyCredential, keyCredential.contains("/") || keyCredential == "." || keyCredential == ".." {
             throw ValidationError("--key-credential takes a credential name, not a path")
@@ -47,7 +87,27 @@ struct KeyOptions: ParsableArguments {
     }
 
     /// True when any KEY option is given.
-    var anyGiven: Bool { [keyFile, passphraseFile, keyCommand, passphraseCommand, keyCredential].contains { $0 != nil } }
+    var anyGiven: Bool { [keyFile, passphraseFile, keyCommand, passphraseCommand, keyCredential, keyKMIP].contains { $0 != nil } }
+
+    /// The KMIP server named by `endpoint`, reached with the --kmip-client-* and --kmip-ca files.
+    func kmipServer(_ endpoint: String) throws(CLIError) -> KMIPKeyServer {
+        guard let kmipClientCert, let kmipClientKey, let kmipCA else {
+            throw CLIError(.usage, "a KMIP key source needs --kmip-client-cert, --kmip-client-key and --kmip-ca")
+        }
+        do {
+            return try KMIPKeyServer(endpoint: endpoint, credentials: .init(clientCertificate: kmipClientCert,
+                                                                           clientKey: kmipClientKey, caCertificates: kmipCA))
+        } catch {
+            throw CLIError(.usage, error.description)
+        }
+    }
+
+    /// --kmip-client-* or --kmip-ca given, but no KMIP key source to use them.
+    func refuseStrayKMIPOptions() throws(CLIError) {
+        if keyKMIP == nil && [kmipClientCert, kmipClientKey, kmipCA].contains(where: { $0 != nil }) {
+            throw CLIError(.usage, "--kmip-client-cert, --kmip-client-key and --kmip-ca belong to a KMIP key source (--key-kmip)")
+        }
+    }
 
     /// The chosen source; the terminal prompt when none is given and standard input is a terminal.
     func source() throws(CLIError) -> KeySource {
@@ -70,4 +130,9 @@ struct KeyOptions: ParsableArguments {
         let secret = try source.read(confirm: confirm, warn: { Console.warn($0) })
         return (source, secret)
     }
+}
+
+enum KMIPModeChoice: String, ExpressibleByArgument, CaseIterable {
+    case encrypt, get
+    var mode: KMIPRecord.Mode { self == .encrypt ? .encrypt : .get }
 }

@@ -98,8 +98,7 @@ struct MountCommand: ParsableCommand {
         let (backingPath, mountPath) = try preflight(nonempty: list.nonempty)
         let config = try Volume.loadConfig(backingPath: backingPath)
         if let notify { SystemdNotify.send("STATUS=Unlocking \(backingPath)", to: notify) }
-        let (_, secret) = try key.read(confirm: false)
-        let material = try secret.material(for: config.keySource.kdf)
+        let material = try key.material(for: config, backing: backingPath)
         // A wrong key stops here: nothing mounted, nothing in the backing directory touched.
         let keyring: Keyring
         do {

@@ -2,7 +2,8 @@ import ArgumentParser
 import TDEFSCore
 
 /// The new key source of `passwd`: exactly one of --new-key-file, --new-passphrase-file,
-/// --new-key-command, --new-passphrase-command.
+/// --new-key-command, --new-passphrase-command, --new-key-kmip (which reaches the server with the
+/// --kmip-client-* and --kmip-ca files of KEY, and --kmip-mode).
 struct NewKeyOptions: ParsableArguments {
     @Option(name: .customLong("new-key-file"), help: ArgumentHelp("The new key file.", valueName: "path"))
     var newKeyFile: String?
@@ -17,18 +18,51 @@ struct NewKeyOptions: ParsableArguments {
         "A command that prints the new passphrase (stretched with scrypt).", valueName: "command"))
     var newPassphraseCommand: String?
 
+    @Option(name: .customLong("new-key-kmip"), help: ArgumentHelp(
+        "A KMIP server to hold the new key (reached with --kmip-client-cert, --kmip-client-key, --kmip-ca).",
+        valueName: "host:port"))
+    var newKeyKMIP: String?
+
+    @Option(name: .customLong("new-kmip-key-id"), help: ArgumentHelp(
+        "With --new-key-kmip: use this existing key instead of creating one.", valueName: "id"))
+    var newKMIPKeyID: String?
+
     func validate() throws {
-        let given = [newKeyFile, newPassphraseFile, newKeyCommand, newPassphraseCommand].compactMap { $0 }
+        let given = [newKeyFile, newPassphraseFile, newKeyCommand, newPassphraseCommand, newKeyKMIP].compactMap { $0 }
         if given.count != 1 {
-            throw ValidationError("give exactly one of --new-key-file, --new-passphrase-file, --new-key-command, --new-passphrase-command")
+            throw ValidationError("give exactly one of --new-key-file, --new-passphrase-file, --new-key-command, --new-passphrase-command, --new-key-kmip")
         }
+        if let newKeyKMIP, KMIPConnection.parseEndpoint(newKeyKMIP) == nil {
+            throw ValidationError("--new-key-kmip takes HOST:PORT (or [IPv6]:PORT)")
+        }
+        if newKMIPKeyID != nil && newKeyKMIP == nil { throw ValidationError("--new-kmip-key-id needs --new-key-kmip") }
+        if newKMIPKeyID?.isEmpty == true { throw ValidationError("--new-kmip-key-id is empty") }
     }
 
-    var source: KeySource {
+    /// The new secret's source; nil for a KMIP key.
+    var source: KeySource? {
         if let newKeyFile { return .keyFile(newKeyFile) }
         if let newPassphraseFile { return .passphraseFile(newPassphraseFile) }
         if let newPassphraseCommand { return .passphraseCommand(newPassphraseCommand) }
-        return .keyCommand(newKeyCommand!)
+        if let newKeyCommand { return .keyCommand(newKeyCommand) }
+        return nil
+    }
+
+    /// The new key source's record (fresh salt) and KEK for the volume `volumeID`; `key` lends the
+    /// KMIP client files and mode.
+    func newKey(volumeID: [UInt8], key: KeyOptions, cost: ScryptCostOption) throws -> (VolumeConfig.KeySource, SecureBytes, NewVolumeKey?) {
+        if let newKeyKMIP {
+            let made = try NewVolumeKey.kmip(server: try key.kmipServer(newKeyKMIP), keyID: newKMIPKeyID, mode: key.kmipMode.mode,
+                                             volumeID: volumeID)
+            let keySource = VolumeConfig.KeySource(kdf: .kmip, salt: Random.bytes(VolumeConfig.saltBytes), scrypt: nil, kmip: made.kmip)
+            guard let kek = VolumeCrypto.deriveKEK(secret: made.material, keySource: keySource) else {
+                throw CLIError(.failure, "key derivation failed")
+            }
+            return (keySource, kek, made)
+        }
+        let source = source!
+        let keySource = try KeyLifecycle.newKeySource(for: source, cost: cost)
+        return (keySource, try KeyLifecycle.kek(from: source, keySource: keySource), nil)
     }
 }
 
@@ -51,9 +85,9 @@ enum KeyLifecycle {
     }
 
     /// Unlocks with the KEY options; records a failed unlock in the audit log.
-    static func unlock(_ key: KeyOptions, config: VolumeConfig, backing: String) throws -> (Keyring, SecureBytes) {
-        let (_, secret) = try key.read(confirm: false)
-        let material = try secret.material(for: config.keySource.kdf)
+    static func unlock(_ key: KeyOptions, config: VolumeConfig, backing: String,
+                       kmipFilesServeNewKey: Bool = false) throws -> (Keyring, SecureBytes) {
+        let material = try key.material(for: config, backing: backing, kmipFilesServeNewKey: kmipFilesServeNewKey)
         do {
             let keyring = try Volume.unlock(config: config, secret: material, path: backing)
             guard let kek = VolumeCrypto.deriveKEK(secret: material, keySource: config.keySource) else {

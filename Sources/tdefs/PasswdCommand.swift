@@ -18,17 +18,25 @@ struct PasswdCommand: ParsableCommand {
     func run() throws {
         let located = VolumeLocator.locate(path)
         let backing = located.backingPath
-        let keySource = try KeyLifecycle.newKeySource(for: newKey.source, cost: scryptCost)
-        let newKEK = try KeyLifecycle.kek(from: newKey.source, keySource: keySource)
-        let config = try ConfigTransaction.replaceKey(backingPath: backing) { config in
-            // Checked under the lock, against the configuration being replaced.
-            let (keyring, _) = try KeyLifecycle.unlock(key, config: config, backing: backing)
-            try EpochFactory.rewrapAll(&config, keyring: keyring, kek: newKEK, keySource: keySource)
-            return newKEK
+        // The volume ID names a key made on a KMIP server; the configuration is read again under the lock.
+        let volumeID = try Volume.loadConfig(backingPath: backing).volumeID
+        let (keySource, newKEK, kmip) = try newKey.newKey(volumeID: volumeID, key: key, cost: scryptCost)
+        let config: VolumeConfig
+        do {
+            config = try ConfigTransaction.replaceKey(backingPath: backing) { config in
+                // Checked under the lock, against the configuration being replaced.
+                let (keyring, _) = try KeyLifecycle.unlock(key, config: config, backing: backing,
+                                                           kmipFilesServeNewKey: newKey.newKeyKMIP != nil)
+                try EpochFactory.rewrapAll(&config, keyring: keyring, kek: newKEK, keySource: keySource)
+                return newKEK
+            }
+        } catch {
+            kmip?.discardCreatedKey()
+            throw error
         }
         if KeyLifecycle.isMounted(located) { ConfigRollbackCheck.tellDaemon(config, backing: backing) }
         KeyLifecycle.audit("passwd", config: config, backing: backing, epoch: config.currentEpoch,
-                           [("kdf", keySource.kdf.rawValue)])
+                           kmip?.auditDetails ?? [("kdf", keySource.kdf.rawValue)])
         Console.out("tdefs: key source of \(backing) replaced (\(keySource.kdf.rawValue)); the old key no longer opens it")
     }
 }

@@ -31,6 +31,12 @@ enum Paths {
         return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
     }
 
+    /// True when something (of any type, a dangling symlink too) is at `path`.
+    static func exists(_ path: String) -> Bool {
+        var st = stat()
+        return lstat(path, &st) == 0
+    }
+
     /// True when the directory has entries besides "." and ".." (false when it cannot be read).
     static func hasEntries(_ path: String) -> Bool {
         guard let dir = opendir(path) else { return false }

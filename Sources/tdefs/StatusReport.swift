@@ -20,6 +20,8 @@ struct StatusReport {
     /// scrypt's parameters (passphrase volumes), and whether they are below the default.
     var scrypt: KDF.ScryptParameters?
     var weakKeyDerivation: Bool
+    /// The KMIP key that holds the volume's secret (key derivation kmip).
+    var kmip: KMIPRecord?
     var currentEpoch: UInt32
     var lastRotated: String
     var epochs: [EpochInfo]
@@ -48,6 +50,7 @@ struct StatusReport {
         keyDerivation = config.keySource.kdf.rawValue
         scrypt = config.keySource.scrypt
         weakKeyDerivation = config.keySource.isWeakened
+        kmip = config.keySource.kmip
         currentEpoch = config.currentEpoch
         lastRotated = config.epoch(config.currentEpoch)?.created ?? config.created
         epochs = config.epochs.sorted { $0.epoch < $1.epoch }.map {
@@ -76,6 +79,7 @@ struct StatusReport {
             ("keyDerivation", .string(keyDerivation)),
             ("scrypt", scrypt.map { .object([("n", .int(Int64($0.n))), ("r", .uint($0.r)), ("p", .uint($0.p))]) } ?? .null),
             ("weakKeyDerivation", .bool(weakKeyDerivation)),
+            ("keyManager", kmip.map { .object([("kind", .string("kmip")), ("keyID", .string($0.keyID)), ("mode", .string($0.mode.rawValue))]) } ?? .null),
             ("currentEpoch", .uint(currentEpoch)),
             ("lastRotated", .string(lastRotated)),
             ("epochs", .array(epochs.map {
@@ -105,7 +109,8 @@ struct StatusReport {
             ("format", "\(format) v\(formatVersion)"),
             ("created", created),
             ("cipher", cipher),
-            ("key source", scrypt.map { "passphrase (scrypt N=\($0.n), r=\($0.r), p=\($0.p))" } ?? "key (hkdf-sha256)"),
+            ("key source", kmip.map { "KMIP server, key \($0.keyID) (\($0.mode == .encrypt ? "it decrypts the volume's data key" : "the key is fetched"))" }
+                ?? scrypt.map { "passphrase (scrypt N=\($0.n), r=\($0.r), p=\($0.p))" } ?? "key (hkdf-sha256)"),
             ("last rotated", lastRotated),
         ]
         for e in epochs {

@@ -2,14 +2,14 @@
 /// options). `--help`, the man page and both documents show exactly these lines; a test
 /// (CLIContractTests) compares them.
 enum Synopsis {
-    static let key = "KEY := --key-file PATH | --passphrase-file PATH | --key-command CMD | --passphrase-command CMD | --key-credential NAME"
+    static let key = "KEY := --key-file PATH | --passphrase-file PATH | --key-command CMD | --passphrase-command CMD | --key-credential NAME | --key-kmip HOST:PORT --kmip-client-cert P --kmip-client-key P --kmip-ca P [--kmip-key-id ID] [--kmip-mode encrypt|get]"
     static let cipher = "[--cipher aes-256-gcm|aes-192-gcm]"
 
     static let initVolume = "tdefs init BACKING [KEY] \(cipher) [--scrypt-n N] [--format-version 1|2|3]"
     static let mount = "tdefs mount BACKING MOUNTPOINT [KEY] [-f|--foreground] [-o OPT,...]"
     static let unmount = "tdefs unmount MOUNTPOINT"
     static let status = "tdefs status BACKING|MOUNTPOINT [--json]"
-    static let passwd = "tdefs passwd BACKING|MOUNTPOINT [KEY] (--new-key-file P | --new-passphrase-file P | --new-key-command C | --new-passphrase-command C) [--scrypt-n N]"
+    static let passwd = "tdefs passwd BACKING|MOUNTPOINT [KEY] (--new-key-file P | --new-passphrase-file P | --new-key-command C | --new-passphrase-command C | --new-key-kmip HOST:PORT [--new-kmip-key-id ID]) [--scrypt-n N]"
     static let rotate = "tdefs rotate BACKING|MOUNTPOINT [KEY] [--reencrypt] \(cipher)"
     static let retire = "tdefs retire BACKING|MOUNTPOINT [KEY] --epoch N"
     static let exportKey = "tdefs export-key BACKING|MOUNTPOINT [KEY] --epoch N (--to-key-file P | --to-passphrase-file P) [--output FILE] [--scrypt-n N]"

@@ -1,4 +1,5 @@
 import XCTest
+import TDEFSTestSupport
 @testable import TDEFSCore
 
 /// KMIPConnection against a real PyKMIP server over mutual TLS (KMIPTestServer): a key made,

@@ -1,4 +1,5 @@
 import XCTest
+import TDEFSTestSupport
 import Foundation
 import Glibc
 import TDEFSCore
@@ -104,18 +105,6 @@ struct Scrape {
 }
 
 /// A loopback port nobody listens on now (the kernel picks it).
-func freeLoopbackPort() -> UInt16 {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var a = sockaddr_in()
-    a.sin_family = sa_family_t(AF_INET)
-    a.sin_addr.s_addr = inet_addr("127.0.0.1")
-    _ = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-    return UInt16(bigEndian: a.sin_port)
-}
-
 /// Polls `condition` (every 50 ms, for at most `attempts` tries): for what the kernel does after a
 /// call returns (a RELEASE after close). Nothing is timed; the bound only keeps a broken daemon
 /// from hanging the suite.

@@ -1,4 +1,5 @@
 import XCTest
+import TDEFSTestSupport
 import Foundation
 import Glibc
 import CPlatform

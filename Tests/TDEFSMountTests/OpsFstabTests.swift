@@ -1,4 +1,5 @@
 import XCTest
+import TDEFSTestSupport
 import Foundation
 import Glibc
 
@@ -113,6 +114,39 @@ final class OpsFstabTests: XCTestCase {
         let r = runCommand(mountTool, ["-T", fstab, vol.mnt], env: helperEnv)
         XCTAssertEqual(r.status, 10, r.summary)
         XCTAssertFalse(Ops.isMountPoint(vol.mnt))
+    }
+
+    /// kmip= and its kmipclientcert=, kmipclientkey=, kmipca=, kmipkeyid= options, against a real
+    /// PyKMIP server: the volume's key moved to the server by passwd, then mounted from fstab.
+    func testAKMIPKeySourceFromFstab() throws {
+        let server = try KMIPTestServer()
+        defer { server.stop() }
+        let files = "kmipclientcert=\(server.clientCertificate),kmipclientkey=\(server.clientKey),kmipca=\(server.caCertificate)"
+        let moved = vol.tdefs(["passwd", vol.backing, "--key-file", vol.keyFile, "--new-key-kmip", "127.0.0.1:\(server.port)",
+                               "--kmip-client-cert", server.clientCertificate, "--kmip-client-key", server.clientKey,
+                               "--kmip-ca", server.caCertificate])
+        XCTAssertEqual(moved.status, 0, moved.summary)
+        let conf = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(try readFile(vol.backing + "/tdefs.conf"))) as? [String: Any])
+        let keyID = try XCTUnwrap(((conf["keySource"] as? [String: Any])?["kmip"] as? [String: Any])?["keyID"] as? String)
+
+        let fstab = try writeFstab("kmip=127.0.0.1:\(server.port),\(files),kmipkeyid=\(keyID),noatime,_netdev")
+        var r = runCommand(mountTool, ["-T", fstab, vol.mnt], env: helperEnv)
+        XCTAssertEqual(r.status, 0, r.summary)
+        XCTAssertEqual(Ops.mountType(vol.mnt), "fuse.tdefs")
+        try writeFile(vol.mnt + "/from-fstab", "kmip")
+        r = runCommand(umountTool, [vol.mnt])
+        XCTAssertEqual(r.status, 0, r.summary)
+        vol.waitForDaemonExit()
+
+        // The server down: exit 16 through mount(8), nothing mounted.
+        let down = try writeFstab("kmip=127.0.0.1:\(freeLoopbackPort()),\(files)")
+        r = runCommand(mountTool, ["-T", down, vol.mnt], env: helperEnv)
+        XCTAssertEqual(r.status, 16, r.summary)
+        XCTAssertFalse(Ops.isMountPoint(vol.mnt))
+        // The client options without kmip= are refused by the helper.
+        let stray = runCommand("/bin/sh", [Harness.packageRoot() + "/scripts/mount.fuse.tdefs", vol.backing, vol.mnt, "-f", "-o",
+                                           "keyfile=/k,kmipca=/ca"], env: helperEnv)
+        XCTAssertEqual(stray.status, 1, stray.summary)
     }
 
     /// The helper's option handling, without mounting (-f: fake, -v: say what would run).

@@ -99,6 +99,11 @@ final class OpsUnitTests: XCTestCase {
         let exec = value("ExecStart").first ?? ""
         XCTAssertTrue(exec.contains(" mount ${BACKING} ${MOUNTPOINT} $KEY_OPTIONS --foreground $MOUNT_OPTIONS"), exec)
         XCTAssertTrue(value("ExecStopPost").first?.contains("fusermount3 -u -z \"$${MOUNTPOINT}\"") ?? false)
+        // A key server that is down at boot (exit 16) is retried (Restart=on-failure) within the
+        // start limit; what retrying cannot mend (usage, wrong key, a revoked key: 17) is not.
+        XCTAssertEqual(value("Restart"), ["on-failure"])
+        let noRestart = (value("RestartPreventExitStatus").first ?? "").split(separator: " ")
+        XCTAssertTrue(noRestart.contains("10") && noRestart.contains("17") && !noRestart.contains("16"), "\(noRestart)")
         let namespacing = ["ProtectSystem", "ProtectHome", "PrivateTmp", "PrivateDevices", "PrivateMounts",
                            "ReadOnlyPaths", "ReadWritePaths", "InaccessiblePaths", "TemporaryFileSystem",
                            "BindPaths", "BindReadOnlyPaths", "ProtectKernelTunables", "ProtectKernelModules",

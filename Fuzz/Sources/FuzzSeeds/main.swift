@@ -56,6 +56,13 @@ two.epochs.append(.init(epoch: 2, created: "2026-01-02T00:00:00Z", cipher: .aes1
 two.currentEpoch = 2
 two.rotation = .init(state: "rewrapping", done: 3, total: 10, toEpoch: 2)
 write("FuzzConfig", "two-epochs-rotation.conf", two.encoded())
+var kmip = base
+kmip.keySource = .init(kdf: .kmip, salt: base.keySource.salt, scrypt: nil,
+                       kmip: KMIPRecord(keyID: "42", mode: .encrypt, iv: [UInt8](repeating: 3, count: 16),
+                                        wrappedSecret: [UInt8](repeating: 5, count: 48)))
+write("FuzzConfig", "kmip-encrypt.conf", kmip.encoded())
+kmip.keySource.kmip = KMIPRecord(keyID: "tdefs-key", mode: .get)
+write("FuzzConfig", "kmip-get.conf", kmip.encoded())
 let text = String(decoding: configs[0].1, as: UTF8.self)
 /// The first occurrence of `old` in `s` replaced by `new` (no Foundation: FuzzSeeds links without it).
 func replacing(_ s: String, _ old: String, with new: String) -> String {

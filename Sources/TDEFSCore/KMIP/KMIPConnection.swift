@@ -68,7 +68,12 @@ public final class KMIPConnection {
                 throw .transport("the TLS handshake with \(host):\(port) failed: the server's certificate does not verify ("
                     + String(cString: X509_verify_cert_error_string(verify)) + ")")
             }
-            throw Self.failure("the TLS handshake with \(host):\(port)")
+            let failure = Self.failure("the TLS handshake with \(host):\(port)")
+            // A TLS alert from the server during the handshake: it refused tdefs' certificate.
+            if case .transport(let why) = failure, why.contains("alert") {
+                throw .transport(why + " (the server refused the client certificate: is it one its CA issued?)")
+            }
+            throw failure
         }
         context = ctx
         ssl = s

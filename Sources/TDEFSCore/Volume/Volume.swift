@@ -10,12 +10,15 @@ public enum Volume {
 
     /// Makes a new volume in `backingPath`, which must be empty or missing (it is then created, with
     /// its parents, mode 0700). Writes the root tdefs.diriv (epoch 1) and then tdefs.conf.
-    /// `secret` is the key material as `kdf` expects it (see KeySecret.material(for:)).
+    /// `secret` is the key material as `kdf` expects it (see KeySecret.material(for:)); a kmip
+    /// volume passes the record of its server-held key and the volume ID that key was named for.
     @discardableResult
     public static func create(backingPath: String, secret: SecureBytes, kdf: VolumeConfig.KeyDerivation,
                               cipher: AESKeySize = .aes256,
                               scrypt: KDF.ScryptParameters = .standard,
-                              formatVersion: Int = VolumeConfig.formatVersion) throws(VolumeError) -> VolumeConfig {
+                              formatVersion: Int = VolumeConfig.formatVersion,
+                              volumeID: [UInt8] = Random.bytes(VolumeConfig.volumeIDBytes),
+                              kmip: KMIPRecord? = nil) throws(VolumeError) -> VolumeConfig {
         try makeDirectory(backingPath)
         let dir = try BackingDirectory(path: backingPath)
         guard try dir.isEmpty() else {
@@ -24,9 +27,9 @@ public enum Volume {
             }
             throw .notEmpty(path: backingPath)
         }
-        let volumeID = Random.bytes(VolumeConfig.volumeIDBytes)
         let keySource = VolumeConfig.KeySource(kdf: kdf, salt: Random.bytes(VolumeConfig.saltBytes),
-                                               scrypt: kdf == .scrypt ? scrypt : nil)
+                                               scrypt: kdf == .scrypt ? scrypt : nil, kmip: kdf == .kmip ? kmip : nil)
+        if let why = VolumeConfig.keySourceProblem(keySource) { throw .corruptConfig(path: backingPath, detail: why) }
         if kdf == .scrypt, let why = VolumeConfig.scryptProblem(scrypt) {
             throw .corruptConfig(path: backingPath, detail: why)
         }

@@ -14,6 +14,9 @@ public struct VolumeConfig: Equatable, Sendable {
     public enum KeyDerivation: String, Codable, Sendable {
         case scrypt
         case hkdfSHA256 = "hkdf-sha256"
+        /// The secret is a data key that a KMIP server unwraps (or hands out) on each unlock; the
+        /// KEK is derived from it as for hkdf-sha256 (docs/key-managers.md).
+        case kmip
     }
 
     public struct KeySource: Equatable, Sendable {
@@ -21,8 +24,10 @@ public struct VolumeConfig: Equatable, Sendable {
         public var salt: [UInt8]
         /// Present exactly when `kdf` is scrypt.
         public var scrypt: KDF.ScryptParameters?
-        public init(kdf: KeyDerivation, salt: [UInt8], scrypt: KDF.ScryptParameters?) {
-            self.kdf = kdf; self.salt = salt; self.scrypt = scrypt
+        /// Present exactly when `kdf` is kmip.
+        public var kmip: KMIPRecord?
+        public init(kdf: KeyDerivation, salt: [UInt8], scrypt: KDF.ScryptParameters?, kmip: KMIPRecord? = nil) {
+            self.kdf = kdf; self.salt = salt; self.scrypt = scrypt; self.kmip = kmip
         }
 
         /// A passphrase KDF cheaper than the default: scrypt with a smaller N, r or p.
@@ -91,14 +96,7 @@ public struct VolumeConfig: Equatable, Sendable {
         if formatVersion < 1 || formatVersion > Self.formatVersion { return "formatVersion \(formatVersion) is not 1, 2 or 3" }
         if volumeID.count != Self.volumeIDBytes { return "volumeID is not \(Self.volumeIDBytes) bytes" }
         if created.isEmpty { return "created is empty" }
-        if keySource.salt.count != Self.saltBytes { return "keySource.salt is not \(Self.saltBytes) bytes" }
-        switch keySource.kdf {
-        case .scrypt:
-            guard let p = keySource.scrypt else { return "keySource lacks scrypt parameters n, r, p" }
-            if let why = Self.scryptProblem(p) { return "keySource: \(why)" }
-        case .hkdfSHA256:
-            break
-        }
+        if let why = Self.keySourceProblem(keySource) { return why }
         if epochs.isEmpty { return "no epochs" }
         var seen = Set<UInt32>()
         for e in epochs {
@@ -112,6 +110,22 @@ public struct VolumeConfig: Equatable, Sendable {
         if !seen.contains(currentEpoch) { return "currentEpoch \(currentEpoch) is not among the epochs" }
         if let r = rotation, r.state.isEmpty { return "rotation.state is empty" }
         if let mac, mac.count != VolumeConfigSeal.macBytes { return "mac is not \(VolumeConfigSeal.macBytes) bytes" }
+        return nil
+    }
+
+    /// What is wrong with a key-source record, or nil.
+    public static func keySourceProblem(_ keySource: KeySource) -> String? {
+        if keySource.salt.count != saltBytes { return "keySource.salt is not \(saltBytes) bytes" }
+        switch keySource.kdf {
+        case .scrypt:
+            guard let p = keySource.scrypt else { return "keySource lacks scrypt parameters n, r, p" }
+            if let why = scryptProblem(p) { return "keySource: \(why)" }
+        case .hkdfSHA256:
+            break
+        case .kmip:
+            guard let record = keySource.kmip else { return "keySource lacks the KMIP key's record (keyID, mode)" }
+            if let why = record.problem() { return "keySource: \(why)" }
+        }
         return nil
     }
 

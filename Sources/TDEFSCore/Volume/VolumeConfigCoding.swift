@@ -85,6 +85,9 @@ extension VolumeConfig: Codable {
         if keySource.kdf == .scrypt, let p = keySource.scrypt {
             source += [("n", .uint(p.n)), ("r", .uint(p.r)), ("p", .uint(p.p))]
         }
+        if keySource.kdf == .kmip, let k = keySource.kmip {
+            source.append(("kmip", k.json))
+        }
         return .object([
             ("format", .string(Self.formatName)),
             ("formatVersion", .int(Int64(formatVersion))),
@@ -118,7 +121,7 @@ extension VolumeConfig: Codable {
 }
 
 extension VolumeConfig.KeySource: Codable {
-    enum Keys: String, CodingKey { case kdf, salt, n, r, p }
+    enum Keys: String, CodingKey { case kdf, salt, n, r, p, kmip }
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: Keys.self)
@@ -134,6 +137,7 @@ extension VolumeConfig.KeySource: Codable {
         } else {
             scrypt = nil
         }
+        kmip = kdf == .kmip ? try c.decode(KMIPRecord.self, forKey: .kmip) : nil
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -145,6 +149,37 @@ extension VolumeConfig.KeySource: Codable {
             try c.encode(s.r, forKey: .r)
             try c.encode(s.p, forKey: .p)
         }
+        if kdf == .kmip, let k = kmip { try c.encode(k, forKey: .kmip) }
+    }
+}
+
+extension KMIPRecord: Codable {
+    enum Keys: String, CodingKey { case keyID, mode, iv, wrappedSecret }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: Keys.self)
+        keyID = try c.decode(String.self, forKey: .keyID)
+        guard let mode = Mode(rawValue: try c.decode(String.self, forKey: .mode)) else {
+            throw DecodingError.dataCorruptedError(forKey: .mode, in: c, debugDescription: "unknown mode")
+        }
+        self.mode = mode
+        iv = c.contains(.iv) ? try c.decodeBase64URL(.iv) : nil
+        wrappedSecret = c.contains(.wrappedSecret) ? try c.decodeBase64URL(.wrappedSecret) : nil
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: Keys.self)
+        try c.encode(keyID, forKey: .keyID)
+        try c.encode(mode.rawValue, forKey: .mode)
+        try c.encodeIfPresent(iv.map { Base64URL.encode($0) }, forKey: .iv)
+        try c.encodeIfPresent(wrappedSecret.map { Base64URL.encode($0) }, forKey: .wrappedSecret)
+    }
+
+    var json: JSONText {
+        var fields: [(String, JSONText)] = [("keyID", .string(keyID)), ("mode", .string(mode.rawValue))]
+        if let iv { fields.append(("iv", .string(Base64URL.encode(iv)))) }
+        if let wrappedSecret { fields.append(("wrappedSecret", .string(Base64URL.encode(wrappedSecret)))) }
+        return .object(fields)
     }
 }
 

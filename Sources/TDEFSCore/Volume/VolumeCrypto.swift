@@ -10,14 +10,15 @@ public enum VolumeCrypto {
     static let legacyAADLabel = Array("tdefs-conf-v1".utf8)
     static let sealedAADLabel = Array("tdefs-conf-v2".utf8)
 
-    /// The KEK: scrypt(secret, salt, n, r, p, 32) or HKDF-SHA256(secret, salt, "tdefs v1 kek", 32).
+    /// The KEK: scrypt(secret, salt, n, r, p, 32) or HKDF-SHA256(secret, salt, "tdefs v1 kek", 32)
+    /// (hkdf-sha256, and kmip, whose secret is the data key the server gave back).
     /// nil when scrypt refuses its parameters.
     public static func deriveKEK(secret: SecureBytes, keySource: VolumeConfig.KeySource) -> SecureBytes? {
         switch keySource.kdf {
         case .scrypt:
             guard let params = keySource.scrypt, VolumeConfig.scryptProblem(params) == nil else { return nil }
             return KDF.scrypt(passphrase: secret, salt: keySource.salt, parameters: params, length: kekBytes)
-        case .hkdfSHA256:
+        case .hkdfSHA256, .kmip:
             return KDF.hkdfSHA256(key: secret, salt: keySource.salt, info: kekInfo, length: kekBytes)
         }
     }

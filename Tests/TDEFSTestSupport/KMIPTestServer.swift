@@ -1,29 +1,27 @@
 import Foundation
 import Glibc
-import XCTest
 
 /// A real PyKMIP 0.10 server (Debian's python3-pykmip, installed by scripts/test-deps.sh) on
 /// 127.0.0.1 and a free port, with mutual TLS under certificates made here by openssl: a CA, the
 /// server's (subjectAltName IP:127.0.0.1), a client's, and a client's from another CA.
-final class KMIPTestServer {
-    let directory: String
-    var port: UInt16 = 0
+public final class KMIPTestServer {
+    public let directory: String
+    public private(set) var port: UInt16 = 0
     var process: Process?
 
-    var caCertificate: String { directory + "/ca.crt" }
-    var clientCertificate: String { directory + "/client.crt" }
-    var clientKey: String { directory + "/client.key" }
-    var rogueCertificate: String { directory + "/rogue-client.crt" }
-    var rogueKey: String { directory + "/rogue-client.key" }
+    public var caCertificate: String { directory + "/ca.crt" }
+    public var clientCertificate: String { directory + "/client.crt" }
+    public var clientKey: String { directory + "/client.key" }
+    public var rogueCertificate: String { directory + "/rogue-client.crt" }
+    public var rogueKey: String { directory + "/rogue-client.key" }
 
     static let serverBinary = "/usr/bin/pykmip-server"
     /// Debian's interpreter: the package lives in /usr/lib/python3/dist-packages.
     static let python = "/usr/bin/python3"
 
-    init() throws {
+    public init() throws {
         guard FileManager.default.isExecutableFile(atPath: Self.serverBinary) else {
-            throw XCTestError(.failureWhileWaiting, userInfo: [NSLocalizedDescriptionKey:
-                "\(Self.serverBinary) is missing: run scripts/test-deps.sh (python3-pykmip)"])
+            throw TestSupportError("\(Self.serverBinary) is missing: run scripts/test-deps.sh (python3-pykmip)")
         }
         var template = Array("/tmp/tdefs-kmip-XXXXXX".utf8CString)
         directory = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
@@ -42,17 +40,7 @@ final class KMIPTestServer {
 
     deinit { stop() }
 
-    static func freePort() -> UInt16 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-        return UInt16(bigEndian: addr.sin_port)
-    }
+    public static func freePort() -> UInt16 { freeLoopbackPort() }
 
     func run(_ args: [String]) throws {
         let p = Process()
@@ -64,7 +52,7 @@ final class KMIPTestServer {
         try p.run()
         p.waitUntilExit()
         guard p.terminationStatus == 0 else {
-            throw XCTestError(.failureWhileWaiting, userInfo: [NSLocalizedDescriptionKey: "openssl \(args.prefix(2).joined(separator: " ")) failed"])
+            throw TestSupportError("openssl \(args.prefix(2).joined(separator: " ")) failed")
         }
     }
 
@@ -127,11 +115,11 @@ final class KMIPTestServer {
         let log = (try? String(contentsOfFile: directory + "/server.log", encoding: .utf8)) ?? "(no log)"
         endServer()
         try? FileManager.default.removeItem(atPath: directory + "/server.log")
-        throw XCTestError(.failureWhileWaiting, userInfo: [NSLocalizedDescriptionKey: "PyKMIP's server did not start: \(log.suffix(800))"])
+        throw TestSupportError("PyKMIP's server did not start: \(log.suffix(800))")
     }
 
     /// Ends the server and removes its files.
-    func stop() {
+    public func stop() {
         endServer()
         _ = try? FileManager.default.removeItem(atPath: directory)
     }
@@ -139,7 +127,7 @@ final class KMIPTestServer {
     /// Ends the server's process group (ours: see start()), also when its leader has exited and
     /// left its children (the policy monitor, the multiprocessing helper). SIGTERM first; PyKMIP
     /// takes up to 13 s to leave its accept loop, so after 2 s the group is killed.
-    func endServer() {
+    public func endServer() {
         guard let p = process else { return }
         let group = p.processIdentifier
         kill(-group, SIGTERM)

@@ -1,0 +1,84 @@
+import TDEFSCore
+
+/// The key material of a volume's KDF, had from the KEY options: read from a file, command,
+/// credential or the terminal, or asked of a KMIP server. tdefs.conf decides how an existing
+/// volume's secret is used; the options decide what a new volume gets.
+extension KeyOptions {
+    /// What opens the existing volume `config` (the input of its KDF). `kmipFilesServeNewKey`:
+    /// the --kmip-client-* files are there for passwd's --new-key-kmip, not for KEY.
+    func material(for config: VolumeConfig, backing: String, kmipFilesServeNewKey: Bool = false) throws -> SecureBytes {
+        if config.keySource.kdf == .kmip, let record = config.keySource.kmip {
+            guard let keyKMIP else {
+                throw CLIError(.usage, "the key of \(backing) is held by a KMIP server (key \(record.keyID)): "
+                               + "give --key-kmip HOST:PORT with --kmip-client-cert, --kmip-client-key and --kmip-ca")
+            }
+            if let kmipKeyID, kmipKeyID != record.keyID {
+                throw CLIError(.usage, "--kmip-key-id \(kmipKeyID) is not the key of \(backing) (\(record.keyID))")
+            }
+            return try KMIPEnvelope.open(record, server: try kmipServer(keyKMIP))
+        }
+        if keyKMIP != nil {
+            throw CLIError(.usage, "the key of \(backing) is not held by a KMIP server (key derivation \(config.keySource.kdf.rawValue)): "
+                           + "give its key file, passphrase or key command")
+        }
+        if !kmipFilesServeNewKey { try refuseStrayKMIPOptions() }
+        let (_, secret) = try read(confirm: false)
+        return try secret.material(for: config.keySource.kdf)
+    }
+
+    /// The KDF, key material and (for a KMIP key) record of a new volume with ID `volumeID`.
+    func newVolumeKey(volumeID: [UInt8]) throws -> NewVolumeKey {
+        if let keyKMIP {
+            return try NewVolumeKey.kmip(server: try kmipServer(keyKMIP), keyID: kmipKeyID, mode: kmipMode.mode, volumeID: volumeID)
+        }
+        try refuseStrayKMIPOptions()
+        let (source, secret) = try read(confirm: true)
+        let kdf = source.kdfForNewVolume
+        return NewVolumeKey(kdf: kdf, material: try secret.material(for: kdf), kmip: nil)
+    }
+}
+
+/// A new volume's (or a new key source's) KDF and material; for a KMIP key, its record, the
+/// server, and the key made for it (discarded when the volume is then not written).
+struct NewVolumeKey {
+    let kdf: VolumeConfig.KeyDerivation
+    let material: SecureBytes
+    let kmip: KMIPRecord?
+    var server: KMIPKeyServer?
+    var createdKeyID: String?
+
+    init(kdf: VolumeConfig.KeyDerivation, material: SecureBytes, kmip: KMIPRecord?) {
+        self.kdf = kdf; self.material = material; self.kmip = kmip
+    }
+
+    /// Asks `server` for an envelope under key `keyID`, or under a key it makes now, named after
+    /// the volume ("tdefs-" and the volume ID in base64url).
+    static func kmip(server: KMIPKeyServer, keyID: String?, mode: KMIPRecord.Mode, volumeID: [UInt8]) throws -> NewVolumeKey {
+        let made = try KMIPEnvelope.make(server: server, keyID: keyID, keyName: "tdefs-" + Base64URL.encode(volumeID), mode: mode)
+        var key = NewVolumeKey(kdf: .kmip, material: made.secret, kmip: made.record)
+        key.server = server
+        key.createdKeyID = made.created
+        return key
+    }
+
+    /// Revokes and destroys the key made for a volume that was then not written (best effort: a
+    /// warning names the key when the server refuses).
+    func discardCreatedKey() {
+        guard let server, let createdKeyID else { return }
+        do {
+            try server.discard(createdKeyID)
+        } catch {
+            Console.warn("warning: the KMIP key \(createdKeyID) made for this volume could not be removed: \(error)")
+        }
+    }
+
+    /// Audit details: the key source kind, and for KMIP the server and the key's identifier.
+    var auditDetails: [(String, String)] {
+        var details = [("kdf", kdf.rawValue)]
+        if let kmip {
+            details += [("keyManager", "kmip"), ("kmipKeyID", kmip.keyID), ("kmipMode", kmip.mode.rawValue)]
+            if let server { details.append(("kmipServer", server.endpoint)) }
+        }
+        return details
+    }
+}
