@@ -41,6 +41,14 @@ enum DaemonRunner {
             }
             throw CLIError(.mountFailed, "cannot open the volume \(backingPath): \(error)")
         }
+        // The unlock is audited before the volume is served: without its record, no mount.
+        do {
+            try AuditLog.record(AuditEvent(.unlock, volume: Base64URL.encode(keyring.volumeID), backing: backingPath,
+                                           epoch: keyring.current.epoch, keySource: keySource, details: [("mountpoint", mountPath)]),
+                                logger: logger)
+        } catch {
+            throw CLIError(.failure, "\(error): the volume is not mounted, as its unlock could not be audited")
+        }
         let mountOptions = MountOptions(allowOther: options.allowOther, readOnly: options.readOnly,
                                         extendedAttributes: !options.noXattr,
                                         fuseOptions: options.passThrough, fsname: backingPath)
@@ -76,8 +84,6 @@ enum DaemonRunner {
             control = nil
         }
         defer { control?.stop() }
-        AuditLog.record("unlock", volume: Base64URL.encode(keyring.volumeID), backing: backingPath,
-                        epoch: keyring.current.epoch, details: [("mountpoint", mountPath)], logger: logger)
         // run() returns once the loop has ended (SIGTERM/SIGINT/SIGHUP, or an unmount from
         // outside) and the engine has been flushed and the mount removed; onStopping runs as
         // soon as the loop ends.

@@ -64,6 +64,6 @@ struct ExportKeyCommand: ParsableCommand {
         } else {
             Console.put(1, String(decoding: bytes, as: UTF8.self))
         }
-        KeyLifecycle.audit("export-key", config: config, backing: backing, epoch: epoch)
+        try KeyLifecycle.audit(.exportKey, config: config, backing: backing, epoch: epoch)
     }
 }

@@ -47,6 +47,7 @@ struct ImportCommand: ParsableCommand {
         if b == s || b.hasPrefix(s + "/") || s.hasPrefix(b + "/") {
             throw CLIError(.usage, "the source and the backing directory must not contain each other")
         }
+        try KeyLifecycle.checkAuditable()
         if geteuid() != 0 {
             Console.warn("not running as root: files owned by other users keep your ownership, and unreadable files fail")
         }
@@ -98,6 +99,8 @@ struct ImportCommand: ParsableCommand {
                 throw error
             }
             keyring = try Volume.unlock(config: config, secret: newKey.material, path: path)
+            try KeyLifecycle.audit(.initialized, config: config, backing: path, epoch: config.currentEpoch,
+                                   [("cipher", cipher.size.cipherName), ("import", "true")] + newKey.auditDetails)
         }
         // Nobody mounts the volume while it is being filled.
         let lock = try VolumeLock(backingPath: path)

@@ -35,6 +35,7 @@ struct InitCommand: ParsableCommand {
     }
 
     func run() throws {
+        try KeyLifecycle.checkAuditable()
         let path = Paths.absolute(backing)
         // Refused before a key server is asked to make a key for it.
         if Paths.isDirectory(path) && Paths.hasEntries(path) {
@@ -51,7 +52,7 @@ struct InitCommand: ParsableCommand {
             newKey.discardCreatedKey()
             throw error
         }
-        KeyLifecycle.audit("init", config: config, backing: path, epoch: config.currentEpoch,
+        try KeyLifecycle.audit(.initialized, config: config, backing: path, epoch: config.currentEpoch,
                            [("cipher", cipher.size.cipherName)] + newKey.auditDetails)
         let kmip = newKey.kmip.map { ", KMIP key \($0.keyID) on \(newKey.server?.endpoint ?? "")" } ?? ""
         Console.out("tdefs: created volume \(Base64URL.encode(config.volumeID)) in \(path) "

@@ -98,13 +98,14 @@ struct MountCommand: ParsableCommand {
         let (backingPath, mountPath) = try preflight(nonempty: list.nonempty)
         let config = try Volume.loadConfig(backingPath: backingPath)
         if let notify { SystemdNotify.send("STATUS=Unlocking \(backingPath)", to: notify) }
+        try KeyLifecycle.checkAuditable()
         let material = try key.material(for: config, backing: backingPath)
         // A wrong key stops here: nothing mounted, nothing in the backing directory touched.
         let keyring: Keyring
         do {
             keyring = try Volume.unlock(config: config, secret: material, path: backingPath)
         } catch VolumeError.wrongKey(let path) {
-            KeyLifecycle.audit("unlock-failed", config: config, backing: backingPath, epoch: config.currentEpoch)
+            try? KeyLifecycle.audit(.unlockFailed, config: config, backing: backingPath, epoch: config.currentEpoch)
             throw VolumeError.wrongKey(path: path)
         }
 

@@ -87,6 +87,7 @@ enum KeyLifecycle {
     /// Unlocks with the KEY options; records a failed unlock in the audit log.
     static func unlock(_ key: KeyOptions, config: VolumeConfig, backing: String,
                        kmipFilesServeNewKey: Bool = false) throws -> (Keyring, SecureBytes) {
+        try checkAuditable()
         let material = try key.material(for: config, backing: backing, kmipFilesServeNewKey: kmipFilesServeNewKey)
         do {
             let keyring = try Volume.unlock(config: config, secret: material, path: backing)
@@ -95,13 +96,30 @@ enum KeyLifecycle {
             }
             return (keyring, kek)
         } catch VolumeError.wrongKey(let path) {
-            audit("unlock-failed", config: config, backing: backing, epoch: config.currentEpoch)
+            try? audit(.unlockFailed, config: config, backing: backing, epoch: config.currentEpoch)
             throw VolumeError.wrongKey(path: path)
         }
     }
 
-    static func audit(_ event: String, config: VolumeConfig, backing: String, epoch: UInt32?, _ details: [(String, String)] = []) {
-        AuditLog.record(event, volume: Base64URL.encode(config.volumeID), backing: backing, epoch: epoch, details: details)
+    /// Records a key event (docs/audit.md); a failure to write the audit file is this command's
+    /// failure, after what it did (`checkAuditable` refuses before anything is done).
+    static func audit(_ kind: AuditEvent.Kind, config: VolumeConfig, backing: String, epoch: UInt32?,
+                      _ details: [(String, String)] = []) throws(CLIError) {
+        do {
+            try AuditLog.record(AuditEvent(kind, volume: Base64URL.encode(config.volumeID), backing: backing, epoch: epoch,
+                                           keySource: config.keySource, details: details))
+        } catch {
+            throw CLIError(.failure, "\(kind.rawValue) of \(backing) was done, but its audit event was not recorded: \(error)")
+        }
+    }
+
+    /// Refuses a key operation whose audit event could not be recorded, before it changes anything.
+    static func checkAuditable() throws(CLIError) {
+        do {
+            try AuditLog.checkWritable()
+        } catch {
+            throw CLIError(.failure, "\(error): the key operation is refused, as it could not be audited")
+        }
     }
 
     /// True when a daemon serves the volume (mounted, or its lock is held).

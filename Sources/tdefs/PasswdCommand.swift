@@ -16,6 +16,7 @@ struct PasswdCommand: ParsableCommand {
     @OptionGroup var scryptCost: ScryptCostOption
 
     func run() throws {
+        try KeyLifecycle.checkAuditable()
         let located = VolumeLocator.locate(path)
         let backing = located.backingPath
         // The volume ID names a key made on a KMIP server; the configuration is read again under the lock.
@@ -35,7 +36,7 @@ struct PasswdCommand: ParsableCommand {
             throw error
         }
         if KeyLifecycle.isMounted(located) { ConfigRollbackCheck.tellDaemon(config, backing: backing) }
-        KeyLifecycle.audit("passwd", config: config, backing: backing, epoch: config.currentEpoch,
+        try KeyLifecycle.audit(.passwd, config: config, backing: backing, epoch: config.currentEpoch,
                            kmip?.auditDetails ?? [("kdf", keySource.kdf.rawValue)])
         Console.out("tdefs: key source of \(backing) replaced (\(keySource.kdf.rawValue)); the old key no longer opens it")
     }

@@ -50,7 +50,7 @@ struct RetireCommand: ParsableCommand {
             guard c.currentEpoch != epoch else { throw CLIError(.failure, "epoch \(epoch) became current meanwhile") }
             c.epochs.removeAll { $0.epoch == epoch }
         }
-        KeyLifecycle.audit("retire", config: updated, backing: backing, epoch: epoch)
+        try KeyLifecycle.audit(.retire, config: updated, backing: backing, epoch: epoch)
         if mounted {
             let reply = ControlClient.send(ControlRequest(op: .retire, epoch: epoch, generation: updated.generation), backingPath: backing,
                                            volumeID: config.volumeID)

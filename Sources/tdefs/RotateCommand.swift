@@ -68,7 +68,7 @@ struct RotateCommand: ParsableCommand {
             target = existing
             keyring.add(existing, makeCurrent: true)
         }
-        KeyLifecycle.audit(started != nil ? "rotate-started" : "rotate-resumed", config: updated, backing: backing,
+        try KeyLifecycle.audit(started != nil ? .rotateStarted : .rotateResumed, config: updated, backing: backing,
                            epoch: target.epoch, [("online", mounted ? "true" : "false"), ("reencrypt", reencrypt ? "true" : "false")])
 
         if mounted {
@@ -88,7 +88,7 @@ struct RotateCommand: ParsableCommand {
             let final = try ConfigTransaction.update(backingPath: backing, kek: kek) { c in c.rotation = nil }
             if mounted { ConfigRollbackCheck.tellDaemon(final, backing: backing) }
             let census = try VolumeCensus.count(backingPath: backing, currentEpoch: final.currentEpoch)
-            KeyLifecycle.audit("rotate-done", config: final, backing: backing, epoch: target.epoch,
+            try KeyLifecycle.audit(.rotateDone, config: final, backing: backing, epoch: target.epoch,
                                [("files", String(census.filesPerEpoch[target.epoch, default: 0])), ("reencrypted", "true")])
             Console.out("tdefs: re-encrypted \(backing) under epoch \(target.epoch) (\(target.size.cipherName))"
                 + "\(mounted ? " online" : ""); older epochs can now be exported and retired")
@@ -114,7 +114,7 @@ struct RotateCommand: ParsableCommand {
         let final = try ConfigTransaction.update(backingPath: backing, kek: kek) { c in c.rotation = nil }
         // The daemon's census predates the rewrap: it counts again.
         if mounted { _ = ControlClient.send(ControlRequest(op: .recount, generation: final.generation), backingPath: backing, volumeID: final.volumeID) }
-        KeyLifecycle.audit("rotate-done", config: final, backing: backing, epoch: target.epoch,
+        try KeyLifecycle.audit(.rotateDone, config: final, backing: backing, epoch: target.epoch,
                            [("files", String(total)), ("rewrapped", String(outcome.rewrapped))])
         Console.out("tdefs: rotated \(backing) to epoch \(target.epoch) (\(target.size.cipherName)): "
             + "\(outcome.rewrapped) file key(s) rewrapped\(mounted ? " online" : "")")
@@ -138,7 +138,8 @@ struct RotateCommand: ParsableCommand {
             c.rotation?.done = UInt64(done)
             c.rotation?.total = UInt64(total)
         }) else { return }
-        KeyLifecycle.audit("rotate-progress", config: c, backing: backing, epoch: c.rotation?.toEpoch,
+        // Best effort, like the progress record itself: the rotation's start and end are audited.
+        try? KeyLifecycle.audit(.rotateProgress, config: c, backing: backing, epoch: c.rotation?.toEpoch,
                            [("done", String(done)), ("total", String(total))])
     }
 

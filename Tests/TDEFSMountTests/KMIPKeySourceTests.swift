@@ -78,7 +78,8 @@ final class KMIPKeySourceTests: XCTestCase {
     }
 
     func testInitMakesAServerKeyAndMountRemountAndFsckAskTheServer() throws {
-        let r = vol.tdefs(["init", vol.backing] + kmip())
+        let audit = ["TDEFS_AUDIT_FILE": vol.base + "/audit.jsonl"]
+        let r = vol.tdefs(["init", vol.backing] + kmip(), env: audit)
         XCTAssertEqual(r.status, 0, r.summary)
         let record = try kmipRecord()
         let keyID = try XCTUnwrap(record["keyID"] as? String)
@@ -89,8 +90,17 @@ final class KMIPKeySourceTests: XCTestCase {
         XCTAssertEqual(keyManager["keyID"] as? String, keyID)
         XCTAssertEqual(try status()["keyDerivation"] as? String, "kmip")
 
-        try vol.mount(keyArgs: kmip())
+        try vol.mount(keyArgs: kmip(), env: audit)
         try writeFile("\(vol.mnt)/data", "held by the key server")
+        // The audit events name the key source and the server's key.
+        let events = try String(contentsOfFile: vol.base + "/audit.jsonl", encoding: .utf8).split(separator: "\n").compactMap {
+            try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        XCTAssertEqual(events.compactMap { $0["event"] as? String }, ["init", "unlock"])
+        for e in events {
+            XCTAssertEqual(e["keySource"] as? String, "kmip")
+            XCTAssertEqual(e["keyID"] as? String, keyID)
+        }
         vol.unmount()
         try vol.mount(keyArgs: kmip(keyID: keyID))
         XCTAssertEqual(try readFile("\(vol.mnt)/data"), Array("held by the key server".utf8))

@@ -8,58 +8,29 @@ import XCTest
 /// journalctl; tdefs is pointed at that namespace's socket with $TDEFS_JOURNAL_SOCKET.
 final class OpsJournalTests: XCTestCase {
     var vol: TestVolume!
-    var journald: Background?
-    var namespace = ""
+    var journal: JournalNamespace?
 
     override func setUpWithError() throws {
         try super.setUpWithError()
         let bin = try Harness.requireMountable(needsRoot: true)
-        let candidates = ["/lib/systemd/systemd-journald", "/usr/lib/systemd/systemd-journald"]
-        let journaldBin = try XCTUnwrap(candidates.first { (path: String) in access(path, X_OK) == 0 },
-                                        "systemd-journald is needed (Debian's systemd)")
         vol = TestVolume(bin: bin, prefix: "tdefs-OpsJournal")
         try vol.initVolume()
-        namespace = "tdefstest\(getpid())"
-        let j = try Background(journaldBin, [namespace], stdout: vol.base + "/journald.log", stderr: vol.base + "/journald.log")
-        journald = j
-        try DB.wait(30, "journald to listen") { access(socketPath, F_OK) == 0 || !j.running }
-        guard j.running else { throw HarnessError("journald exited: \(DB.readFile(vol.base + "/journald.log"))") }
+        journal = try JournalNamespace(tag: "test", directory: vol.base)
     }
 
     override func tearDown() {
         vol?.destroy()
-        if let journald {
-            journald.signal(SIGTERM)
-            if journald.wait(timeout: 30) == nil { journald.signal(SIGKILL); journald.wait() }
-        }
-        if !namespace.isEmpty {
-            _ = runCommand("/bin/rm", ["-rf", "/run/systemd/journal.\(namespace)", "/run/log/journal/\(machineID()).\(namespace)",
-                                       "/var/log/journal/\(machineID()).\(namespace)"])
-        }
-        journald = nil
+        journal?.stop()
+        journal = nil
         vol = nil
         super.tearDown()
     }
 
-    var socketPath: String { "/run/systemd/journal.\(namespace)/socket" }
-
-    func machineID() -> String {
-        ((try? String(contentsOfFile: "/etc/machine-id", encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
-    }
-
     /// tdefs's entries in the namespace, as journalctl's JSON objects.
-    func entries() throws -> [[String: Any]] {
-        let journalctl = try XCTUnwrap(Harness.which("journalctl"))
-        _ = runCommand(journalctl, ["--namespace=\(namespace)", "--flush"])
-        let r = runCommand(journalctl, ["--namespace=\(namespace)", "-o", "json", "--no-pager", "SYSLOG_IDENTIFIER=tdefs"])
-        XCTAssertEqual(r.status, 0, r.summary)
-        return r.stdout.split(separator: "\n").compactMap {
-            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
-        }
-    }
+    func entries() throws -> [[String: Any]] { try XCTUnwrap(journal).entries("SYSLOG_IDENTIFIER=tdefs") }
 
     func testBackgroundMountLogsToTheJournalWithDamagedExtentFields() throws {
-        let env = ["TDEFS_JOURNAL_SOCKET": socketPath]
+        let env = try XCTUnwrap(journal).environment
         let m1 = vol.tdefs(["mount", vol.backing, vol.mnt, "--key-file", vol.keyFile], env: env)
         XCTAssertEqual(m1.status, 0, m1.summary)
         try writeFile(vol.mnt + "/table.dat", [UInt8](repeating: 0x61, count: 3 * 4096))
