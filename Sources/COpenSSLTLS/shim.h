@@ -8,6 +8,9 @@
 
 // Macros that do not import into Swift.
 static inline int tdefs_ssl_ctx_min_tls12(SSL_CTX *ctx) { return SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION); }
+/* Records are decrypted into buffers that OpenSSL frees; with this it zeroes them first (a key's
+   Decrypt answer passes through them). OpenSSL 3.0 and later. */
+static inline void tdefs_ssl_ctx_cleanse_plaintext(SSL_CTX *ctx) { SSL_CTX_set_options(ctx, SSL_OP_CLEANSE_PLAINTEXT); }
 
 // The name the server's certificate must carry: an IP address (subjectAltName IP) or a host name
 // (also sent as SNI). Returns 1 on success.

@@ -53,7 +53,8 @@ struct CLIError: Error, CustomStringConvertible {
             if case .noTerminal = e { return CLIError(.usage, e.description) }
             return CLIError(.failure, e.description)
         case let e as KeyManagerError:
-            return CLIError(e.isRefusal ? .keyManagerRefused : .keyManagerUnreachable, e.description)
+            // Refused: 17 (not retried); unreachable: 16 (retried); this host's files or a malformed answer: 1.
+            return CLIError(e.isRefusal ? .keyManagerRefused : e.isUnreachable ? .keyManagerUnreachable : .failure, e.description)
         case let e as FuseDaemonError:
             return CLIError(.mountFailed, e.description)
         case let e as Errno:

@@ -95,7 +95,7 @@ struct ImportCommand: ParsableCommand {
                 config = try Volume.create(backingPath: path, secret: newKey.material, kdf: newKey.kdf, cipher: cipher.size,
                                            volumeID: volumeID, kmip: newKey.kmip)
             } catch {
-                newKey.discardCreatedKey()
+                newKey.discardCreatedKey(unlessRecordedIn: path)
                 throw error
             }
             keyring = try Volume.unlock(config: config, secret: newKey.material, path: path)

@@ -49,7 +49,7 @@ struct InitCommand: ParsableCommand {
             config = try Volume.create(backingPath: path, secret: newKey.material, kdf: newKey.kdf, cipher: cipher.size, scrypt: scrypt,
                                        formatVersion: formatVersion, volumeID: volumeID, kmip: newKey.kmip)
         } catch {
-            newKey.discardCreatedKey()
+            newKey.discardCreatedKey(unlessRecordedIn: path)
             throw error
         }
         try KeyLifecycle.audit(.initialized, config: config, backing: path, epoch: config.currentEpoch,

@@ -7,6 +7,7 @@ extension KeyOptions {
     /// What opens the existing volume `config` (the input of its KDF). `kmipFilesServeNewKey`:
     /// the --kmip-client-* files are there for passwd's --new-key-kmip, not for KEY.
     func material(for config: VolumeConfig, backing: String, kmipFilesServeNewKey: Bool = false) throws -> SecureBytes {
+        if !kmipFilesServeNewKey { try refuseKMIPModeForExistingKey() }
         if config.keySource.kdf == .kmip, let record = config.keySource.kmip {
             guard let keyKMIP else {
                 throw CLIError(.usage, "the key of \(backing) is held by a KMIP server (key \(record.keyID)): "
@@ -29,9 +30,11 @@ extension KeyOptions {
     /// The KDF, key material and (for a KMIP key) record of a new volume with ID `volumeID`.
     func newVolumeKey(volumeID: [UInt8]) throws -> NewVolumeKey {
         if let keyKMIP {
-            return try NewVolumeKey.kmip(server: try kmipServer(keyKMIP), keyID: kmipKeyID, mode: kmipMode.mode, volumeID: volumeID)
+            return try NewVolumeKey.kmip(server: try kmipServer(keyKMIP), keyID: kmipKeyID, mode: kmipMode?.mode ?? .encrypt,
+                                         volumeID: volumeID)
         }
         try refuseStrayKMIPOptions()
+        try refuseKMIPModeForExistingKey()
         let (source, secret) = try read(confirm: true)
         let kdf = source.kdfForNewVolume
         return NewVolumeKey(kdf: kdf, material: try secret.material(for: kdf), kmip: nil)
@@ -61,10 +64,13 @@ struct NewVolumeKey {
         return key
     }
 
-    /// Revokes and destroys the key made for a volume that was then not written (best effort: a
-    /// warning names the key when the server refuses).
-    func discardCreatedKey() {
+    /// Revokes and destroys the key made for a volume (or key source) that was then not written
+    /// (best effort: a warning names the key when the server refuses). Never when tdefs.conf in
+    /// `backing` names the key: a write that failed after its rename (the directory's fsync) has
+    /// put the key in use.
+    func discardCreatedKey(unlessRecordedIn backing: String) {
         guard let server, let createdKeyID else { return }
+        if let config = try? Volume.loadConfig(backingPath: backing), config.keySource.kmip?.keyID == createdKeyID { return }
         do {
             try server.discard(createdKeyID)
         } catch {

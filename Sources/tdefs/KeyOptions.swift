@@ -60,7 +60,7 @@ struct KeyOptions: ParsableArguments {
     @Option(name: .customLong("kmip-mode"), help: ArgumentHelp(
         "For a new KMIP key source: encrypt (the server wraps a data key; the default) or get (the key is fetched, for servers without Encrypt).",
         valueName: "encrypt|get"))
-    var kmipMode: KMIPModeChoice = .encrypt
+    var kmipMode: KMIPModeChoice?
 
     func validate() throws {
         let given = [keyFile, passphraseFile, keyCommand, passphraseCommand, keyCredential, keyKMIP].compactMap { $0 }
@@ -106,6 +106,14 @@ struct KeyOptions: ParsableArguments {
     func refuseStrayKMIPOptions() throws(CLIError) {
         if keyKMIP == nil && [kmipClientCert, kmipClientKey, kmipCA].contains(where: { $0 != nil }) {
             throw CLIError(.usage, "--kmip-client-cert, --kmip-client-key and --kmip-ca belong to a KMIP key source (--key-kmip)")
+        }
+    }
+
+    /// --kmip-mode chooses how a new KMIP key source works; an existing one's is in tdefs.conf.
+    func refuseKMIPModeForExistingKey() throws(CLIError) {
+        if kmipMode != nil {
+            throw CLIError(.usage, "--kmip-mode applies to a new KMIP key source (init, import, passwd --new-key-kmip); "
+                           + "an existing volume's mode is recorded in its tdefs.conf")
         }
     }
 

@@ -52,7 +52,7 @@ struct NewKeyOptions: ParsableArguments {
     /// KMIP client files and mode.
     func newKey(volumeID: [UInt8], key: KeyOptions, cost: ScryptCostOption) throws -> (VolumeConfig.KeySource, SecureBytes, NewVolumeKey?) {
         if let newKeyKMIP {
-            let made = try NewVolumeKey.kmip(server: try key.kmipServer(newKeyKMIP), keyID: newKMIPKeyID, mode: key.kmipMode.mode,
+            let made = try NewVolumeKey.kmip(server: try key.kmipServer(newKeyKMIP), keyID: newKMIPKeyID, mode: key.kmipMode?.mode ?? .encrypt,
                                              volumeID: volumeID)
             let keySource = VolumeConfig.KeySource(kdf: .kmip, salt: Random.bytes(VolumeConfig.saltBytes), scrypt: nil, kmip: made.kmip)
             guard let kek = VolumeCrypto.deriveKEK(secret: made.material, keySource: keySource) else {
@@ -85,10 +85,14 @@ enum KeyLifecycle {
     }
 
     /// Unlocks with the KEY options; records a failed unlock in the audit log.
-    static func unlock(_ key: KeyOptions, config: VolumeConfig, backing: String,
-                       kmipFilesServeNewKey: Bool = false) throws -> (Keyring, SecureBytes) {
+    static func unlock(_ key: KeyOptions, config: VolumeConfig, backing: String) throws -> (Keyring, SecureBytes) {
         try checkAuditable()
-        let material = try key.material(for: config, backing: backing, kmipFilesServeNewKey: kmipFilesServeNewKey)
+        return try unlock(material: try key.material(for: config, backing: backing), config: config, backing: backing)
+    }
+
+    /// Unlocks with key material already read (the input of the volume's KDF); returns the
+    /// keyring and the KEK.
+    static func unlock(material: SecureBytes, config: VolumeConfig, backing: String) throws -> (Keyring, SecureBytes) {
         do {
             let keyring = try Volume.unlock(config: config, secret: material, path: backing)
             guard let kek = VolumeCrypto.deriveKEK(secret: material, keySource: config.keySource) else {

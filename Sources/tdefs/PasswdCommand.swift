@@ -19,20 +19,22 @@ struct PasswdCommand: ParsableCommand {
         try KeyLifecycle.checkAuditable()
         let located = VolumeLocator.locate(path)
         let backing = located.backingPath
-        // The volume ID names a key made on a KMIP server; the configuration is read again under the lock.
-        let volumeID = try Volume.loadConfig(backingPath: backing).volumeID
-        let (keySource, newKEK, kmip) = try newKey.newKey(volumeID: volumeID, key: key, cost: scryptCost)
+        // The old key is checked first, so that a wrong one stops here, before a KMIP server is
+        // asked to make a key; the configuration is unlocked again under the lock with the same
+        // material (the secret is read once: a prompt asks once).
+        let current = try Volume.loadConfig(backingPath: backing)
+        let oldMaterial = try key.material(for: current, backing: backing, kmipFilesServeNewKey: newKey.newKeyKMIP != nil)
+        _ = try KeyLifecycle.unlock(material: oldMaterial, config: current, backing: backing)
+        let (keySource, newKEK, kmip) = try newKey.newKey(volumeID: current.volumeID, key: key, cost: scryptCost)
         let config: VolumeConfig
         do {
             config = try ConfigTransaction.replaceKey(backingPath: backing) { config in
-                // Checked under the lock, against the configuration being replaced.
-                let (keyring, _) = try KeyLifecycle.unlock(key, config: config, backing: backing,
-                                                           kmipFilesServeNewKey: newKey.newKeyKMIP != nil)
+                let (keyring, _) = try KeyLifecycle.unlock(material: oldMaterial, config: config, backing: backing)
                 try EpochFactory.rewrapAll(&config, keyring: keyring, kek: newKEK, keySource: keySource)
                 return newKEK
             }
         } catch {
-            kmip?.discardCreatedKey()
+            kmip?.discardCreatedKey(unlessRecordedIn: backing)
             throw error
         }
         if KeyLifecycle.isMounted(located) { ConfigRollbackCheck.tellDaemon(config, backing: backing) }

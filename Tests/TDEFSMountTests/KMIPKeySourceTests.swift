@@ -129,6 +129,17 @@ final class KMIPKeySourceTests: XCTestCase {
         try vol.mount(keyArgs: kmip())
         XCTAssertEqual(try readFile("\(vol.mnt)/kept"), Array("through two key sources".utf8))
 
+        // From one server key to a new one: the old key ID no longer names the volume's key.
+        let firstKey = try XCTUnwrap(try kmipRecord()["keyID"] as? String)
+        let rekeyed = vol.tdefs(["passwd", vol.mnt] + kmip() + ["--new-key-kmip", "127.0.0.1:\(server.port)"])
+        XCTAssertEqual(rekeyed.status, 0, rekeyed.summary)
+        let secondKey = try XCTUnwrap(try kmipRecord()["keyID"] as? String)
+        XCTAssertNotEqual(firstKey, secondKey)
+        try admin().revoke(firstKey)
+        vol.unmount()
+        try assertMountRefused(kmip(keyID: firstKey), status: 2)
+        try vol.mount(keyArgs: kmip(keyID: secondKey))
+
         // Back to a key file, while mounted.
         let newKey = vol.base + "/new.key"
         vol.writeKeyFile(newKey)
@@ -163,7 +174,12 @@ final class KMIPKeySourceTests: XCTestCase {
         let down = try assertMountRefused(kmip(port: freeLoopbackPort()), status: 16)
         XCTAssertTrue(down.contains("KMIP server 127.0.0.1:") && down.contains("cannot connect"), down)
         let rogue = try assertMountRefused(kmip(rogue: true), status: 16)
-        XCTAssertTrue(rogue.contains("KMIP server"), rogue)
+        XCTAssertTrue(rogue.contains("alert") && rogue.contains("does it trust the client certificate"), rogue)
+        // This host's files are not the server's fault: exit 1, and no retry by the unit.
+        var missing = kmip()
+        missing[missing.firstIndex(of: "--kmip-client-key")! + 1] = vol.base + "/no-such.key"
+        let local = try assertMountRefused(missing, status: 1)
+        XCTAssertTrue(local.contains("cannot use the client key"), local)
         // A passwd or rotate that cannot reach the server changes nothing either (but the root's
         // mtime: their transaction's lock file, tdefs.conflock, is made on first use and kept).
         let before = try snapshotTree(vol.backing, xattrs: true, mtimes: false)
@@ -189,7 +205,8 @@ final class KMIPKeySourceTests: XCTestCase {
 
         try admin().revoke(keyID)
         let revoked = try assertMountRefused(kmip(), status: 17)
-        XCTAssertTrue(revoked.contains("decrypt with key \(keyID)") && revoked.contains("revoked"), revoked)
+        XCTAssertTrue(revoked.contains("decrypt with key \(keyID)") && revoked.contains("result status 1")
+                      && revoked.contains("Active state"), revoked)
         // The other volume, with its own key on the same server, is untouched by the revocation.
         try second.mount(keyArgs: kmip())
         try writeFile("\(second.mnt)/still", "open")
@@ -201,6 +218,19 @@ final class KMIPKeySourceTests: XCTestCase {
         let r = second.tdefs(["mount", second.backing, second.mnt] + kmip())
         XCTAssertEqual(r.status, 17, r.summary)
         XCTAssertFalse(isMounted(second.mnt))
+    }
+
+    func testAKeyMadeForAVolumeThatWasNotCreatedIsDestroyed() throws {
+        // PyKMIP numbers its keys: the next one made is the probe's number plus one.
+        let probe = try XCTUnwrap(Int(try admin().createKey(name: "tdefs-test-probe-\(server.port)")))
+        let file = vol.base + "/a-file"
+        try writeFile(file, "not a directory")
+        let r = vol.tdefs(["init", file + "/backing"] + kmip())
+        XCTAssertEqual(r.status, 1, r.summary)
+        XCTAssertThrowsError(try admin().fetchKey(String(probe + 1)), "the key init made is gone") {
+            XCTAssertTrue(($0 as? KeyManagerError)?.isRefusal ?? false, "\($0)")
+        }
+        XCTAssertNoThrow(try admin().fetchKey(String(probe)), "the probe, made outside tdefs, is still there")
     }
 
     func testAMountedVolumeKeepsWorkingWhenItsServerGoesAway() throws {

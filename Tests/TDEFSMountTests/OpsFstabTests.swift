@@ -147,6 +147,7 @@ final class OpsFstabTests: XCTestCase {
         let stray = runCommand("/bin/sh", [Harness.packageRoot() + "/scripts/mount.fuse.tdefs", vol.backing, vol.mnt, "-f", "-o",
                                            "keyfile=/k,kmipca=/ca"], env: helperEnv)
         XCTAssertEqual(stray.status, 1, stray.summary)
+        XCTAssertTrue(stray.stderr.contains("belong to kmip="), stray.stderr)
     }
 
     /// The helper's option handling, without mounting (-f: fake, -v: say what would run).

@@ -46,15 +46,17 @@ public final class KMIPConnection {
         defer { if !ok { SSL_CTX_free(ctx) } }
         guard tdefs_ssl_ctx_min_tls12(ctx) == 1 else { throw Self.failure("TLS 1.2 as the minimum") }
         tdefs_ssl_ctx_no_password_prompt(ctx)
+        tdefs_ssl_ctx_cleanse_plaintext(ctx)
+        // This host's files: a problem with them is not the server's, and retrying does not help.
         guard SSL_CTX_load_verify_locations(ctx, credentials.caCertificates, nil) == 1 else {
-            throw Self.failure("the CA certificates \(credentials.caCertificates)")
+            throw Self.localFailure("the CA certificates \(credentials.caCertificates)")
         }
         guard SSL_CTX_use_certificate_chain_file(ctx, credentials.clientCertificate) == 1 else {
-            throw Self.failure("the client certificate \(credentials.clientCertificate)")
+            throw Self.localFailure("the client certificate \(credentials.clientCertificate)")
         }
         guard SSL_CTX_use_PrivateKey_file(ctx, credentials.clientKey, SSL_FILETYPE_PEM) == 1,
               SSL_CTX_check_private_key(ctx) == 1 else {
-            throw Self.failure("the client key \(credentials.clientKey) (or it does not match the certificate)")
+            throw Self.localFailure("the client key \(credentials.clientKey) (or it does not match the certificate)")
         }
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nil)
         let fd = try Self.connect(host: host, port: port, timeoutSeconds: timeoutSeconds)
@@ -68,12 +70,7 @@ public final class KMIPConnection {
                 throw .transport("the TLS handshake with \(host):\(port) failed: the server's certificate does not verify ("
                     + String(cString: X509_verify_cert_error_string(verify)) + ")")
             }
-            let failure = Self.failure("the TLS handshake with \(host):\(port)")
-            // A TLS alert from the server during the handshake: it refused tdefs' certificate.
-            if case .transport(let why) = failure, why.contains("alert") {
-                throw .transport(why + " (the server refused the client certificate: is it one its CA issued?)")
-            }
-            throw failure
+            throw Self.withAlertHint(Self.failure("the TLS handshake with \(host):\(port)"))
         }
         context = ctx
         ssl = s
@@ -134,7 +131,9 @@ public final class KMIPConnection {
         while done < buffer.count {
             let want = buffer.count - done
             let n = buffer.withUnsafeMutableBytes { SSL_read(ssl, $0.baseAddress! + done, Int32(want)) }
-            guard n > 0 else { throw Self.failure("reading from the key server (it closed the connection, or timed out)") }
+            // Under TLS 1.3 a server that refuses the client certificate says so after the
+            // handshake: its alert arrives here.
+            guard n > 0 else { throw Self.withAlertHint(Self.failure("reading from the key server (it closed the connection, or timed out)")) }
             done += Int(n)
         }
     }
@@ -160,6 +159,18 @@ public final class KMIPConnection {
             close(fd)
         }
         throw .transport("cannot connect to \(host):\(port): \(String(cString: strerror(lastError)))")
+    }
+
+    /// A TLS alert from the server: it ended the session, most often over tdefs' certificate.
+    static func withAlertHint(_ failure: KMIPError) -> KMIPError {
+        guard case .transport(let why) = failure, why.contains("alert") else { return failure }
+        return .transport(why + " (the server ended the TLS session: does it trust the client certificate?)")
+    }
+
+    /// A file of this host (CA, client certificate or key) that OpenSSL cannot use.
+    static func localFailure(_ what: String) -> KMIPError {
+        guard case .transport(let why) = failure(what) else { return .localFiles(what) }
+        return .localFiles(why)
     }
 
     /// A transport failure naming the step, with OpenSSL's first queued error.

@@ -31,8 +31,15 @@ public enum KMIPEnvelope {
                 return (record, try open(record, server: server), created)
             }
         } catch {
-            if let created { try? server.discard(created) }
-            throw error
+            var failure = error
+            if let created {
+                do throws(KeyManagerError) {
+                    try server.discard(created)
+                } catch {
+                    failure.note = "the key \(created) made for it is left on the server (\(error.reason))"
+                }
+            }
+            throw failure
         }
     }
 
@@ -45,10 +52,10 @@ public enum KMIPEnvelope {
         case .get:
             secret = try server.fetchKey(record.keyID)
         }
-        // A 128-bit key (or a short answer) is not a volume secret.
-        guard secret.count >= secretBytes else {
+        // The data key tdefs made is 32 bytes; a fetched key must be at least that (not AES-128).
+        guard record.mode == .encrypt ? secret.count == secretBytes : secret.count >= secretBytes else {
             throw KeyManagerError(server: server.endpoint, operation: record.mode == .get ? "get" : "decrypt", keyID: record.keyID,
-                                  reason: .malformed("it gave \(secret.count) bytes, fewer than the \(secretBytes) of a volume secret"))
+                                  reason: .malformed("it gave \(secret.count) bytes, not the \(secretBytes) of a volume secret"))
         }
         return secret
     }

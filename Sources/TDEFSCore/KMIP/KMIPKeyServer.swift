@@ -25,7 +25,18 @@ public struct KMIPKeyServer: Sendable {
         let id = try call(.create, KMIPOperation.create(bits: 256, name: name), keyID: nil) { p throws(KMIPError) in
             try KMIPOperation.uniqueIdentifier(of: p)
         }
-        _ = try call(.activate, KMIPOperation.object(id), keyID: id) { _ in () }
+        do {
+            _ = try call(.activate, KMIPOperation.object(id), keyID: id) { _ in () }
+        } catch {
+            // A key that never became active may be destroyed without a revocation.
+            var failure = error
+            do {
+                _ = try call(.destroy, KMIPOperation.object(id), keyID: id) { _ in () }
+            } catch {
+                failure.note = "the key \(id) it created is left on the server"
+            }
+            throw failure
+        }
         return id
     }
 
@@ -92,6 +103,8 @@ public struct KeyManagerError: Error, Equatable, Sendable, CustomStringConvertib
     public let operation: String
     public let keyID: String?
     public let reason: KMIPError
+    /// What else the operator must know (a key left on the server by a failed init).
+    public var note: String?
 
     public init(server: String, operation: String, keyID: String?, reason: KMIPError) {
         self.server = server; self.operation = operation; self.keyID = keyID; self.reason = reason
@@ -100,9 +113,12 @@ public struct KeyManagerError: Error, Equatable, Sendable, CustomStringConvertib
     /// The server answered and refused (a revoked, destroyed or unknown key; no permission).
     public var isRefusal: Bool { if case .refused = reason { true } else { false } }
 
+    /// The server could not be reached or ended the TLS session: trying again later may work.
+    public var isUnreachable: Bool { if case .transport = reason { true } else { false } }
+
     public var description: String {
         let key = keyID.map { " with key \($0)" } ?? ""
         let hint = isRefusal && keyID != nil ? " (is the key revoked, destroyed, or not this client's?)" : ""
-        return "KMIP server \(server): \(operation)\(key) failed: \(reason)\(hint)"
+        return "KMIP server \(server): \(operation)\(key) failed: \(reason)\(hint)" + (note.map { "; \($0)" } ?? "")
     }
 }

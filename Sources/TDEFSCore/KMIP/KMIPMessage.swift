@@ -54,6 +54,9 @@ public enum KMIPError: Error, Equatable, Sendable, CustomStringConvertible {
     case refused(status: UInt32, reason: UInt32?, message: String?)
     /// The connection could not be made or broke (TLS, socket, timeout).
     case transport(String)
+    /// This host's CA, client certificate or client key cannot be used (missing, unreadable,
+    /// not PEM, a key that does not match the certificate).
+    case localFiles(String)
 
     public var description: String {
         switch self {
@@ -61,6 +64,7 @@ public enum KMIPError: Error, Equatable, Sendable, CustomStringConvertible {
         case .refused(let status, let reason, let message):
             "the key server refused (result status \(status)\(reason.map { ", reason \($0)" } ?? "")): \(message ?? "no message")"
         case .transport(let why): "cannot talk to the key server: \(why)"
+        case .localFiles(let why): "cannot use \(why)"
         }
     }
 }
