@@ -51,6 +51,26 @@ public final class FuseDaemon {
         logger.debug("mounted", metadata: ["mountpoint": "\(mountpoint)", "source": "\(options.fsname)"])
     }
 
+    /// Stops serving at once, from any thread (`tdefs lock`, a revoked key): the loop ends as on
+    /// SIGTERM, the requests in flight finish, the engine is flushed and destroyed, and the session's
+    /// descriptor is closed without unmounting. The kernel then aborts the connection: the mount
+    /// stays in place and every access to it fails with ENOTCONN until it is unmounted, so nothing
+    /// resolves to the directory underneath. Pages the kernel had not written back are lost, as in
+    /// a crash; what was fsynced is on the backing directory. `run()` returns 0.
+    public func lock() { lockAction() }
+
+    /// `lock()` as a closure any thread may keep (the control socket, the key check).
+    public var lockAction: @Sendable () -> Void {
+        { [state] in
+            state.locking.store(true, ordering: .sequentiallyConsistent)
+            // The loop thread alone takes SIGTERM (see run()); libfuse's handler ends the loop.
+            kill(getpid(), SIGTERM)
+        }
+    }
+
+    /// True once `lock()` was called.
+    public var isLocked: Bool { state.locking.load(ordering: .sequentiallyConsistent) }
+
     /// Serves requests on the calling thread until the filesystem is unmounted or the process
     /// gets SIGTERM, SIGINT or SIGHUP. Calls `onReady` once, from another thread, when the mount
     /// answers, and `onLoopEnd` as soon as the loop has ended (before the flush and unmount: where
@@ -101,6 +121,18 @@ public final class FuseDaemon {
         // The trimmer notices `stopped` within 100 ms; it must be gone before the session is.
         if let trimmerThread { _ = pthread_join(trimmerThread, nil) }
         fuse_remove_signal_handlers(session)
+        let locked = isLocked
+        if locked {
+            // Flushed and destroyed while the keys are there; then the descriptor closes without
+            // an unmount, the kernel aborts the connection, and the probes' waits fail.
+            state.destroyOnce()
+            fuse_session_destroy(session)
+            self.session = nil
+            if let probeThread { _ = pthread_join(probeThread, nil) }
+            watchdog?.join()
+            logger.notice("locked: the mount at \(mountpoint) no longer answers (ENOTCONN) until it is unmounted")
+            return 0
+        }
         fuse_session_unmount(session)
         // Unmounting fails any stat still waiting in the probe, so this join ends.
         if let probeThread { _ = pthread_join(probeThread, nil) }

@@ -4,6 +4,13 @@ import Logging
 import TDEFSCore
 import TDEFSFuse
 
+/// `-o key_check=SECONDS`: the KMIP server the daemon asks again, the volume's key, the interval.
+struct KeyCheckPlan {
+    let server: KMIPKeyServer
+    let record: KMIPRecord
+    let seconds: Int
+}
+
 /// Serves an unlocked volume on its mountpoint in this process until it is unmounted.
 enum DaemonRunner {
     /// Returns the exit status for the process: 0 after a clean unmount or SIGTERM.
@@ -11,7 +18,8 @@ enum DaemonRunner {
     /// is then never called. `onStopping` is called as soon as the FUSE loop has ended, before the
     /// flush and unmount.
     static func serve(backingPath: String, mountPath: String, keyring: Keyring, keySource: VolumeConfig.KeySource, formatVersion: Int, reencryptTarget: UInt32?, configGeneration: UInt64, lock: VolumeLock,
-                      options: MountOptionList, background: Bool, onReady: @escaping @Sendable () -> Void,
+                      options: MountOptionList, background: Bool, keyCheck: KeyCheckPlan? = nil,
+                      onReady: @escaping @Sendable () -> Void,
                       onStopping: () -> Void = {}, watchdog: WatchdogConfig? = nil) throws(CLIError) -> Int32 {
         // Before any thread exists: the FUSE loop's thread alone takes SIGTERM/SIGINT/SIGHUP.
         _ = tdefs_block_term_signals(1)
@@ -57,6 +65,16 @@ enum DaemonRunner {
         defer { metrics?.stop() }
         let daemon = FuseDaemon(fileSystem: fileSystem, mountpoint: mountPath, options: mountOptions, logger: logger,
                                 metrics: metrics?.volume)
+        let lockNow = daemon.lockAction
+        // Lock and revocation events; the lock goes ahead when its event cannot be written.
+        let audit: @Sendable (AuditEvent.Kind, [(String, String)]) -> Void = { kind, details in
+            do {
+                try AuditLog.record(AuditEvent(kind, volume: Base64URL.encode(keyring.volumeID), backing: backingPath,
+                                               epoch: keyring.current.epoch, keySource: keySource, details: details), logger: logger)
+            } catch {
+                logger.error("\(error)")
+            }
+        }
         do {
             try daemon.mount()
         } catch {
@@ -77,13 +95,28 @@ enum DaemonRunner {
             let nonce = ControlEndpoint.newNonce()
             try lock.recordDaemonNonce(nonce)
             control = try ControlServer(endpoint: endpoint, nonce: nonce, keyring: keyring, fileSystem: fileSystem,
-                                    configGeneration: configGeneration, logger: logger)
+                                    configGeneration: configGeneration, logger: logger, onLock: {
+                audit(.lock, [("reason", "tdefs lock")])
+                lockNow()
+            })
             control?.start()
         } catch {
             logger.warning("no control socket (\(error)): online rotation cannot reach this daemon")
             control = nil
         }
         defer { control?.stop() }
+        // -o key_check: a refusal by the key server locks the volume.
+        let check = keyCheck.map { plan in
+            KMIPKeyCheck(server: plan.server, record: plan.record, intervalSeconds: plan.seconds, onRevoked: { error in
+                logger.critical("the key server refused the volume's key (\(error)): locking")
+                audit(.keyRevoked, [("reason", "\(error.reason)")])
+                lockNow()
+            }, onUnreachable: { error in
+                logger.warning("key check: \(error); the volume stays mounted")
+            })
+        }
+        if let check, !check.start() { throw CLIError(.mountFailed, "cannot start the key check thread") }
+        defer { check?.stop() }
         // run() returns once the loop has ended (SIGTERM/SIGINT/SIGHUP, or an unmount from
         // outside) and the engine has been flushed and the mount removed; onStopping runs as
         // soon as the loop ends.
@@ -96,6 +129,10 @@ enum DaemonRunner {
             onStopping()
         }, watchdog: watchdog)
         withExtendedLifetime(lock) {}
+        if daemon.isLocked {
+            logger.notice("locked: every key dropped; unmount \(mountPath) and mount again with the key to resume")
+            return ExitStatus.ok.rawValue
+        }
         logger.info(status == 0 ? "unmounted from \(mountPath)" : "stopped with errors")
         return status == 0 ? ExitStatus.ok.rawValue : ExitStatus.failure.rawValue
     }

@@ -53,8 +53,9 @@ struct CLIError: Error, CustomStringConvertible {
             if case .noTerminal = e { return CLIError(.usage, e.description) }
             return CLIError(.failure, e.description)
         case let e as KeyManagerError:
-            // Refused: 17 (not retried); unreachable: 16 (retried); this host's files or a malformed answer: 1.
-            return CLIError(e.isRefusal ? .keyManagerRefused : e.isUnreachable ? .keyManagerUnreachable : .failure, e.description)
+            // Unreachable or a server's General Failure: 16 (retried); refused: 17 (not retried);
+            // this host's files or a malformed answer: 1.
+            return CLIError(e.isUnreachable ? .keyManagerUnreachable : e.isRefusal ? .keyManagerRefused : .failure, e.description)
         case let e as FuseDaemonError:
             return CLIError(.mountFailed, e.description)
         case let e as Errno:

@@ -102,6 +102,12 @@ struct KeyOptions: ParsableArguments {
         }
     }
 
+    /// The options that reach the KMIP server (no secret in them: paths), for the daemon child.
+    var kmipServerArguments: [String] {
+        guard let keyKMIP, let kmipClientCert, let kmipClientKey, let kmipCA else { return [] }
+        return ["--key-kmip", keyKMIP, "--kmip-client-cert", kmipClientCert, "--kmip-client-key", kmipClientKey, "--kmip-ca", kmipCA]
+    }
+
     /// --kmip-client-* or --kmip-ca given, but no KMIP key source to use them.
     func refuseStrayKMIPOptions() throws(CLIError) {
         if keyKMIP == nil && [kmipClientCert, kmipClientKey, kmipCA].contains(where: { $0 != nil }) {

@@ -15,7 +15,8 @@ struct MountCommand: ParsableCommand {
             over a non-empty directory), noxattr (serve no extended attributes: recommended for \
             database volumes, docs/databases.md), noatime, default_permissions (always on), \
             metrics=SOCKET or metrics=127.0.0.1:PORT (serve Prometheus metrics on a Unix socket or a \
-            loopback port); any other option is passed to FUSE. A background mount logs to the \
+            loopback port), key_check=SECONDS (a KMIP volume: ask the key server again at that interval \
+            and lock when it withdraws the key, see tdefs lock); any other option is passed to FUSE. A background mount logs to the \
             systemd journal (or to $TDEFS_LOG_FILE when set); --foreground logs to stderr (the \
             journal's own socket when stderr is the journal). Level from $TDEFS_LOG_LEVEL. \
             With --ecryptfs, BACKING is an eCryptfs lower directory, served read-only (-o ro) and decrypted \
@@ -52,7 +53,9 @@ struct MountCommand: ParsableCommand {
         if (secretFD == nil) != (readyFD == nil) || (lockFD != nil && secretFD == nil) {
             throw ValidationError("--secret-fd and --ready-fd go together")
         }
-        if secretFD != nil && key.anyGiven {
+        // The daemon child of a background mount gets the key material on --secret-fd; the KMIP
+        // server's options (paths, no secret) come along only for -o key_check.
+        if secretFD != nil && key.anyGiven && key.keyKMIP == nil {
             throw ValidationError("--secret-fd excludes the key options")
         }
         if ecryptfs && key.anyGiven {
@@ -120,7 +123,8 @@ struct MountCommand: ParsableCommand {
                 watchdog = WatchdogConfig(intervalMicroseconds: usec / 2, ping: SystemdNotify.watchdogPing(to: notify))
             }
             let status = try DaemonRunner.serve(backingPath: backingPath, mountPath: mountPath, keyring: keyring, keySource: config.keySource,
-                                                formatVersion: config.formatVersion, reencryptTarget: config.reencryptTarget, configGeneration: config.generation, lock: lock, options: list, background: false, onReady: {
+                                                formatVersion: config.formatVersion, reencryptTarget: config.reencryptTarget, configGeneration: config.generation, lock: lock, options: list, background: false,
+                                                keyCheck: try keyCheckPlan(list, config), onReady: {
                 // Called by the readiness probe only after a stat of the mountpoint was answered.
                 if let notify {
                     SystemdNotify.send("READY=1\nSTATUS=Mounted \(backingPath) on \(mountPath) "
@@ -134,9 +138,19 @@ struct MountCommand: ParsableCommand {
             if status != 0 { throw ExitCode(status) }
         } else {
             let lock = try VolumeLock(backingPath: backingPath, inheritable: true)
+            let plan = try keyCheckPlan(list, config)
             try DaemonLauncher.launch(backingPath: backingPath, mountPath: mountPath, options: list,
-                                      material: material, lock: lock)
+                                      material: material, lock: lock, extraArguments: plan == nil ? [] : key.kmipServerArguments)
         }
+    }
+
+    /// `-o key_check=SECONDS`: the KMIP server and key the daemon asks again; nil without it.
+    private func keyCheckPlan(_ list: MountOptionList, _ config: VolumeConfig) throws(CLIError) -> KeyCheckPlan? {
+        guard let seconds = list.keyCheckSeconds else { return nil }
+        guard let record = config.keySource.kmip, let keyKMIP = key.keyKMIP else {
+            throw CLIError(.usage, "-o key_check needs a volume whose key is held by a KMIP server, and --key-kmip")
+        }
+        return KeyCheckPlan(server: try key.kmipServer(keyKMIP), record: record, seconds: seconds)
     }
 
     /// Resolves both paths and refuses what would fail or surprise later: a missing backing
@@ -179,7 +193,8 @@ struct MountCommand: ParsableCommand {
             let lock = try lockFD.map { fd throws(VolumeError) in try VolumeLock(inheritedFD: fd, backingPath: backingPath) }
                 ?? VolumeLock(backingPath: backingPath)
             let status = try DaemonRunner.serve(backingPath: backingPath, mountPath: mountPath, keyring: keyring, keySource: config.keySource,
-                                                formatVersion: config.formatVersion, reencryptTarget: config.reencryptTarget, configGeneration: config.generation, lock: lock, options: options, background: true) { ready.sendReady() }
+                                                formatVersion: config.formatVersion, reencryptTarget: config.reencryptTarget, configGeneration: config.generation, lock: lock, options: options, background: true,
+                                                keyCheck: try keyCheckPlan(options, config)) { ready.sendReady() }
             Glibc.exit(status)
         } catch {
             let failure = CLIError.from(error)

@@ -10,6 +10,8 @@ struct MountOptionList {
     var noXattr = false
     /// `-o metrics=SOCKET|ADDRESS:PORT`: where the daemon serves its metrics (docs/operations.md).
     var metrics: MetricsEndpoint?
+    /// `-o key_check=SECONDS`: ask the key manager again at this interval; lock on revocation.
+    var keyCheckSeconds: Int?
     /// Everything else, handed to libfuse as is.
     var passThrough: [String] = []
     /// All values as given (for the daemon child's command line).
@@ -30,6 +32,13 @@ struct MountOptionList {
                 default:
                     if item.hasPrefix("fsname=") || item.hasPrefix("subtype=") {
                         throw CLIError(.usage, "-o \(item): tdefs sets fsname and subtype itself")
+                    }
+                    if item == "key_check" || item.hasPrefix("key_check=") {
+                        guard let n = Int(item.dropFirst("key_check=".count)), (1...86_400).contains(n) else {
+                            throw CLIError(.usage, "-o \(item): key_check takes a number of seconds from 1 to 86400")
+                        }
+                        keyCheckSeconds = n
+                        continue
                     }
                     if item == "metrics" || item.hasPrefix("metrics=") {
                         switch MetricsEndpoint.parse(String(item.dropFirst("metrics=".count))) {

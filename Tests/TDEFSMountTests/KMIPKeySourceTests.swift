@@ -250,6 +250,62 @@ final class KMIPKeySourceTests: XCTestCase {
         XCTAssertTrue(down.contains("cannot connect"), down)
     }
 
+    func testKeyCheckLocksTheMountWhenTheServerRevokesTheKey() throws {
+        let audit = ["TDEFS_AUDIT_FILE": vol.base + "/audit.jsonl"]
+        XCTAssertEqual(vol.tdefs(["init", vol.backing] + kmip(), env: audit).status, 0)
+        let keyID = try XCTUnwrap(try kmipRecord()["keyID"] as? String)
+        XCTAssertEqual(vol.tdefs(["mount", vol.backing, vol.mnt, "-o", "key_check"] + kmip()).status, 2, "key_check takes seconds")
+        try vol.mount(options: ["key_check=1"], keyArgs: kmip(), env: audit)
+        let fd = open(vol.mnt + "/table", O_CREAT | O_WRONLY, 0o600)
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        XCTAssertEqual(write(fd, "committed", 9), 9)
+        XCTAssertEqual(fsync(fd), 0)
+        close(fd)
+
+        try admin().revoke(keyID)
+        XCTAssertTrue(eventually(attempts: 600) { !daemonHoldsTheVolume() }, "the daemon noticed the revocation and stopped")
+        XCTAssertTrue(isMounted(vol.mnt), "the mount stays in place")
+        XCTAssertEqual(errnoOf { var st = stat(); return stat(vol.mnt + "/table", &st) }, ENOTCONN, "every access fails")
+        let events = try String(contentsOfFile: vol.base + "/audit.jsonl", encoding: .utf8)
+        XCTAssertTrue(events.contains("\"event\":\"key-revoked\""), events)
+        XCTAssertTrue(vol.daemonLog().contains("refused the volume's key"), vol.daemonLog())
+        vol.unmount()
+        try assertMountRefused(kmip(), status: 17)
+    }
+
+    func testKeyCheckKeepsTheMountWhenTheServerIsUnreachable() throws {
+        let own = try KMIPTestServer()
+        defer { own.stop() }
+        let args = ["--key-kmip", "127.0.0.1:\(own.port)", "--kmip-client-cert", own.clientCertificate,
+                    "--kmip-client-key", own.clientKey, "--kmip-ca", own.caCertificate]
+        XCTAssertEqual(vol.tdefs(["init", vol.backing] + args).status, 0)
+        try vol.mount(options: ["key_check=1"], keyArgs: args)
+        own.endServer()
+        XCTAssertTrue(eventually(attempts: 600) { vol.daemonLog().contains("key check:") || !daemonHoldsTheVolume() }, vol.daemonLog())
+        try writeFile(vol.mnt + "/still", "served")
+        XCTAssertEqual(try readFile(vol.mnt + "/still"), Array("served".utf8))
+        XCTAssertTrue(daemonHoldsTheVolume())
+    }
+
+    func testKeyCheckNeedsAKMIPVolume() throws {
+        try vol.initVolume()
+        let r = vol.tdefs(["mount", vol.backing, vol.mnt, "--key-file", vol.keyFile, "-o", "key_check=5"])
+        XCTAssertEqual(r.status, 2, r.summary)
+        XCTAssertFalse(isMounted(vol.mnt))
+    }
+
+    /// The daemon's flock on tdefs.lock.
+    func daemonHoldsTheVolume() -> Bool {
+        let fd = open(vol.backing + "/tdefs.lock", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        if flock(fd, LOCK_EX | LOCK_NB) == 0 {
+            flock(fd, LOCK_UN)
+            return false
+        }
+        return true
+    }
+
     func testAnExistingKeyByIDAndTheGetMode() throws {
         let keyID = try admin().createKey(name: "tdefs-test-existing-\(server.port)")
         XCTAssertEqual(vol.tdefs(["init", vol.backing] + kmip(keyID: keyID)).status, 0)

@@ -16,6 +16,8 @@ public struct AuditEvent: Sendable {
         case rotateDone = "rotate-done"
         case retire
         case exportKey = "export-key"
+        case lock
+        case keyRevoked = "key-revoked"
 
         public var messageID: String {
             switch self {
@@ -29,6 +31,8 @@ public struct AuditEvent: Sendable {
             case .rotateDone: "af21eebcd09d45fa955abfc9a7fe7a64"
             case .retire: "a5ff0c1326254949bcb6e4990dee1568"
             case .exportKey: "2d903ba7f9834e168c5dbab7b296ac1f"
+            case .lock: "b9b7430c27344bef8bee9e1f1b1e65a0"
+            case .keyRevoked: "918b1f25401947269968b735e2049e38"
             }
         }
 

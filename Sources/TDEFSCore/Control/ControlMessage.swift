@@ -13,6 +13,9 @@ public struct ControlRequest: Codable, Equatable, Sendable {
         case reencrypt
         /// Count the census again (an online rotation rewrapped the headers behind the daemon).
         case recount
+        /// `tdefs lock`: stop serving at once and drop every key (the daemon exits; the mount stays
+        /// in place, dead).
+        case lock
     }
     public var op: Operation
     public var epoch: UInt32?
@@ -33,7 +36,7 @@ public struct ControlRequest: Codable, Equatable, Sendable {
     public static func parse(_ bytes: [UInt8]) -> ControlRequest? {
         guard bytes.count <= maxBytes, let r = try? JSONDecoder().decode(ControlRequest.self, from: Data(bytes)) else { return nil }
         switch r.op {
-        case .status, .recount: return r
+        case .status, .recount, .lock: return r
         case .addEpoch:
             guard r.epoch != nil, let c = r.cipher, AESKeySize(cipherName: c) != nil,
                   let k = r.key, Base64URL.decode(k)?.count == VolumeCrypto.masterKeyBytes else { return nil }

@@ -17,13 +17,16 @@ public final class ControlServer: Sendable {
     let stopped = Atomic<Bool>(false)
     /// See ControlReply.configGeneration.
     let configGeneration: Atomic<UInt64>
+    /// Called for `tdefs lock` (after the reply is on its way): stops the daemon.
+    let onLock: @Sendable () -> Void
     /// The online re-encryption, if one was started: state, error, progress.
     let reencryption = Mutex<(state: String, error: String?, progress: FileSystem.ReencryptProgress)?>(nil)
 
     /// Listens at `endpoint`'s socket as the daemon `nonce`. EADDRINUSE when a daemon answers
     /// there already: a live socket is never replaced (a stale one, nobody listening, is).
     public init(endpoint: ControlEndpoint, nonce: String, keyring: Keyring, fileSystem: FileSystem, configGeneration: UInt64,
-                logger: Logger) throws(Errno) {
+                logger: Logger, onLock: @escaping @Sendable () -> Void = {}) throws(Errno) {
+        self.onLock = onLock
         path = endpoint.socketPath
         self.configGeneration = Atomic(configGeneration)
         identity = endpoint.identity(nonce: nonce)
@@ -115,6 +118,7 @@ public final class ControlServer: Sendable {
             return
         }
         reply(c, perform(request))
+        if request.op == .lock { onLock() }
     }
 
     func perform(_ r: ControlRequest) -> ControlReply {
@@ -152,6 +156,8 @@ public final class ControlServer: Sendable {
             if started { startReencryption(target) }
         case .recount:
             fileSystem.recountCensus()
+        case .lock:
+            logger.notice("locking on request (tdefs lock): the daemon stops serving and drops its keys")
         }
         let re = reencryption.withLock { $0 }
         let current = keyring.current.epoch

@@ -113,12 +113,26 @@ public struct KeyManagerError: Error, Equatable, Sendable, CustomStringConvertib
     /// The server answered and refused (a revoked, destroyed or unknown key; no permission).
     public var isRefusal: Bool { if case .refused = reason { true } else { false } }
 
-    /// The server could not be reached or ended the TLS session: trying again later may work.
-    public var isUnreachable: Bool { if case .transport = reason { true } else { false } }
+    /// The server could not be reached, ended the TLS session, or failed in general (General
+    /// Failure): trying again later may work.
+    public var isUnreachable: Bool {
+        switch reason {
+        case .transport: true
+        case .refused(_, let r, _): r == KMIPEnum.reasonGeneralFailure
+        default: false
+        }
+    }
+
+    /// The server refused because of the key itself: destroyed or unknown, revoked or deactivated,
+    /// archived, or not this client's. What `-o key_check` locks the volume for.
+    public var keyIsWithdrawn: Bool {
+        guard case .refused(_, let r?, _) = reason else { return false }
+        return [KMIPEnum.reasonItemNotFound, KMIPEnum.reasonPermissionDenied, KMIPEnum.reasonObjectArchived].contains(r)
+    }
 
     public var description: String {
         let key = keyID.map { " with key \($0)" } ?? ""
-        let hint = isRefusal && keyID != nil ? " (is the key revoked, destroyed, or not this client's?)" : ""
+        let hint = keyIsWithdrawn && keyID != nil ? " (is the key revoked, destroyed, or not this client's?)" : ""
         return "KMIP server \(server): \(operation)\(key) failed: \(reason)\(hint)" + (note.map { "; \($0)" } ?? "")
     }
 }

@@ -59,6 +59,13 @@ public enum KMIPEnum {
     public static let keyFormatRaw: UInt32 = 0x01
     /// Result Status.
     public static let statusSuccess: UInt32 = 0x00
+    /// Result Reasons (KMIP 1.2, 9.1.3.2.29) that say the key is gone or may not be used: Item
+    /// Not Found (destroyed, unknown), Permission Denied (revoked, deactivated, not this client's),
+    /// Object Archived. General Failure says nothing about the key.
+    public static let reasonItemNotFound: UInt32 = 0x01
+    public static let reasonPermissionDenied: UInt32 = 0x0C
+    public static let reasonObjectArchived: UInt32 = 0x0D
+    public static let reasonGeneralFailure: UInt32 = 0x100
     /// Revocation Reason Code: the key is withdrawn by its owner (customer-managed key revoked).
     public static let revocationCessationOfOperation: UInt32 = 0x06
 }
