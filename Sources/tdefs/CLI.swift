@@ -11,7 +11,7 @@ struct TDEFS: ParsableCommand {
         discussion: "\(Synopsis.key)\n(none given and standard input is a terminal: tdefs prompts.) Exit statuses are listed in docs/exit-codes.md.",
         version: "tdefs \(BuildInfo.version) (commit \(BuildInfo.commit))",
         subcommands: [InitCommand.self, MountCommand.self, UnmountCommand.self, LockCommand.self, StatusCommand.self, PasswdCommand.self,
-                      RotateCommand.self, RetireCommand.self, ExportKeyCommand.self, FsckCommand.self, ImportCommand.self]
+                      RotateCommand.self, RetireCommand.self, ExportKeyCommand.self, FsckCommand.self, ImportCommand.self, ShredCommand.self]
     )
 }
 

@@ -44,7 +44,7 @@ struct CLIError: Error, CustomStringConvertible {
         case let e as VolumeError:
             switch e {
             case .backingMissing, .notAVolume: return CLIError(.notAVolume, e.description)
-            case .corruptConfig, .unsupportedVersion, .notRegularFile: return CLIError(.corruptVolume, e.description)
+            case .corruptConfig, .unsupportedVersion, .notRegularFile, .shredded: return CLIError(.corruptVolume, e.description)
             case .wrongKey: return CLIError(.wrongKey, e.description)
             case .locked: return CLIError(.alreadyMounted, e.description)
             case .notEmpty, .alreadyAVolume, .io: return CLIError(.failure, e.description)

@@ -9,6 +9,7 @@ enum Synopsis {
     static let mount = "tdefs mount BACKING MOUNTPOINT [KEY] [-f|--foreground] [-o OPT,...]"
     static let unmount = "tdefs unmount MOUNTPOINT"
     static let lock = "tdefs lock MOUNTPOINT"
+    static let shred = "tdefs shred BACKING [KEY] --confirm-destroy-all-data"
     static let status = "tdefs status BACKING|MOUNTPOINT [--json]"
     static let passwd = "tdefs passwd BACKING|MOUNTPOINT [KEY] (--new-key-file P | --new-passphrase-file P | --new-key-command C | --new-passphrase-command C | --new-key-kmip HOST:PORT [--new-kmip-key-id ID]) [--scrypt-n N]"
     static let rotate = "tdefs rotate BACKING|MOUNTPOINT [KEY] [--reencrypt] \(cipher)"

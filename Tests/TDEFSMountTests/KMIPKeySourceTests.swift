@@ -287,6 +287,17 @@ final class KMIPKeySourceTests: XCTestCase {
         XCTAssertTrue(daemonHoldsTheVolume())
     }
 
+    func testShredDestroysTheServersKey() throws {
+        XCTAssertEqual(vol.tdefs(["init", vol.backing] + kmip()).status, 0)
+        let keyID = try XCTUnwrap(try kmipRecord()["keyID"] as? String)
+        let r = vol.tdefs(["shred", vol.backing] + kmip() + ["--confirm-destroy-all-data"])
+        XCTAssertEqual(r.status, 0, r.summary)
+        XCTAssertTrue(r.stdout.contains("its KMIP key is destroyed too"), r.stdout)
+        XCTAssertThrowsError(try admin().fetchKey(keyID), "the server's key is gone") {
+            XCTAssertTrue(($0 as? KeyManagerError)?.keyIsWithdrawn ?? false, "\($0)")
+        }
+    }
+
     func testKeyCheckNeedsAKMIPVolume() throws {
         try vol.initVolume()
         let r = vol.tdefs(["mount", vol.backing, vol.mnt, "--key-file", vol.keyFile, "-o", "key_check=5"])

@@ -18,6 +18,7 @@ public struct AuditEvent: Sendable {
         case exportKey = "export-key"
         case lock
         case keyRevoked = "key-revoked"
+        case shred
 
         public var messageID: String {
             switch self {
@@ -33,6 +34,7 @@ public struct AuditEvent: Sendable {
             case .exportKey: "2d903ba7f9834e168c5dbab7b296ac1f"
             case .lock: "b9b7430c27344bef8bee9e1f1b1e65a0"
             case .keyRevoked: "918b1f25401947269968b735e2049e38"
+            case .shred: "b5261ca4006c4a6e884f2a0bfa667eb9"
             }
         }
 

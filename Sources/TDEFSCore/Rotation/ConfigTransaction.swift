@@ -28,16 +28,23 @@ public enum ConfigTransaction {
 
     static func transaction(backingPath: String,
                             _ change: (inout VolumeConfig) throws -> SecureBytes) throws -> VolumeConfig {
+        try withLock(backingPath: backingPath) {
+            var config = try Volume.loadConfig(backingPath: backingPath)
+            let kek = try change(&config)
+            try VolumeConfigSeal.seal(&config, kek: kek, path: backingPath)
+            try Volume.saveConfig(config, backingPath: backingPath)
+            return config
+        }
+    }
+
+    /// Runs `body` holding tdefs.conflock: no passwd, rotate or retire writes tdefs.conf meanwhile.
+    public static func withLock<T>(backingPath: String, _ body: () throws -> T) throws -> T {
         let dir = try BackingDirectory(path: backingPath)
         let fd = try BackingFile.open(lockName, in: dir, flags: O_RDWR | O_CREAT)
         defer { close(fd) }
         while flock(fd, LOCK_EX) != 0 {
             if errno != EINTR { throw VolumeError.io(path: backingPath + "/" + lockName, operation: "lock", errno: .current) }
         }
-        var config = try Volume.loadConfig(backingPath: backingPath)
-        let kek = try change(&config)
-        try VolumeConfigSeal.seal(&config, kek: kek, path: backingPath)
-        try Volume.saveConfig(config, backingPath: backingPath)
-        return config
+        return try body()
     }
 }

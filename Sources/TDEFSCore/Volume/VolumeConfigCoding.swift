@@ -49,11 +49,12 @@ extension VolumeConfig: Codable {
     public static func parse(_ bytes: [UInt8], path: String) throws(VolumeError) -> VolumeConfig {
         let data = Data(bytes)
         // Look at the version first, so that a newer format is reported as such, not as damage.
-        struct Probe: Decodable { var format: String?; var formatVersion: Int? }
+        struct Probe: Decodable { var format: String?; var formatVersion: Int?; var shredded: String? }
         guard let probe = try? JSONDecoder().decode(Probe.self, from: data) else {
             throw .corruptConfig(path: path, detail: "malformed JSON, or format/formatVersion of the wrong type")
         }
         guard probe.format == formatName else { throw .corruptConfig(path: path, detail: "format is not \"tdefs\"") }
+        if let when = probe.shredded { throw .shredded(path: path, when: when) }
         guard let version = probe.formatVersion else { throw .corruptConfig(path: path, detail: "formatVersion is missing") }
         if version > formatVersion { throw .unsupportedVersion(path: path, version: version) }
         let config: VolumeConfig

@@ -21,6 +21,8 @@ public enum VolumeError: Error, Equatable, Sendable, CustomStringConvertible {
     case notRegularFile(path: String, kind: String)
     /// A system call failed.
     case io(path: String, operation: String, errno: Errno)
+    /// `tdefs shred` destroyed the volume's keys (at `when`): its data cannot be decrypted.
+    case shredded(path: String, when: String)
 
     public var description: String {
         switch self {
@@ -28,13 +30,15 @@ public enum VolumeError: Error, Equatable, Sendable, CustomStringConvertible {
         case .notAVolume(let p): return "\(p) is not a tdefs volume (no tdefs.conf)"
         case .corruptConfig(let p, let d): return "corrupt or unsupported tdefs.conf in \(p): \(d)"
         case .unsupportedVersion(let p, let v):
-            return "corrupt or unsupported tdefs.conf in \(p): format version \(v) is newer than this tdefs supports (1)"
+            return "corrupt or unsupported tdefs.conf in \(p): format version \(v) is newer than this tdefs supports (\(VolumeConfig.formatVersion))"
         case .wrongKey(let p): return "wrong key for \(p)"
         case .notEmpty(let p): return "backing directory \(p) is not empty"
         case .alreadyAVolume(let p): return "\(p) is already a tdefs volume"
         case .locked(let p): return "\(p) is already mounted or in use (tdefs.lock is held)"
         case .notRegularFile(let p, let k): return "\(p) is \(k), not a regular file (the backing directory was tampered with; remove it)"
         case .io(let p, let op, let e): return "\(op) \(p): \(e)"
+        case .shredded(let p, let w):
+            return "\(p) was shredded at \(w): its keys were destroyed and its data cannot be decrypted (remove the directory)"
         }
     }
 }
