@@ -22,13 +22,15 @@ let package = Package(
         .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL"),
         // OpenSSL libssl: the KMIP key source's mutual TLS.
         .systemLibrary(name: "COpenSSLTLS", path: "Sources/COpenSSLTLS"),
+        // p11-kit: PKCS#11 modules and RFC 7512 URIs (the PKCS#11 key source).
+        .systemLibrary(name: "CP11Kit", path: "Sources/CP11Kit", pkgConfig: "p11-kit-1"),
         // Constants and syscall wrappers that need _GNU_SOURCE (O_PATH, renameat2, ...).
         .target(name: "CPlatform", path: "Sources/CPlatform"),
         // Filesystem engine, codecs, keys, backing store: plain Swift, testable without a mount.
         .target(
             name: "TDEFSCore",
             dependencies: [
-                "COpenSSL", "COpenSSLTLS", "CPlatform",
+                "COpenSSL", "COpenSSLTLS", "CP11Kit", "CPlatform",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],

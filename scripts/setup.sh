@@ -15,6 +15,7 @@ fi
 packages=(
     fuse3 libfuse3-dev          # the FUSE kernel interface: fusermount3, libfuse3 and its headers
     libssl-dev pkg-config       # OpenSSL 3 (EVP) for all cryptography, found through pkg-config
+    libp11-kit-dev              # p11-kit: PKCS#11 modules and RFC 7512 URIs (the --key-pkcs11 key source)
     git                         # SwiftPM fetches the Swift packages with git
     libc6-dev libstdc++-12-dev binutils   # what the Swift toolchain links with (--static-swift-stdlib)
     make debhelper              # make, make install, make deb (the Debian package; brings dpkg-dev)

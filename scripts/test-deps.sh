@@ -26,5 +26,6 @@ packages=(
     make debhelper man-db binutils     # scripts/boot-test.sh: make deb; man --warnings and readelf on the package
     curl prometheus prometheus-node-exporter   # Metrics* tests: docs/operations.md's recipes, promtool, a real Prometheus and node exporter
     python3-pykmip openssl             # KMIPServerTests: PyKMIP 0.10's server (/usr/bin/pykmip-server), certificates made by openssl
+    softhsm2 opensc                    # PKCS11KeySourceTests: a SoftHSM2 token (softhsm2-util), pkcs11-tool to delete its key
 )
 apt_install_missing test-deps.sh "${packages[@]}"

@@ -56,6 +56,13 @@ struct CLIError: Error, CustomStringConvertible {
             // Unreachable or a server's General Failure: 16 (retried); refused: 17 (not retried);
             // this host's files or a malformed answer: 1.
             return CLIError(e.isUnreachable ? .keyManagerUnreachable : e.isRefusal ? .keyManagerRefused : .failure, e.description)
+        case let e as PKCS11Error:
+            switch e.kind {
+            case .pinIncorrect, .notAuthentic: return CLIError(.wrongKey, e.description)
+            case .tokenAbsent: return CLIError(.keyManagerUnreachable, e.description)
+            case .keyMissing: return CLIError(.keyManagerRefused, e.description)
+            case .setup, .failed: return CLIError(.failure, e.description)
+            }
         case let e as FuseDaemonError:
             return CLIError(.mountFailed, e.description)
         case let e as Errno:

@@ -93,7 +93,7 @@ struct ImportCommand: ParsableCommand {
             let config: VolumeConfig
             do {
                 config = try Volume.create(backingPath: path, secret: newKey.material, kdf: newKey.kdf, cipher: cipher.size,
-                                           volumeID: volumeID, kmip: newKey.kmip)
+                                           volumeID: volumeID, kmip: newKey.kmip, pkcs11: newKey.pkcs11)
             } catch {
                 newKey.discardCreatedKey(unlessRecordedIn: path)
                 throw error

@@ -47,14 +47,15 @@ struct InitCommand: ParsableCommand {
         do {
             let scrypt = newKey.kdf == .scrypt ? try scryptCost.parameters() : .standard
             config = try Volume.create(backingPath: path, secret: newKey.material, kdf: newKey.kdf, cipher: cipher.size, scrypt: scrypt,
-                                       formatVersion: formatVersion, volumeID: volumeID, kmip: newKey.kmip)
+                                       formatVersion: formatVersion, volumeID: volumeID, kmip: newKey.kmip, pkcs11: newKey.pkcs11)
         } catch {
             newKey.discardCreatedKey(unlessRecordedIn: path)
             throw error
         }
         try KeyLifecycle.audit(.initialized, config: config, backing: path, epoch: config.currentEpoch,
                            [("cipher", cipher.size.cipherName)] + newKey.auditDetails)
-        let kmip = newKey.kmip.map { ", KMIP key \($0.keyID) on \(newKey.server?.endpoint ?? "")" } ?? ""
+        let kmip = newKey.kmip.map { ", KMIP key \($0.keyID) on \(newKey.server?.endpoint ?? "")" }
+            ?? newKey.pkcs11.map { ", wrapped by \($0.uri)" } ?? ""
         Console.out("tdefs: created volume \(Base64URL.encode(config.volumeID)) in \(path) "
             + "(\(cipher.size.cipherName), key derivation \(newKey.kdf.rawValue)\(kmip))")
     }

@@ -18,6 +18,17 @@ extension KeyOptions {
             }
             return try KMIPEnvelope.open(record, server: try kmipServer(keyKMIP))
         }
+        if config.keySource.kdf == .pkcs11, let record = config.keySource.pkcs11 {
+            guard let keyPKCS11 else {
+                throw CLIError(.usage, "the key of \(backing) is wrapped by a PKCS#11 token (\(record.uri)): give --key-pkcs11 URI "
+                               + "(and --pkcs11-pin-file)")
+            }
+            return try PKCS11Envelope.open(record, uri: keyPKCS11, modulePath: pkcs11Module, pin: try pkcs11Pin(uri: keyPKCS11),
+                                           volumeID: config.volumeID)
+        }
+        if keyPKCS11 != nil {
+            throw CLIError(.usage, "the key of \(backing) is not wrapped by a PKCS#11 token (key derivation \(config.keySource.kdf.rawValue))")
+        }
         if keyKMIP != nil {
             throw CLIError(.usage, "the key of \(backing) is not held by a KMIP server (key derivation \(config.keySource.kdf.rawValue)): "
                            + "give its key file, passphrase or key command")
@@ -35,6 +46,13 @@ extension KeyOptions {
         }
         try refuseStrayKMIPOptions()
         try refuseKMIPModeForExistingKey()
+        if let keyPKCS11 {
+            let made = try PKCS11Envelope.make(uri: keyPKCS11, modulePath: pkcs11Module, pin: try pkcs11Pin(uri: keyPKCS11),
+                                               volumeID: volumeID)
+            var key = NewVolumeKey(kdf: .pkcs11, material: made.secret, kmip: nil)
+            key.pkcs11 = made.record
+            return key
+        }
         let (source, secret) = try read(confirm: true)
         let kdf = source.kdfForNewVolume
         return NewVolumeKey(kdf: kdf, material: try secret.material(for: kdf), kmip: nil)
@@ -47,6 +65,7 @@ struct NewVolumeKey {
     let kdf: VolumeConfig.KeyDerivation
     let material: SecureBytes
     let kmip: KMIPRecord?
+    var pkcs11: PKCS11Record?
     var server: KMIPKeyServer?
     var createdKeyID: String?
 
@@ -85,6 +104,7 @@ struct NewVolumeKey {
             details += [("keyManager", "kmip"), ("kmipKeyID", kmip.keyID), ("kmipMode", kmip.mode.rawValue)]
             if let server { details.append(("kmipServer", server.endpoint)) }
         }
+        if let pkcs11 { details += [("keyManager", "pkcs11"), ("pkcs11URI", pkcs11.uri)] }
         return details
     }
 }

@@ -56,6 +56,19 @@ struct KeyOptions: ParsableArguments {
         valueName: "id"))
     var kmipKeyID: String?
 
+    @Option(name: .customLong("key-pkcs11"), help: ArgumentHelp(
+        "RFC 7512 URI of the PKCS#11 token and AES key that wrap the volume's key (init makes the key when the token has none).",
+        valueName: "pkcs11:..."))
+    var keyPKCS11: String?
+
+    @Option(name: .customLong("pkcs11-module"), help: ArgumentHelp(
+        "The PKCS#11 module to load (default: p11-kit's proxy of the system's registered modules).", valueName: "path"))
+    var pkcs11Module: String?
+
+    @Option(name: .customLong("pkcs11-pin-file"), help: ArgumentHelp(
+        "File whose first line is the token's user PIN (or the URI's pin-source).", valueName: "path"))
+    var pkcs11PinFile: String?
+
     /// Extension: how a new volume's secret is had from the KMIP key (tdefs.conf records it).
     @Option(name: .customLong("kmip-mode"), help: ArgumentHelp(
         "For a new KMIP key source: encrypt (the server wraps a data key; the default) or get (the key is fetched, for servers without Encrypt).",
@@ -63,9 +76,16 @@ struct KeyOptions: ParsableArguments {
     var kmipMode: KMIPModeChoice?
 
     func validate() throws {
-        let given = [keyFile, passphraseFile, keyCommand, passphraseCommand, keyCredential, keyKMIP].compactMap { $0 }
+        let given = [keyFile, passphraseFile, keyCommand, passphraseCommand, keyCredential, keyKMIP, keyPKCS11].compactMap { $0 }
         if given.count > 1 {
-            throw ValidationError("give at most one of --key-file, --passphrase-file, --key-command, --passphrase-command, --key-credential, --key-kmip")
+            throw ValidationError("give at most one of --key-file, --passphrase-file, --key-command, --passphrase-command, --key-credential, --key-kmip, --key-pkcs11")
+        }
+        if keyPKCS11 == nil && (pkcs11Module != nil || pkcs11PinFile != nil) {
+            throw ValidationError("--pkcs11-module and --pkcs11-pin-file need --key-pkcs11")
+        }
+        if let keyPKCS11, !keyPKCS11.hasPrefix("pkcs11:") { throw ValidationError("--key-pkcs11 takes a pkcs11: URI (RFC 7512)") }
+        if let keyPKCS11, keyPKCS11.contains("pin-value") {
+            throw ValidationError("--key-pkcs11: a PIN in the URI (pin-value) shows in the process list; give --pkcs11-pin-file or pin-source")
         }
         if let keyKMIP {
             guard KMIPConnection.parseEndpoint(keyKMIP) != nil else { throw ValidationError("--key-kmip takes HOST:PORT (or [IPv6]:PORT)") }
@@ -87,7 +107,19 @@ struct KeyOptions: ParsableArguments {
     }
 
     /// True when any KEY option is given.
-    var anyGiven: Bool { [keyFile, passphraseFile, keyCommand, passphraseCommand, keyCredential, keyKMIP].contains { $0 != nil } }
+    var anyGiven: Bool { [keyFile, passphraseFile, keyCommand, passphraseCommand, keyCredential, keyKMIP, keyPKCS11].contains { $0 != nil } }
+
+    /// The token's PIN: --pkcs11-pin-file, else the URI's pin-source (a file); nil for a token
+    /// that needs none.
+    func pkcs11Pin(uri: String) throws -> SecureBytes? {
+        var path = pkcs11PinFile
+        if path == nil, let source = PKCS11Token.pinSource(of: uri) {
+            path = source.hasPrefix("file:") ? String(source.dropFirst(5)) : source
+        }
+        guard let path else { return nil }
+        let secret = try KeySource.passphraseFile(path).read(warn: { Console.warn($0) })
+        return secret.bytes
+    }
 
     /// The KMIP server named by `endpoint`, reached with the --kmip-client-* and --kmip-ca files.
     func kmipServer(_ endpoint: String) throws(CLIError) -> KMIPKeyServer {
@@ -150,3 +182,4 @@ enum KMIPModeChoice: String, ExpressibleByArgument, CaseIterable {
     case encrypt, get
     var mode: KMIPRecord.Mode { self == .encrypt ? .encrypt : .get }
 }
+

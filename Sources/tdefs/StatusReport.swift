@@ -22,6 +22,8 @@ struct StatusReport {
     var weakKeyDerivation: Bool
     /// The KMIP key that holds the volume's secret (key derivation kmip).
     var kmip: KMIPRecord?
+    /// The PKCS#11 token and key that wrap the volume's secret (key derivation pkcs11).
+    var pkcs11: PKCS11Record?
     var currentEpoch: UInt32
     var lastRotated: String
     var epochs: [EpochInfo]
@@ -51,6 +53,7 @@ struct StatusReport {
         scrypt = config.keySource.scrypt
         weakKeyDerivation = config.keySource.isWeakened
         kmip = config.keySource.kmip
+        pkcs11 = config.keySource.pkcs11
         currentEpoch = config.currentEpoch
         lastRotated = config.epoch(config.currentEpoch)?.created ?? config.created
         epochs = config.epochs.sorted { $0.epoch < $1.epoch }.map {
@@ -79,7 +82,8 @@ struct StatusReport {
             ("keyDerivation", .string(keyDerivation)),
             ("scrypt", scrypt.map { .object([("n", .int(Int64($0.n))), ("r", .uint($0.r)), ("p", .uint($0.p))]) } ?? .null),
             ("weakKeyDerivation", .bool(weakKeyDerivation)),
-            ("keyManager", kmip.map { .object([("kind", .string("kmip")), ("keyID", .string($0.keyID)), ("mode", .string($0.mode.rawValue))]) } ?? .null),
+            ("keyManager", kmip.map { .object([("kind", .string("kmip")), ("keyID", .string($0.keyID)), ("mode", .string($0.mode.rawValue))]) }
+                ?? pkcs11.map { .object([("kind", .string("pkcs11")), ("uri", .string($0.uri))]) } ?? .null),
             ("currentEpoch", .uint(currentEpoch)),
             ("lastRotated", .string(lastRotated)),
             ("epochs", .array(epochs.map {
@@ -109,7 +113,7 @@ struct StatusReport {
             ("format", "\(format) v\(formatVersion)"),
             ("created", created),
             ("cipher", cipher),
-            ("key source", kmip.map { "KMIP server, key \($0.keyID) (\($0.mode == .encrypt ? "it decrypts the volume's data key" : "the key is fetched"))" }
+            ("key source", pkcs11.map { "PKCS#11 token, \($0.uri)" } ?? kmip.map { "KMIP server, key \($0.keyID) (\($0.mode == .encrypt ? "it decrypts the volume's data key" : "the key is fetched"))" }
                 ?? scrypt.map { "passphrase (scrypt N=\($0.n), r=\($0.r), p=\($0.p))" } ?? "key (hkdf-sha256)"),
             ("last rotated", lastRotated),
         ]

@@ -2,7 +2,7 @@
 /// options). `--help`, the man page and both documents show exactly these lines; a test
 /// (CLIContractTests) compares them.
 enum Synopsis {
-    static let key = "KEY := --key-file PATH | --passphrase-file PATH | --key-command CMD | --passphrase-command CMD | --key-credential NAME | --key-kmip HOST:PORT --kmip-client-cert P --kmip-client-key P --kmip-ca P [--kmip-key-id ID] [--kmip-mode encrypt|get]"
+    static let key = "KEY := --key-file PATH | --passphrase-file PATH | --key-command CMD | --passphrase-command CMD | --key-credential NAME | --key-kmip HOST:PORT --kmip-client-cert P --kmip-client-key P --kmip-ca P [--kmip-key-id ID] [--kmip-mode encrypt|get] | --key-pkcs11 PKCS11_URI [--pkcs11-module PATH] [--pkcs11-pin-file P]"
     static let cipher = "[--cipher aes-256-gcm|aes-192-gcm]"
 
     static let initVolume = "tdefs init BACKING [KEY] \(cipher) [--scrypt-n N] [--format-version 1|2|3]"

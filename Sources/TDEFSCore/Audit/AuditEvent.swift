@@ -48,9 +48,10 @@ public struct AuditEvent: Sendable {
     public var backing: String
     public var epoch: UInt32?
     /// The volume's key derivation, which names the kind of key source: "scrypt" (a passphrase),
-    /// "hkdf-sha256" (a key file, key command or credential) or "kmip" (a KMIP server).
+    /// "hkdf-sha256" (a key file, key command or credential), "kmip" (a KMIP server) or "pkcs11"
+    /// (a PKCS#11 token).
     public var keySource: String
-    /// The KMIP server's identifier of the volume's key, for a kmip key source.
+    /// The key manager's name of the volume's key: the KMIP unique identifier, or the PKCS#11 URI.
     public var keyID: String?
     public var uid: uid_t
     public var host: String
@@ -64,7 +65,7 @@ public struct AuditEvent: Sendable {
         self.backing = backing
         self.epoch = epoch
         self.keySource = keySource.kdf.rawValue
-        keyID = keySource.kmip?.keyID
+        keyID = keySource.kmip?.keyID ?? keySource.pkcs11?.uri
         uid = getuid()
         host = Self.hostName()
         self.details = details

@@ -100,7 +100,7 @@ public struct KeySecret: Sendable {
                 }
                 return s
             }
-        case (.text, .hkdfSHA256), (.commandOutput, .hkdfSHA256), (.text, .kmip), (.commandOutput, .kmip):
+        case (.text, .hkdfSHA256), (.commandOutput, .hkdfSHA256), (.text, .kmip), (.commandOutput, .kmip), (.text, .pkcs11), (.commandOutput, .pkcs11):
             return try bytes.withUnsafeBytes { (b) throws(KeySourceError) -> SecureBytes in
                 try KeyText.key(from: b, what: what)
             }

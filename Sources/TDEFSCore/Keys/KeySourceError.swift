@@ -22,7 +22,7 @@ public enum KeySourceError: Error, Equatable, Sendable, CustomStringConvertible 
         case .commandFailed(let s): return "key command failed (\(s))"
         case .commandNotStarted(let e): return "cannot run key command: \(e)"
         case .noTerminal:
-            return "no key given: use --key-file, --passphrase-file, --key-command, --passphrase-command, --key-credential or --key-kmip (standard input is not a terminal, so tdefs cannot prompt)"
+            return "no key given: use --key-file, --passphrase-file, --key-command, --passphrase-command, --key-credential, --key-kmip or --key-pkcs11 (standard input is not a terminal, so tdefs cannot prompt)"
         case .passphrasesDiffer: return "the passphrases do not match"
         case .promptAborted: return "no passphrase entered"
         }

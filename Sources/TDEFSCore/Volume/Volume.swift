@@ -18,7 +18,7 @@ public enum Volume {
                               scrypt: KDF.ScryptParameters = .standard,
                               formatVersion: Int = VolumeConfig.formatVersion,
                               volumeID: [UInt8] = Random.bytes(VolumeConfig.volumeIDBytes),
-                              kmip: KMIPRecord? = nil) throws(VolumeError) -> VolumeConfig {
+                              kmip: KMIPRecord? = nil, pkcs11: PKCS11Record? = nil) throws(VolumeError) -> VolumeConfig {
         try makeDirectory(backingPath)
         let dir = try BackingDirectory(path: backingPath)
         guard try dir.isEmpty() else {
@@ -28,7 +28,8 @@ public enum Volume {
             throw .notEmpty(path: backingPath)
         }
         let keySource = VolumeConfig.KeySource(kdf: kdf, salt: Random.bytes(VolumeConfig.saltBytes),
-                                               scrypt: kdf == .scrypt ? scrypt : nil, kmip: kdf == .kmip ? kmip : nil)
+                                               scrypt: kdf == .scrypt ? scrypt : nil, kmip: kdf == .kmip ? kmip : nil,
+                                               pkcs11: kdf == .pkcs11 ? pkcs11 : nil)
         if let why = VolumeConfig.keySourceProblem(keySource) { throw .corruptConfig(path: backingPath, detail: why) }
         if kdf == .scrypt, let why = VolumeConfig.scryptProblem(scrypt) {
             throw .corruptConfig(path: backingPath, detail: why)

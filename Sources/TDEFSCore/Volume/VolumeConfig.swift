@@ -17,6 +17,8 @@ public struct VolumeConfig: Equatable, Sendable {
         /// The secret is a data key that a KMIP server unwraps (or hands out) on each unlock; the
         /// KEK is derived from it as for hkdf-sha256 (docs/key-managers.md).
         case kmip
+        /// The secret is a data key that a PKCS#11 token's AES key unwraps on each unlock.
+        case pkcs11
     }
 
     public struct KeySource: Equatable, Sendable {
@@ -26,8 +28,11 @@ public struct VolumeConfig: Equatable, Sendable {
         public var scrypt: KDF.ScryptParameters?
         /// Present exactly when `kdf` is kmip.
         public var kmip: KMIPRecord?
-        public init(kdf: KeyDerivation, salt: [UInt8], scrypt: KDF.ScryptParameters?, kmip: KMIPRecord? = nil) {
-            self.kdf = kdf; self.salt = salt; self.scrypt = scrypt; self.kmip = kmip
+        /// Present exactly when `kdf` is pkcs11.
+        public var pkcs11: PKCS11Record?
+        public init(kdf: KeyDerivation, salt: [UInt8], scrypt: KDF.ScryptParameters?, kmip: KMIPRecord? = nil,
+                    pkcs11: PKCS11Record? = nil) {
+            self.kdf = kdf; self.salt = salt; self.scrypt = scrypt; self.kmip = kmip; self.pkcs11 = pkcs11
         }
 
         /// A passphrase KDF cheaper than the default: scrypt with a smaller N, r or p.
@@ -124,6 +129,9 @@ public struct VolumeConfig: Equatable, Sendable {
             break
         case .kmip:
             guard let record = keySource.kmip else { return "keySource lacks the KMIP key's record (keyID, mode)" }
+            if let why = record.problem() { return "keySource: \(why)" }
+        case .pkcs11:
+            guard let record = keySource.pkcs11 else { return "keySource lacks the PKCS#11 key's record (uri, iv, wrappedSecret)" }
             if let why = record.problem() { return "keySource: \(why)" }
         }
         return nil

@@ -89,6 +89,9 @@ extension VolumeConfig: Codable {
         if keySource.kdf == .kmip, let k = keySource.kmip {
             source.append(("kmip", k.json))
         }
+        if keySource.kdf == .pkcs11, let k = keySource.pkcs11 {
+            source.append(("pkcs11", k.json))
+        }
         return .object([
             ("format", .string(Self.formatName)),
             ("formatVersion", .int(Int64(formatVersion))),
@@ -122,7 +125,7 @@ extension VolumeConfig: Codable {
 }
 
 extension VolumeConfig.KeySource: Codable {
-    enum Keys: String, CodingKey { case kdf, salt, n, r, p, kmip }
+    enum Keys: String, CodingKey { case kdf, salt, n, r, p, kmip, pkcs11 }
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: Keys.self)
@@ -139,6 +142,7 @@ extension VolumeConfig.KeySource: Codable {
             scrypt = nil
         }
         kmip = kdf == .kmip ? try c.decode(KMIPRecord.self, forKey: .kmip) : nil
+        pkcs11 = kdf == .pkcs11 ? try c.decode(PKCS11Record.self, forKey: .pkcs11) : nil
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -151,6 +155,29 @@ extension VolumeConfig.KeySource: Codable {
             try c.encode(s.p, forKey: .p)
         }
         if kdf == .kmip, let k = kmip { try c.encode(k, forKey: .kmip) }
+        if kdf == .pkcs11, let k = pkcs11 { try c.encode(k, forKey: .pkcs11) }
+    }
+}
+
+extension PKCS11Record: Codable {
+    enum Keys: String, CodingKey { case uri, iv, wrappedSecret }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: Keys.self)
+        uri = try c.decode(String.self, forKey: .uri)
+        iv = try c.decodeBase64URL(.iv)
+        wrappedSecret = try c.decodeBase64URL(.wrappedSecret)
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: Keys.self)
+        try c.encode(uri, forKey: .uri)
+        try c.encode(Base64URL.encode(iv), forKey: .iv)
+        try c.encode(Base64URL.encode(wrappedSecret), forKey: .wrappedSecret)
+    }
+
+    var json: JSONText {
+        .object([("uri", .string(uri)), ("iv", .string(Base64URL.encode(iv))), ("wrappedSecret", .string(Base64URL.encode(wrappedSecret)))])
     }
 }
 

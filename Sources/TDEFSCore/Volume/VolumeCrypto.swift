@@ -18,7 +18,7 @@ public enum VolumeCrypto {
         case .scrypt:
             guard let params = keySource.scrypt, VolumeConfig.scryptProblem(params) == nil else { return nil }
             return KDF.scrypt(passphrase: secret, salt: keySource.salt, parameters: params, length: kekBytes)
-        case .hkdfSHA256, .kmip:
+        case .hkdfSHA256, .kmip, .pkcs11:
             return KDF.hkdfSHA256(key: secret, salt: keySource.salt, info: kekInfo, length: kekBytes)
         }
     }
