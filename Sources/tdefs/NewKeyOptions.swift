@@ -3,7 +3,8 @@ import TDEFSCore
 
 /// The new key source of `passwd`: exactly one of --new-key-file, --new-passphrase-file,
 /// --new-key-command, --new-passphrase-command, --new-key-kmip (which reaches the server with the
-/// --kmip-client-* and --kmip-ca files of KEY, and --kmip-mode).
+/// --kmip-client-* and --kmip-ca files of KEY, and --kmip-mode), --new-key-pkcs11 (with its own
+/// --new-pkcs11-module and --new-pkcs11-pin-file).
 struct NewKeyOptions: ParsableArguments {
     @Option(name: .customLong("new-key-file"), help: ArgumentHelp("The new key file.", valueName: "path"))
     var newKeyFile: String?
@@ -27,10 +28,26 @@ struct NewKeyOptions: ParsableArguments {
         "With --new-key-kmip: use this existing key instead of creating one.", valueName: "id"))
     var newKMIPKeyID: String?
 
+    @Option(name: .customLong("new-key-pkcs11"), help: ArgumentHelp(
+        "A PKCS#11 token's AES key to wrap the new key (RFC 7512 URI; made on the token when missing).", valueName: "pkcs11:..."))
+    var newKeyPKCS11: String?
+
+    @Option(name: .customLong("new-pkcs11-module"), help: ArgumentHelp("With --new-key-pkcs11: the PKCS#11 module to load.", valueName: "path"))
+    var newPKCS11Module: String?
+
+    @Option(name: .customLong("new-pkcs11-pin-file"), help: ArgumentHelp("With --new-key-pkcs11: the file with the token's PIN.", valueName: "path"))
+    var newPKCS11PinFile: String?
+
     func validate() throws {
-        let given = [newKeyFile, newPassphraseFile, newKeyCommand, newPassphraseCommand, newKeyKMIP].compactMap { $0 }
+        let given = [newKeyFile, newPassphraseFile, newKeyCommand, newPassphraseCommand, newKeyKMIP, newKeyPKCS11].compactMap { $0 }
         if given.count != 1 {
-            throw ValidationError("give exactly one of --new-key-file, --new-passphrase-file, --new-key-command, --new-passphrase-command, --new-key-kmip")
+            throw ValidationError("give exactly one of --new-key-file, --new-passphrase-file, --new-key-command, --new-passphrase-command, --new-key-kmip, --new-key-pkcs11")
+        }
+        if newKeyPKCS11 == nil && (newPKCS11Module != nil || newPKCS11PinFile != nil) {
+            throw ValidationError("--new-pkcs11-module and --new-pkcs11-pin-file need --new-key-pkcs11")
+        }
+        if let newKeyPKCS11, !newKeyPKCS11.hasPrefix("pkcs11:") || newKeyPKCS11.contains("pin-value") {
+            throw ValidationError("--new-key-pkcs11 takes a pkcs11: URI without a pin-value (give --new-pkcs11-pin-file)")
         }
         if let newKeyKMIP, KMIPConnection.parseEndpoint(newKeyKMIP) == nil {
             throw ValidationError("--new-key-kmip takes HOST:PORT (or [IPv6]:PORT)")
@@ -48,6 +65,14 @@ struct NewKeyOptions: ParsableArguments {
         return nil
     }
 
+    /// The new token's PIN: --new-pkcs11-pin-file, else the URI's pin-source.
+    func newPKCS11Pin(uri: String) throws -> SecureBytes? {
+        var path = newPKCS11PinFile
+        if path == nil, let source = PKCS11Token.pinSource(of: uri) { path = source.hasPrefix("file:") ? String(source.dropFirst(5)) : source }
+        guard let path else { return nil }
+        return try KeySource.passphraseFile(path).read(warn: { Console.warn($0) }).bytes
+    }
+
     /// The new key source's record (fresh salt) and KEK for the volume `volumeID`; `key` lends the
     /// KMIP client files and mode.
     func newKey(volumeID: [UInt8], key: KeyOptions, cost: ScryptCostOption) throws -> (VolumeConfig.KeySource, SecureBytes, NewVolumeKey?) {
@@ -59,6 +84,17 @@ struct NewKeyOptions: ParsableArguments {
                 throw CLIError(.failure, "key derivation failed")
             }
             return (keySource, kek, made)
+        }
+        if let newKeyPKCS11 {
+            let made = try PKCS11Envelope.make(uri: newKeyPKCS11, modulePath: newPKCS11Module, pin: try newPKCS11Pin(uri: newKeyPKCS11),
+                                               volumeID: volumeID)
+            let keySource = VolumeConfig.KeySource(kdf: .pkcs11, salt: Random.bytes(VolumeConfig.saltBytes), scrypt: nil, pkcs11: made.record)
+            guard let kek = VolumeCrypto.deriveKEK(secret: made.secret, keySource: keySource) else {
+                throw CLIError(.failure, "key derivation failed")
+            }
+            var details = NewVolumeKey(kdf: .pkcs11, material: made.secret, kmip: nil)
+            details.pkcs11 = made.record
+            return (keySource, kek, details)
         }
         let source = source!
         let keySource = try KeyLifecycle.newKeySource(for: source, cost: cost)

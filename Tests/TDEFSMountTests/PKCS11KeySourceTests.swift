@@ -80,6 +80,28 @@ final class PKCS11KeySourceTests: XCTestCase {
         XCTAssertTrue(try assertMountRefused(pkcs11(), status: 17).contains("no AES key"))
     }
 
+    func testPasswdMovesAVolumeOntoTheTokenAndOff() throws {
+        try vol.initVolume()
+        try vol.mount()
+        try writeFile(vol.mnt + "/kept", "moved twice")
+        vol.unmount()
+        var r = tdefs(["passwd", vol.backing, "--key-file", vol.keyFile, "--new-key-pkcs11", uri,
+                       "--new-pkcs11-module", SoftHSMToken.module, "--new-pkcs11-pin-file", token.pinFile])
+        XCTAssertEqual(r.status, 0, r.summary)
+        _ = try assertMountRefused(["--key-file", vol.keyFile], status: 2)
+        r = tdefs(["mount", vol.backing, vol.mnt] + pkcs11())
+        XCTAssertEqual(r.status, 0, r.summary)
+        XCTAssertEqual(try readFile(vol.mnt + "/kept"), Array("moved twice".utf8))
+        let newKey = vol.base + "/new.key"
+        vol.writeKeyFile(newKey)
+        r = tdefs(["passwd", vol.mnt] + pkcs11() + ["--new-key-file", newKey])
+        XCTAssertEqual(r.status, 0, r.summary)
+        vol.unmount()
+        _ = try assertMountRefused(pkcs11(), status: 2)
+        try vol.mount(keyArgs: ["--key-file", newKey])
+        XCTAssertEqual(try readFile(vol.mnt + "/kept"), Array("moved twice".utf8))
+    }
+
     func testAnotherVolumesRecordDoesNotOpenUnderTheSameTokenKey() throws {
         // The AAD binds the wrapped data key to its volume: a record copied from another volume
         // under the same token key does not open (exit 10).
