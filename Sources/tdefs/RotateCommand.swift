@@ -72,9 +72,9 @@ struct RotateCommand: ParsableCommand {
                            epoch: target.epoch, [("online", mounted ? "true" : "false"), ("reencrypt", reencrypt ? "true" : "false")])
 
         if mounted {
-            let request = ControlRequest(op: .addEpoch, epoch: target.epoch, cipher: target.size.cipherName,
-                                         key: target.masterKey.withUnsafeBytes { Base64URL.encode($0) }, generation: updated.generation)
-            guard let reply = ControlClient.send(request, backingPath: backing, volumeID: updated.volumeID) else {
+            // The master key travels after the request line, from locked memory to locked memory.
+            let request = ControlRequest(op: .addEpoch, epoch: target.epoch, cipher: target.size.cipherName, generation: updated.generation)
+            guard let reply = ControlClient.send(request, backingPath: backing, volumeID: updated.volumeID, key: target.masterKey) else {
                 throw CLIError(.failure, "\(backing) is mounted but its daemon does not answer on its control socket; "
                     + "the rotation is recorded and resumes with the next tdefs rotate")
             }

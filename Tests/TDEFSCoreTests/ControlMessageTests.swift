@@ -18,6 +18,12 @@ final class ControlMessageTests: XCTestCase {
             XCTAssertEqual(ControlRequest.parse(Array(r.encoded().dropLast())), r)
         }
         XCTAssertEqual(request(#"{"op":"recount"}"#), ControlRequest(op: .recount))
+        // The master key after the line (keyLength), instead of in it.
+        var raw = ControlRequest(op: .addEpoch, epoch: 2, cipher: "AES-256-GCM")
+        raw.keyLength = VolumeCrypto.masterKeyBytes
+        XCTAssertEqual(ControlRequest.parse(Array(raw.encoded().dropLast())), raw)
+        XCTAssertNil(request(#"{"op":"add-epoch","epoch":2,"cipher":"AES-256-GCM","keyLength":31}"#))
+        XCTAssertNil(request(#"{"op":"add-epoch","epoch":2,"cipher":"AES-256-GCM","keyLength":32,"key":"\#(key)"}"#), "not both")
     }
 
     func testMalformedRequests() {

@@ -27,4 +27,27 @@ final class ControlServerTests: XCTestCase {
         XCTAssertNotEqual(other.socketPath, endpoint.socketPath)
         XCTAssertLessThan(endpoint.socketPath.utf8.count, 108)
     }
+
+    /// rotate's master key: sent after the request line from locked memory, read by the daemon
+    /// into locked memory, and the epoch it unlocks opens under exactly that key.
+    func testAnAddedEpochsKeyTravelsAfterTheRequestLine() throws {
+        let fixture = try EngineFixture()
+        defer { fixture.remove() }
+        let endpoint = try XCTUnwrap(ControlEndpoint.of(backingPath: fixture.backing, volumeID: fixture.keyring.volumeID))
+        let server = try ControlServer(endpoint: endpoint, nonce: "n", keyring: fixture.keyring, fileSystem: fixture.fs,
+                                       configGeneration: 1, logger: Logger(label: "test"))
+        server.start()
+        defer { server.stop() }
+        let master = SecureBytes.random(count: VolumeCrypto.masterKeyBytes)
+        let epoch = fixture.keyring.current.epoch + 1
+        let reply = try XCTUnwrap(ControlClient.send(ControlRequest(op: .addEpoch, epoch: epoch, cipher: "AES-256-GCM"),
+                                                     endpoint: endpoint, nonce: "n", key: master))
+        XCTAssertTrue(reply.ok, reply.error ?? "")
+        XCTAssertEqual(reply.currentEpoch, epoch)
+        XCTAssertTrue(try XCTUnwrap(fixture.keyring.epoch(epoch)).masterKey.constantTimeEquals(master))
+        // A key of the wrong length is refused (or the daemon hangs up first), and nothing changes.
+        let short = ControlRequest(op: .addEpoch, epoch: epoch + 1, cipher: "AES-256-GCM")
+        XCTAssertNotEqual(ControlClient.send(short, endpoint: endpoint, nonce: "n", key: SecureBytes.random(count: 16))?.ok, true)
+        XCTAssertNil(fixture.keyring.epoch(epoch + 1))
+    }
 }

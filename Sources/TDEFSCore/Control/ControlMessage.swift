@@ -20,7 +20,11 @@ public struct ControlRequest: Codable, Equatable, Sendable {
     public var op: Operation
     public var epoch: UInt32?
     public var cipher: String?
+    /// An add-epoch's master key in base64url (what releases before keyLength sent).
     public var key: String?
+    /// An add-epoch's master key follows the request line as this many raw bytes, read from and
+    /// into locked memory on both sides (never in the JSON, a String or a Data).
+    public var keyLength: Int?
     /// The daemon this request is for (ControlEndpoint.identity); another daemon refuses it.
     public var daemon: String?
     /// The tdefs.conf generation the CLI read or wrote: the daemon remembers the highest it was told.
@@ -38,8 +42,9 @@ public struct ControlRequest: Codable, Equatable, Sendable {
         switch r.op {
         case .status, .recount, .lock: return r
         case .addEpoch:
-            guard r.epoch != nil, let c = r.cipher, AESKeySize(cipherName: c) != nil,
-                  let k = r.key, Base64URL.decode(k)?.count == VolumeCrypto.masterKeyBytes else { return nil }
+            guard r.epoch != nil, let c = r.cipher, AESKeySize(cipherName: c) != nil else { return nil }
+            if r.keyLength == VolumeCrypto.masterKeyBytes && r.key == nil { return r }
+            guard r.keyLength == nil, let k = r.key, Base64URL.decode(k)?.count == VolumeCrypto.masterKeyBytes else { return nil }
             return r
         case .retire, .reencrypt:
             return r.epoch == nil ? nil : r

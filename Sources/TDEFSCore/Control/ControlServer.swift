@@ -99,38 +99,59 @@ public final class ControlServer: Sendable {
         }
         var tv = timeval(tv_sec: 5, tv_usec: 0)
         setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        var buf = [UInt8]()
-        var chunk = [UInt8](repeating: 0, count: 1024)
-        while buf.count <= ControlRequest.maxBytes && !buf.contains(0x0A) {
-            let n = chunk.withUnsafeMutableBytes { read(c, $0.baseAddress, $0.count) }
-            if n <= 0 { break }
-            buf += chunk[0..<n]
+        // One locked buffer for the request line and a master key after it (see keyLength).
+        let capacity = ControlRequest.maxBytes + 1 + VolumeCrypto.masterKeyBytes
+        let buf = SecureBytes(count: capacity)
+        var filled = 0
+        func readMore() -> Bool {
+            let n = buf.withUnsafeMutableBytes { read(c, $0.baseAddress! + filled, capacity - filled) }
+            if n <= 0 { return false }
+            filled += n
+            return true
         }
-        defer { buf.withUnsafeMutableBytes { tdefs_zero($0) } }
-        let line = Array(buf.prefix { $0 != 0x0A })
-        guard let request = ControlRequest.parse(line) else {
+        func newline() -> Int? { buf.withUnsafeBytes { $0[0..<filled].firstIndex(of: 0x0A) } }
+        while newline() == nil && filled < capacity && readMore() {}
+        guard let end = newline(), end <= ControlRequest.maxBytes,
+              let request = ControlRequest.parse(buf.withUnsafeBytes { Array($0[0..<end]) }) else {
             reply(c, ControlReply(ok: false, error: "malformed request"))
             return
+        }
+        var key: SecureBytes?
+        if let length = request.keyLength {
+            while filled < end + 1 + length && readMore() {}
+            guard filled == end + 1 + length else {
+                reply(c, ControlReply(ok: false, error: "malformed request"))
+                return
+            }
+            key = buf.withUnsafeBytes { SecureBytes(copying: UnsafeRawBufferPointer(rebasing: $0[(end + 1)..<(end + 1 + length)])) }
         }
         guard request.daemon == identity else {
             logger.warning("refused a control request for daemon \(request.daemon ?? "(none named)"): this daemon is \(identity)")
             reply(c, ControlReply(ok: false, error: "this request is for another daemon (\(request.daemon ?? "none named")); this is \(identity)"))
             return
         }
-        reply(c, perform(request))
+        reply(c, perform(request, key: key))
         if request.op == .lock { onLock() }
     }
 
-    func perform(_ r: ControlRequest) -> ControlReply {
+    func perform(_ r: ControlRequest, key: SecureBytes? = nil) -> ControlReply {
         if let g = r.generation { configGeneration.max(g, ordering: .sequentiallyConsistent) }
         switch r.op {
         case .status:
             break
         case .addEpoch:
-            guard let epoch = r.epoch, let size = r.cipher.flatMap(AESKeySize.init(cipherName:)),
-                  var raw = r.key.flatMap(Base64URL.decode) else { return ControlReply(ok: false, error: "malformed request") }
-            let master = SecureBytes(copying: raw)
-            raw.withUnsafeMutableBytes { tdefs_zero($0) }
+            guard let epoch = r.epoch, let size = r.cipher.flatMap(AESKeySize.init(cipherName:)) else {
+                return ControlReply(ok: false, error: "malformed request")
+            }
+            let master: SecureBytes
+            if let key {
+                master = key
+            } else {
+                // An older CLI's base64 key in the request line.
+                guard var raw = r.key.flatMap(Base64URL.decode) else { return ControlReply(ok: false, error: "malformed request") }
+                master = SecureBytes(copying: raw)
+                raw.withUnsafeMutableBytes { tdefs_zero($0) }
+            }
             guard keyring.add(EpochKeys(epoch: epoch, size: size, masterKey: master, volumeID: keyring.volumeID), makeCurrent: true) else {
                 logger.error("refused to replace key epoch \(epoch), which this daemon holds under another key (a rolled-back or edited tdefs.conf?)")
                 return ControlReply(ok: false, error: "epoch \(epoch) is already unlocked in this daemon under another key; refusing to replace it")
