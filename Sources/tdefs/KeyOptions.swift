@@ -111,14 +111,16 @@ struct KeyOptions: ParsableArguments {
 
     /// The token's PIN: --pkcs11-pin-file, else the URI's pin-source (a file); nil for a token
     /// that needs none.
-    func pkcs11Pin(uri: String) throws -> SecureBytes? {
-        var path = pkcs11PinFile
+    func pkcs11Pin(uri: String) throws -> SecureBytes? { try Self.pkcs11Pin(file: pkcs11PinFile, uri: uri) }
+
+    /// The first line of `file`, else of the file the URI's pin-source names (file:PATH or PATH).
+    static func pkcs11Pin(file: String?, uri: String) throws -> SecureBytes? {
+        var path = file
         if path == nil, let source = PKCS11Token.pinSource(of: uri) {
             path = source.hasPrefix("file:") ? String(source.dropFirst(5)) : source
         }
         guard let path else { return nil }
-        let secret = try KeySource.passphraseFile(path).read(warn: { Console.warn($0) })
-        return secret.bytes
+        return try KeySource.passphraseFile(path).read(warn: { Console.warn($0) }).bytes
     }
 
     /// The KMIP server named by `endpoint`, reached with the --kmip-client-* and --kmip-ca files.

@@ -31,13 +31,8 @@ struct LockCommand: ParsableCommand {
             throw CLIError(.failure, "the daemon of \(mount.source) does not answer on its control socket (is it running?)")
         }
         guard reply.ok else { throw CLIError(.failure, "the daemon of \(mount.source) refused: \(reply.error ?? "no reason given")") }
-        var waited = 0.0
-        while VolumeLock.isHeld(backingPath: mount.source) {
-            if waited >= Self.daemonWaitSeconds {
-                throw CLIError(.failure, "the daemon of \(mount.source) accepted the lock but is still running after \(Int(Self.daemonWaitSeconds)) s")
-            }
-            usleep(50_000)
-            waited += 0.05
+        guard VolumeLock.waitUntilReleased(backingPath: mount.source, seconds: Self.daemonWaitSeconds) else {
+            throw CLIError(.failure, "the daemon of \(mount.source) accepted the lock but is still running after \(Int(Self.daemonWaitSeconds)) s")
         }
         Console.out("tdefs: locked \(mount.mountPoint): its daemon dropped every key and stopped; every access fails until "
             + "tdefs unmount \(mount.mountPoint) (then mount again with the key)")

@@ -65,14 +65,6 @@ struct NewKeyOptions: ParsableArguments {
         return nil
     }
 
-    /// The new token's PIN: --new-pkcs11-pin-file, else the URI's pin-source.
-    func newPKCS11Pin(uri: String) throws -> SecureBytes? {
-        var path = newPKCS11PinFile
-        if path == nil, let source = PKCS11Token.pinSource(of: uri) { path = source.hasPrefix("file:") ? String(source.dropFirst(5)) : source }
-        guard let path else { return nil }
-        return try KeySource.passphraseFile(path).read(warn: { Console.warn($0) }).bytes
-    }
-
     /// The new key source's record (fresh salt) and KEK for the volume `volumeID`; `key` lends the
     /// KMIP client files and mode.
     func newKey(volumeID: [UInt8], key: KeyOptions, cost: ScryptCostOption) throws -> (VolumeConfig.KeySource, SecureBytes, NewVolumeKey?) {
@@ -86,7 +78,7 @@ struct NewKeyOptions: ParsableArguments {
             return (keySource, kek, made)
         }
         if let newKeyPKCS11 {
-            let made = try PKCS11Envelope.make(uri: newKeyPKCS11, modulePath: newPKCS11Module, pin: try newPKCS11Pin(uri: newKeyPKCS11),
+            let made = try PKCS11Envelope.make(uri: newKeyPKCS11, modulePath: newPKCS11Module, pin: try KeyOptions.pkcs11Pin(file: newPKCS11PinFile, uri: newKeyPKCS11),
                                                volumeID: volumeID)
             let keySource = VolumeConfig.KeySource(kdf: .pkcs11, salt: Random.bytes(VolumeConfig.saltBytes), scrypt: nil, pkcs11: made.record)
             guard let kek = VolumeCrypto.deriveKEK(secret: made.secret, keySource: keySource) else {

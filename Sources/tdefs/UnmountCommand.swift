@@ -27,14 +27,8 @@ struct UnmountCommand: ParsableCommand {
         }
         // The daemon flushes and closes the backing files after the kernel lets go; it holds the
         // lock until then. Waiting makes "unmount; mount" and backups right after safe.
-        var waited = 0.0
-        while VolumeLock.isHeld(backingPath: mount.source) {
-            if waited >= Self.daemonWaitSeconds {
-                Console.warn("warning: unmounted, but the daemon for \(mount.source) is still running")
-                return
-            }
-            usleep(50_000)
-            waited += 0.05
+        if !VolumeLock.waitUntilReleased(backingPath: mount.source, seconds: Self.daemonWaitSeconds) {
+            Console.warn("warning: unmounted, but the daemon for \(mount.source) is still running")
         }
     }
 }

@@ -40,6 +40,12 @@ final class KMIPKeySourceTests: XCTestCase {
          "--kmip-ca", server.caCertificate] + (keyID.map { ["--kmip-key-id", $0] } ?? [])
     }
 
+    /// The KEY options of a server a test started for itself.
+    func kmip(of own: KMIPTestServer) -> [String] {
+        ["--key-kmip", "127.0.0.1:\(own.port)", "--kmip-client-cert", own.clientCertificate,
+         "--kmip-client-key", own.clientKey, "--kmip-ca", own.caCertificate]
+    }
+
     /// The server, as tdefs' own client reaches it (to revoke or destroy a key behind tdefs' back).
     func admin() throws -> KMIPKeyServer {
         try KMIPKeyServer(endpoint: "127.0.0.1:\(server.port)", credentials: .init(
@@ -236,8 +242,7 @@ final class KMIPKeySourceTests: XCTestCase {
     func testAMountedVolumeKeepsWorkingWhenItsServerGoesAway() throws {
         let own = try KMIPTestServer()
         defer { own.stop() }
-        let args = ["--key-kmip", "127.0.0.1:\(own.port)", "--kmip-client-cert", own.clientCertificate,
-                    "--kmip-client-key", own.clientKey, "--kmip-ca", own.caCertificate]
+        let args = kmip(of: own)
         XCTAssertEqual(vol.tdefs(["init", vol.backing] + args).status, 0)
         try vol.mount(keyArgs: args)
         own.endServer()  // the server's process goes; its certificates stay for the last mount
@@ -276,8 +281,7 @@ final class KMIPKeySourceTests: XCTestCase {
     func testKeyCheckKeepsTheMountWhenTheServerIsUnreachable() throws {
         let own = try KMIPTestServer()
         defer { own.stop() }
-        let args = ["--key-kmip", "127.0.0.1:\(own.port)", "--kmip-client-cert", own.clientCertificate,
-                    "--kmip-client-key", own.clientKey, "--kmip-ca", own.caCertificate]
+        let args = kmip(of: own)
         XCTAssertEqual(vol.tdefs(["init", vol.backing] + args).status, 0)
         try vol.mount(options: ["key_check=1"], keyArgs: args)
         own.endServer()

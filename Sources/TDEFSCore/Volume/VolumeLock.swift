@@ -58,4 +58,16 @@ public final class VolumeLock {
         if flock(fd, LOCK_SH | LOCK_NB) == 0 { flock(fd, LOCK_UN); return false }
         return errno == EWOULDBLOCK
     }
+
+    /// Waits (polling every 50 ms, at most `seconds`) until no process holds the volume's lock: a
+    /// daemon that was told to stop has flushed and gone. False when it is still held.
+    public static func waitUntilReleased(backingPath: String, seconds: Double) -> Bool {
+        var waited = 0.0
+        while isHeld(backingPath: backingPath) {
+            if waited >= seconds { return false }
+            usleep(50_000)
+            waited += 0.05
+        }
+        return true
+    }
 }
