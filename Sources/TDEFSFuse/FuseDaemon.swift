@@ -57,14 +57,21 @@ public final class FuseDaemon {
     /// stays in place and every access to it fails with ENOTCONN until it is unmounted, so nothing
     /// resolves to the directory underneath. Pages the kernel had not written back are lost, as in
     /// a crash; what was fsynced is on the backing directory. `run()` returns 0.
-    public func lock() { lockAction() }
+    @discardableResult
+    public func lock() -> Bool { lockAction() }
 
-    /// `lock()` as a closure any thread may keep (the control socket, the key check).
-    public var lockAction: @Sendable () -> Void {
+    /// `lock()` as a closure any thread may keep (the control socket, the key check). False, and
+    /// nothing done, once the loop has ended (an unmount or a stop got there first) or when a lock
+    /// is under way already.
+    public var lockAction: @Sendable () -> Bool {
         { [state] in
-            state.locking.store(true, ordering: .sequentiallyConsistent)
+            guard !state.stopped.load(ordering: .sequentiallyConsistent),
+                  state.locking.compareExchange(expected: false, desired: true, ordering: .sequentiallyConsistent).exchanged else {
+                return false
+            }
             // The loop thread alone takes SIGTERM (see run()); libfuse's handler ends the loop.
             kill(getpid(), SIGTERM)
+            return true
         }
     }
 

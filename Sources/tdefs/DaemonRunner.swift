@@ -96,8 +96,7 @@ enum DaemonRunner {
             try lock.recordDaemonNonce(nonce)
             control = try ControlServer(endpoint: endpoint, nonce: nonce, keyring: keyring, fileSystem: fileSystem,
                                     configGeneration: configGeneration, logger: logger, onLock: {
-                audit(.lock, [("reason", "tdefs lock")])
-                lockNow()
+                if lockNow() { audit(.lock, [("reason", "tdefs lock")]) }
             })
             control?.start()
         } catch {
@@ -108,9 +107,9 @@ enum DaemonRunner {
         // -o key_check: a refusal by the key server locks the volume.
         let check = keyCheck.map { plan in
             KMIPKeyCheck(server: plan.server, record: plan.record, intervalSeconds: plan.seconds, onRevoked: { error in
+                guard lockNow() else { return }
                 logger.critical("the key server refused the volume's key (\(error)): locking")
                 audit(.keyRevoked, [("reason", "\(error.reason)")])
-                lockNow()
             }, onUnreachable: { error in
                 logger.warning("key check: \(error); the volume stays mounted")
             })
@@ -131,7 +130,7 @@ enum DaemonRunner {
         withExtendedLifetime(lock) {}
         if daemon.isLocked {
             logger.notice("locked: every key dropped; unmount \(mountPath) and mount again with the key to resume")
-            return ExitStatus.ok.rawValue
+            return ExitStatus.locked.rawValue
         }
         logger.info(status == 0 ? "unmounted from \(mountPath)" : "stopped with errors")
         return status == 0 ? ExitStatus.ok.rawValue : ExitStatus.failure.rawValue

@@ -25,6 +25,9 @@ enum ExitStatus: Int32 {
     /// The key manager answered and refused the volume's key (revoked, destroyed, unknown, not this
     /// client's): retrying does not help.
     case keyManagerRefused = 17
+    /// The daemon stopped because it was locked (`tdefs lock`, or `-o key_check` found its key
+    /// withdrawn): the mount is left in place, dead. The unit neither restarts nor unmounts.
+    case locked = 18
     /// Reserved: fsck found damage.
     case fsckFoundDamage = 20
 }
@@ -61,6 +64,7 @@ struct CLIError: Error, CustomStringConvertible {
             case .pinIncorrect, .notAuthentic: return CLIError(.wrongKey, e.description)
             case .tokenAbsent: return CLIError(.keyManagerUnreachable, e.description)
             case .keyMissing: return CLIError(.keyManagerRefused, e.description)
+            case .badURI: return CLIError(.usage, e.description)
             case .setup, .failed: return CLIError(.failure, e.description)
             }
         case let e as FuseDaemonError:

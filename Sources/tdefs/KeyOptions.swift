@@ -139,7 +139,9 @@ struct KeyOptions: ParsableArguments {
     /// The options that reach the KMIP server (no secret in them: paths), for the daemon child.
     var kmipServerArguments: [String] {
         guard let keyKMIP, let kmipClientCert, let kmipClientKey, let kmipCA else { return [] }
-        return ["--key-kmip", keyKMIP, "--kmip-client-cert", kmipClientCert, "--kmip-client-key", kmipClientKey, "--kmip-ca", kmipCA]
+        // Absolute: the daemon runs in /.
+        return ["--key-kmip", keyKMIP, "--kmip-client-cert", Paths.absolute(kmipClientCert), "--kmip-client-key", Paths.absolute(kmipClientKey),
+                "--kmip-ca", Paths.absolute(kmipCA)]
     }
 
     /// --kmip-client-* or --kmip-ca given, but no KMIP key source to use them.

@@ -139,9 +139,17 @@ struct MountCommand: ParsableCommand {
         } else {
             let lock = try VolumeLock(backingPath: backingPath, inheritable: true)
             let plan = try keyCheckPlan(list, config)
+            Self.makeAuditFileAbsolute()
             try DaemonLauncher.launch(backingPath: backingPath, mountPath: mountPath, options: list,
                                       material: material, lock: lock, extraArguments: plan == nil ? [] : key.kmipServerArguments)
         }
+    }
+
+    /// The daemon runs in /: a relative $TDEFS_AUDIT_FILE would name another file there.
+    static func makeAuditFileAbsolute() {
+        guard let value = getenv("TDEFS_AUDIT_FILE") else { return }
+        let audit = String(cString: value)
+        if !audit.isEmpty && !audit.hasPrefix("/") { setenv("TDEFS_AUDIT_FILE", Paths.absolute(audit), 1) }
     }
 
     /// `-o key_check=SECONDS`: the KMIP server and key the daemon asks again; nil without it.

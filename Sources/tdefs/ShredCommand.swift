@@ -30,7 +30,10 @@ struct ShredCommand: ParsableCommand {
         try KeyLifecycle.checkAuditable()
         let located = VolumeLocator.locate(backing)
         let path = located.backingPath
-        if located.mount != nil { throw CLIError(.alreadyMounted, "\(path) is mounted: unmount it (or tdefs lock it) before shred") }
+        // A locked mount (dead, no daemon) may stay; a daemon that holds the keys may not.
+        if VolumeLock.isHeld(backingPath: path) {
+            throw CLIError(.alreadyMounted, "\(path) is mounted: unmount it (or tdefs lock it) before shred")
+        }
         // Held throughout: no mount starts while the keys go.
         let volumeLock = try VolumeLock(backingPath: path)
         defer { withExtendedLifetime(volumeLock) {} }

@@ -103,7 +103,9 @@ final class OpsUnitTests: XCTestCase {
         // start limit; what retrying cannot mend (usage, wrong key, a revoked key: 17) is not.
         XCTAssertEqual(value("Restart"), ["on-failure"])
         let noRestart = (value("RestartPreventExitStatus").first ?? "").split(separator: " ")
-        XCTAssertTrue(noRestart.contains("10") && noRestart.contains("17") && !noRestart.contains("16"), "\(noRestart)")
+        XCTAssertTrue(noRestart.contains("10") && noRestart.contains("17") && noRestart.contains("18") && !noRestart.contains("16"), "\(noRestart)")
+        // After a lock (18) the dead mount stays: the bare directory under it is never exposed.
+        XCTAssertTrue(value("ExecStopPost").first?.contains("\"$$EXIT_STATUS\" != 18") ?? false)
         let namespacing = ["ProtectSystem", "ProtectHome", "PrivateTmp", "PrivateDevices", "PrivateMounts",
                            "ReadOnlyPaths", "ReadWritePaths", "InaccessiblePaths", "TemporaryFileSystem",
                            "BindPaths", "BindReadOnlyPaths", "ProtectKernelTunables", "ProtectKernelModules",

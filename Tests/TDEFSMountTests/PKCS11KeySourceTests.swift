@@ -66,6 +66,12 @@ final class PKCS11KeySourceTests: XCTestCase {
         XCTAssertEqual(try readFile(vol.mnt + "/data"), Array("wrapped by the token".utf8))
         vol.unmount()
         XCTAssertEqual(tdefs(["fsck", vol.backing] + pkcs11()).status, 0)
+        // Without --pkcs11-module: every module registered with p11-kit is searched (Debian's
+        // softhsm2 registers its own in /usr/share/p11-kit/modules).
+        XCTAssertEqual(tdefs(["fsck", vol.backing, "--key-pkcs11", uri, "--pkcs11-pin-file", token.pinFile]).status, 0)
+        let noPin = tdefs(["fsck", vol.backing, "--key-pkcs11", uri, "--pkcs11-module", SoftHSMToken.module])
+        XCTAssertEqual(noPin.status, 1, noPin.summary)
+        XCTAssertTrue(noPin.stderr.contains("needs a PIN"), noPin.stderr)
         let events = try String(contentsOfFile: vol.base + "/audit.jsonl", encoding: .utf8)
         XCTAssertTrue(events.contains("\"keySource\":\"pkcs11\"") && events.contains("\"keyID\":\"\(uri)\""), events)
 
@@ -117,6 +123,7 @@ final class PKCS11KeySourceTests: XCTestCase {
         try writeFile(vol.backing + "/tdefs.conf", Array(try JSONSerialization.data(withJSONObject: mine)), mode: 0o600)
         let r = tdefs(["mount", vol.backing, vol.mnt] + pkcs11())
         XCTAssertEqual(r.status, 10, r.summary)
+        XCTAssertTrue(r.stderr.contains("does not open the volume's wrapped key"), "refused by the token's GCM (the AAD): \(r.stderr)")
         XCTAssertFalse(isMounted(vol.mnt))
     }
 }

@@ -38,8 +38,15 @@ final class ShredTests: XCTestCase {
         XCTAssertEqual(r.status, 10, r.summary)
         XCTAssertEqual(try readFile(vol.backing + "/tdefs.conf"), before, "nothing changed by the refusals")
 
+        // A second name for tdefs.conf's inode, outside the volume: an overwrite in place reaches
+        // it, a rename alone would not.
+        let link = vol.base + "/conf-link"
+        XCTAssertEqual(Glibc.link(vol.backing + "/tdefs.conf", link), 0)
+        try writeFile(vol.backing + "/tdefs.tmp.0123456789abcdef", before, mode: 0o600)  // an interrupted write's copy
         r = vol.tdefs(["shred", vol.backing, "--key-file", vol.keyFile, "--confirm-destroy-all-data"], env: audit)
         XCTAssertEqual(r.status, 0, r.summary)
+        XCTAssertFalse(String(decoding: try readFile(link), as: UTF8.self).contains(wrapped), "the same blocks were overwritten")
+        XCTAssertEqual(access(vol.backing + "/tdefs.tmp.0123456789abcdef", F_OK), -1, "the leftover copy is gone")
         XCTAssertTrue(r.stdout.contains("shredded"), r.stdout)
         let after = String(decoding: try readFile(vol.backing + "/tdefs.conf"), as: UTF8.self)
         XCTAssertFalse(after.contains(wrapped), "the wrapped key is gone")

@@ -18,7 +18,8 @@ public enum AuditLog {
             return path.isEmpty ? nil : path
         }
         var st = stat()
-        guard stat(defaultDirectory, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else { return nil }
+        // Only where this user may write: a user's own commands are not refused over root's log.
+        guard stat(defaultDirectory, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR, access(defaultDirectory, W_OK) == 0 else { return nil }
         return defaultDirectory + "/" + defaultFileName
     }
 
@@ -34,6 +35,8 @@ public enum AuditLog {
     /// best effort (a journal that does not take the entry sends it to the log instead).
     public static func record(_ event: AuditEvent, logger: Logger? = nil) throws(AuditError) {
         let line = event.json.renderCompact()
+        // The file first: an event it refused is not told to the journal as done.
+        if let path = filePath { try append(line, to: path) }
         let socketPath = getenv("TDEFS_JOURNAL_SOCKET").map { String(cString: $0) } ?? JournalSocket.defaultPath
         let identifier = getenv("TDEFS_LOG_IDENTIFIER").map { String(cString: $0) } ?? "tdefs"
         let journaled = JournalSocket(path: socketPath)?.send(event.journalEntry(identifier: identifier, line: line)) ?? false
@@ -45,7 +48,9 @@ public enum AuditLog {
                 _ = text.withCString { write(2, $0, strlen($0)) }
             }
         }
-        guard let path = filePath else { return }
+    }
+
+    static func append(_ line: String, to path: String) throws(AuditError) {
         let fd = try open(path)
         defer { close(fd) }
         let bytes = Array((line + "\n").utf8)

@@ -2,8 +2,10 @@
 /// value; never a PIN or key material.
 public struct PKCS11Error: Error, Equatable, Sendable, CustomStringConvertible {
     public enum Kind: Sendable, Equatable {
-        /// The module could not be loaded or initialized, or the URI is malformed: this host's setup.
+        /// The module could not be loaded or initialized, or the token needs a PIN none was given for.
         case setup
+        /// The URI is malformed or holds a PIN.
+        case badURI
         /// No token matching the URI is present (unplugged, not yet initialized): may come back.
         case tokenAbsent
         /// The token refused the PIN.

@@ -9,38 +9,65 @@ import Glibc
 public final class PKCS11Token {
     /// A key object on the token (CK_OBJECT_HANDLE).
     public typealias KeyHandle = CK_OBJECT_HANDLE
-    let module: UnsafeMutablePointer<CK_FUNCTION_LIST>
+    /// The module whose token matched the URI.
+    var module: UnsafeMutablePointer<CK_FUNCTION_LIST>!
+    /// What was loaded: one module by path, or p11-kit's list of the system's registered modules.
+    let loaded: Loaded
     let uri: OpaquePointer
     let uriText: String
     var session: CK_SESSION_HANDLE = 0
     var opened = false
     var closed = false
 
+    enum Loaded {
+        case one(UnsafeMutablePointer<CK_FUNCTION_LIST>)
+        case registered(UnsafeMutablePointer<UnsafeMutablePointer<CK_FUNCTION_LIST>?>)
+
+        var modules: [UnsafeMutablePointer<CK_FUNCTION_LIST>] {
+            switch self {
+            case .one(let m): return [m]
+            case .registered(let list):
+                var out: [UnsafeMutablePointer<CK_FUNCTION_LIST>] = []
+                var i = 0
+                while let m = list[i] { out.append(m); i += 1 }
+                return out
+            }
+        }
+    }
+
     /// `uri` must name a token (and, for the key, an object); a PIN in it (pin-value) is refused:
-    /// the PIN comes from `pin` (a file's first line).
+    /// the PIN comes from `pin` (a file's first line). Without `modulePath`, every module
+    /// registered with p11-kit (/usr/share/p11-kit/modules) is searched for the token.
     public init(uri text: String, modulePath: String?, pin: SecureBytes?) throws(PKCS11Error) {
         guard let uri = p11_kit_uri_new() else { throw PKCS11Error(.setup, "out of memory") }
         let parsed = p11_kit_uri_parse(text, P11_KIT_URI_FOR_OBJECT_ON_TOKEN, uri)
         guard parsed == 0 else {
             p11_kit_uri_free(uri)
-            throw PKCS11Error(.setup, "\(Self.redacted(text)) is not a pkcs11: URI (\(String(cString: p11_kit_uri_message(parsed))))")
+            throw PKCS11Error(.badURI, "\(Self.redacted(text)) is not a pkcs11: URI (\(String(cString: p11_kit_uri_message(parsed))))")
         }
         if p11_kit_uri_get_pin_value(uri) != nil {
             p11_kit_uri_free(uri)
-            throw PKCS11Error(.setup, "the URI holds the PIN (pin-value), which would show in the process list: give --pkcs11-pin-file")
+            throw PKCS11Error(.badURI, "the URI holds the PIN (pin-value), which would show in the process list: give --pkcs11-pin-file")
         }
-        let path = modulePath ?? "p11-kit-proxy.so"
-        guard let module = p11_kit_module_load(path, 0) else {
-            p11_kit_uri_free(uri)
-            throw PKCS11Error(.setup, "cannot load the PKCS#11 module \(path): \(String(cString: p11_kit_message()))")
+        if let modulePath {
+            guard let module = p11_kit_module_load(modulePath, 0) else {
+                p11_kit_uri_free(uri)
+                throw PKCS11Error(.setup, "cannot load the PKCS#11 module \(modulePath): \(String(cString: p11_kit_message()))")
+            }
+            let rv = p11_kit_module_initialize(module)
+            guard rv == CKR_OK else {
+                p11_kit_module_release(module)
+                p11_kit_uri_free(uri)
+                throw PKCS11Error.call("C_Initialize", rv, "the module \(modulePath)")
+            }
+            loaded = .one(module)
+        } else {
+            guard let list = p11_kit_modules_load_and_initialize(0) else {
+                p11_kit_uri_free(uri)
+                throw PKCS11Error(.setup, "cannot load the system's PKCS#11 modules: \(String(cString: p11_kit_message()))")
+            }
+            loaded = .registered(list)
         }
-        let rv = p11_kit_module_initialize(module)
-        guard rv == CKR_OK else {
-            p11_kit_module_release(module)
-            p11_kit_uri_free(uri)
-            throw PKCS11Error.call("C_Initialize", rv, "the module \(path)")
-        }
-        self.module = module
         self.uri = uri
         uriText = Self.redacted(text)
         do throws(PKCS11Error) {
@@ -53,13 +80,18 @@ public final class PKCS11Token {
 
     deinit { close() }
 
-    /// Closes the session and finalizes and releases the module, once.
+    /// Closes the session and finalizes and releases the module(s), once.
     func close() {
         guard !closed else { return }
         closed = true
         if opened { _ = module.pointee.C_CloseSession(session); opened = false }
-        _ = p11_kit_module_finalize(module)
-        p11_kit_module_release(module)
+        switch loaded {
+        case .one(let m):
+            _ = p11_kit_module_finalize(m)
+            p11_kit_module_release(m)
+        case .registered(let list):
+            p11_kit_modules_finalize_and_release(list)
+        }
         p11_kit_uri_free(uri)
     }
 
@@ -79,19 +111,28 @@ public final class PKCS11Token {
     }
 
     func openSession(pin: SecureBytes?) throws(PKCS11Error) {
-        var count: CK_ULONG = 0
-        var rv = module.pointee.C_GetSlotList(CK_BBOOL(CK_TRUE), nil, &count)
-        guard rv == CKR_OK else { throw .call("C_GetSlotList", rv, uriText) }
-        var slots = [CK_SLOT_ID](repeating: 0, count: Int(count))
-        rv = module.pointee.C_GetSlotList(CK_BBOOL(CK_TRUE), &slots, &count)
-        guard rv == CKR_OK else { throw .call("C_GetSlotList", rv, uriText) }
-        var chosen: CK_SLOT_ID?
-        for slot in slots.prefix(Int(count)) {
-            var info = CK_TOKEN_INFO()
-            guard module.pointee.C_GetTokenInfo(slot, &info) == CKR_OK else { continue }
-            if p11_kit_uri_match_token_info(uri, &info) == 1 { chosen = slot; break }
+        var chosen: (module: UnsafeMutablePointer<CK_FUNCTION_LIST>, slot: CK_SLOT_ID, flags: CK_FLAGS)?
+        search: for candidate in loaded.modules {
+            var count: CK_ULONG = 0
+            guard candidate.pointee.C_GetSlotList(CK_BBOOL(CK_TRUE), nil, &count) == CKR_OK, count > 0 else { continue }
+            var slots = [CK_SLOT_ID](repeating: 0, count: Int(count))
+            guard candidate.pointee.C_GetSlotList(CK_BBOOL(CK_TRUE), &slots, &count) == CKR_OK else { continue }
+            for slot in slots.prefix(Int(count)) {
+                var info = CK_TOKEN_INFO()
+                guard candidate.pointee.C_GetTokenInfo(slot, &info) == CKR_OK else { continue }
+                if p11_kit_uri_match_token_info(uri, &info) == 1 {
+                    chosen = (candidate, slot, info.flags)
+                    break search
+                }
+            }
         }
-        guard let slot = chosen else { throw PKCS11Error(.tokenAbsent, "no token matches \(uriText)") }
+        guard let chosen else { throw PKCS11Error(.tokenAbsent, "no token matches \(uriText)") }
+        module = chosen.module
+        let slot = chosen.slot
+        if pin == nil && chosen.flags & CK_FLAGS(CKF_LOGIN_REQUIRED) != 0 {
+            throw PKCS11Error(.setup, "the token of \(uriText) needs a PIN: give --pkcs11-pin-file (or pin-source in the URI)")
+        }
+        var rv: CK_RV
         rv = module.pointee.C_OpenSession(slot, CK_FLAGS(CKF_SERIAL_SESSION | CKF_RW_SESSION), nil, nil, &session)
         guard rv == CKR_OK else { throw .call("C_OpenSession", rv, uriText) }
         opened = true
@@ -159,7 +200,9 @@ public final class PKCS11Token {
 
     /// AES-GCM (96-bit IV, 128-bit tag) of `plain` under `key`, with `aad`: ciphertext | tag.
     public func encrypt(_ plain: SecureBytes, key: CK_OBJECT_HANDLE, iv: [UInt8], aad: [UInt8]) throws(PKCS11Error) -> [UInt8] {
-        try gcm(encrypt: true, key: key, iv: iv, aad: aad, input: plain.withUnsafeBytes { $0 }).bytes
+        try plain.withUnsafeBytes { (p) throws(PKCS11Error) -> [UInt8] in
+            try gcm(encrypt: true, key: key, iv: iv, aad: aad, input: p).bytes
+        }
     }
 
     /// The plaintext of `wrapped` (ciphertext | tag), in locked memory; `.notAuthentic` when the
@@ -187,8 +230,12 @@ public final class PKCS11Token {
                                      : module.pointee.C_DecryptInit(session, &mechanism, key)
                     guard rv == CKR_OK else { throw .call(name + "Init", rv, uriText) }
                     let inPtr = UnsafeMutablePointer(mutating: input.bindMemory(to: UInt8.self).baseAddress)
-                    var outLen = CK_ULONG(input.count + 16)
-                    var out = [UInt8](repeating: 0, count: Int(outLen))
+                    // The output's size first (a null buffer), as PKCS#11 has it: a token may add more than the tag.
+                    var outLen: CK_ULONG = 0
+                    rv = encrypt ? module.pointee.C_Encrypt(session, inPtr, CK_ULONG(input.count), nil, &outLen)
+                                 : module.pointee.C_Decrypt(session, inPtr, CK_ULONG(input.count), nil, &outLen)
+                    guard rv == CKR_OK, outLen <= CK_ULONG(input.count + 1024) else { throw .call(name, rv, uriText) }
+                    var out = [UInt8](repeating: 0, count: max(Int(outLen), 1))
                     defer { out.withUnsafeMutableBytes { tdefs_zero($0) } }
                     rv = out.withUnsafeMutableBufferPointer { o in
                         encrypt ? module.pointee.C_Encrypt(session, inPtr, CK_ULONG(input.count), o.baseAddress, &outLen)

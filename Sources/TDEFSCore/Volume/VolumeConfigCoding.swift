@@ -49,12 +49,19 @@ extension VolumeConfig: Codable {
     public static func parse(_ bytes: [UInt8], path: String) throws(VolumeError) -> VolumeConfig {
         let data = Data(bytes)
         // Look at the version first, so that a newer format is reported as such, not as damage.
-        struct Probe: Decodable { var format: String?; var formatVersion: Int?; var shredded: String? }
+        struct Present: Decodable { init(from decoder: Decoder) {} }
+        struct Probe: Decodable { var format: String?; var formatVersion: Int?; var shredded: String?; var keySource: Present?; var epochs: Present? }
         guard let probe = try? JSONDecoder().decode(Probe.self, from: data) else {
             throw .corruptConfig(path: path, detail: "malformed JSON, or format/formatVersion of the wrong type")
         }
         guard probe.format == formatName else { throw .corruptConfig(path: path, detail: "format is not \"tdefs\"") }
-        if let when = probe.shredded { throw .shredded(path: path, when: when) }
+        // A shred's marker holds no keys; a "shredded" field beside them is damage, not a shred.
+        if let when = probe.shredded {
+            guard probe.keySource == nil && probe.epochs == nil else {
+                throw .corruptConfig(path: path, detail: "a shred's mark inside a whole configuration")
+            }
+            throw .shredded(path: path, when: when)
+        }
         guard let version = probe.formatVersion else { throw .corruptConfig(path: path, detail: "formatVersion is missing") }
         if version > formatVersion { throw .unsupportedVersion(path: path, version: version) }
         let config: VolumeConfig
