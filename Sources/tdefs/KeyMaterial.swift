@@ -4,38 +4,79 @@ import TDEFSCore
 /// credential or the terminal, or asked of a KMIP server. tdefs.conf decides how an existing
 /// volume's secret is used; the options decide what a new volume gets.
 extension KeyOptions {
-    /// What opens the existing volume `config` (the input of its KDF). `kmipFilesServeNewKey`:
-    /// the --kmip-client-* files are there for passwd's --new-key-kmip, not for KEY.
-    func material(for config: VolumeConfig, backing: String, kmipFilesServeNewKey: Bool = false) throws -> SecureBytes {
+    /// The volume's KEK, opened through the first key slot that the KEY options open (slot 0 is
+    /// `keySource`, then `keySlots`), and that slot's number. `.wrongKey` when none opens it.
+    /// `kmipFilesServeNewKey`: the --kmip-client-* files are there for passwd's --new-key-kmip.
+    func openKEK(for config: VolumeConfig, backing: String, kmipFilesServeNewKey: Bool = false) throws -> (kek: SecureBytes, slot: Int) {
         if !kmipFilesServeNewKey { try refuseKMIPModeForExistingKey() }
-        if config.keySource.kdf == .kmip, let record = config.keySource.kmip {
-            guard let keyKMIP else {
-                throw CLIError(.usage, "the key of \(backing) is held by a KMIP server (key \(record.keyID)): "
-                               + "give --key-kmip HOST:PORT with --kmip-client-cert, --kmip-client-key and --kmip-ca")
+        let slots = config.allSlots
+        if let keyKMIP {
+            let kmipSlots = slots.filter { $0.source.kdf == .kmip }
+            guard !kmipSlots.isEmpty else {
+                throw CLIError(.usage, "the key of \(backing) is not held by a KMIP server (key derivation \(config.keySource.kdf.rawValue)): "
+                               + "give its key file, passphrase or key command")
             }
-            if let kmipKeyID, kmipKeyID != record.keyID {
-                throw CLIError(.usage, "--kmip-key-id \(kmipKeyID) is not the key of \(backing) (\(record.keyID))")
+            let candidates = kmipSlots.filter { kmipKeyID == nil || $0.source.kmip?.keyID == kmipKeyID }
+            guard !candidates.isEmpty else {
+                let ids = kmipSlots.compactMap { $0.source.kmip?.keyID }.joined(separator: ", ")
+                throw CLIError(.usage, "--kmip-key-id \(kmipKeyID ?? "") is not a key of \(backing) (\(ids))")
             }
-            return try KMIPEnvelope.open(record, server: try kmipServer(keyKMIP))
+            let server = try kmipServer(keyKMIP)
+            return try firstOpening(candidates, config: config, backing: backing) { slot in
+                try KMIPEnvelope.open(slot.source.kmip!, server: server)
+            }
         }
-        if config.keySource.kdf == .pkcs11, let record = config.keySource.pkcs11 {
-            guard let keyPKCS11 else {
+        if let keyPKCS11 {
+            let candidates = slots.filter { $0.source.kdf == .pkcs11 }
+            guard !candidates.isEmpty else {
+                throw CLIError(.usage, "the key of \(backing) is not wrapped by a PKCS#11 token (key derivation \(config.keySource.kdf.rawValue))")
+            }
+            let pin = try pkcs11Pin(uri: keyPKCS11)
+            return try firstOpening(candidates, config: config, backing: backing) { slot in
+                try PKCS11Envelope.open(slot.source.pkcs11!, uri: keyPKCS11, modulePath: pkcs11Module, pin: pin, volumeID: config.volumeID)
+            }
+        }
+        let candidates = slots.filter { $0.source.kdf == .scrypt || $0.source.kdf == .hkdfSHA256 }
+        guard !candidates.isEmpty else {
+            if let record = config.keySource.pkcs11 {
                 throw CLIError(.usage, "the key of \(backing) is wrapped by a PKCS#11 token (\(record.uri)): give --key-pkcs11 URI "
                                + "(and --pkcs11-pin-file)")
             }
-            return try PKCS11Envelope.open(record, uri: keyPKCS11, modulePath: pkcs11Module, pin: try pkcs11Pin(uri: keyPKCS11),
-                                           volumeID: config.volumeID)
-        }
-        if keyPKCS11 != nil {
-            throw CLIError(.usage, "the key of \(backing) is not wrapped by a PKCS#11 token (key derivation \(config.keySource.kdf.rawValue))")
-        }
-        if keyKMIP != nil {
-            throw CLIError(.usage, "the key of \(backing) is not held by a KMIP server (key derivation \(config.keySource.kdf.rawValue)): "
-                           + "give its key file, passphrase or key command")
+            let id = config.keySource.kmip.map { " (key \($0.keyID))" } ?? ""
+            throw CLIError(.usage, "the key of \(backing) is held by a KMIP server\(id): "
+                           + "give --key-kmip HOST:PORT with --kmip-client-cert, --kmip-client-key and --kmip-ca")
         }
         if !kmipFilesServeNewKey { try refuseStrayKMIPOptions() }
         let (_, secret) = try read(confirm: false)
-        return try secret.material(for: config.keySource.kdf)
+        return try firstOpening(candidates, config: config, backing: backing) { slot in
+            try secret.material(for: slot.source.kdf)
+        }
+    }
+
+    /// The first of `candidates` whose material opens the volume. An error getting a slot's
+    /// material (a key server that refuses, a key file too short for a key slot) is thrown when no
+    /// slot opens; none opening is `.wrongKey`.
+    private func firstOpening(_ candidates: [VolumeConfig.KeySlot], config: VolumeConfig, backing: String,
+                              material: (VolumeConfig.KeySlot) throws -> SecureBytes) throws -> (kek: SecureBytes, slot: Int) {
+        var firstError: Error?
+        for slot in candidates {
+            do {
+                let m = try material(slot)
+                guard let kek = KeySlots.kek(of: slot.source, material: m, volumeID: config.volumeID) else { continue }
+                do {
+                    _ = try Volume.unlock(config: config, kek: kek, path: backing)
+                    return (kek, slot.slot)
+                } catch VolumeError.wrongKey {
+                    continue
+                }
+            } catch let e as VolumeError where e != .wrongKey(path: backing) {
+                throw e
+            } catch {
+                if firstError == nil { firstError = error }
+            }
+        }
+        if let firstError { throw firstError }
+        throw VolumeError.wrongKey(path: backing)
     }
 
     /// The KDF, key material and (for a KMIP key) record of a new volume with ID `volumeID`.

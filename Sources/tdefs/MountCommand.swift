@@ -102,15 +102,10 @@ struct MountCommand: ParsableCommand {
         let config = try Volume.loadConfig(backingPath: backingPath)
         if let notify { SystemdNotify.send("STATUS=Unlocking \(backingPath)", to: notify) }
         try KeyLifecycle.checkAuditable()
-        let material = try key.material(for: config, backing: backingPath)
-        // A wrong key stops here: nothing mounted, nothing in the backing directory touched.
-        let keyring: Keyring
-        do {
-            keyring = try Volume.unlock(config: config, secret: material, path: backingPath)
-        } catch VolumeError.wrongKey(let path) {
-            try? KeyLifecycle.audit(.unlockFailed, config: config, backing: backingPath, epoch: config.currentEpoch)
-            throw VolumeError.wrongKey(path: path)
-        }
+        // A wrong key stops here: nothing mounted, nothing in the backing directory touched. The
+        // KEK (through whichever key slot the options open) is what the daemon child gets.
+        let material = try KeyLifecycle.openKEK(key, config: config, backing: backingPath).kek
+        let keyring = try Volume.unlock(config: config, kek: material, path: backingPath)
 
         if foreground {
             let lock = try VolumeLock(backingPath: backingPath)
@@ -197,7 +192,7 @@ struct MountCommand: ParsableCommand {
             let backingPath = Paths.absolute(backing)
             let mountPath = Paths.absolute(mountpoint)
             let config = try Volume.loadConfig(backingPath: backingPath)
-            let keyring = try Volume.unlock(config: config, secret: material, path: backingPath)
+            let keyring = try Volume.unlock(config: config, kek: material, path: backingPath)
             let lock = try lockFD.map { fd throws(VolumeError) in try VolumeLock(inheritedFD: fd, backingPath: backingPath) }
                 ?? VolumeLock(backingPath: backingPath)
             let status = try DaemonRunner.serve(backingPath: backingPath, mountPath: mountPath, keyring: keyring, keySource: config.keySource,

@@ -39,8 +39,8 @@ struct NewKeyOptions: ParsableArguments {
     var newPKCS11PinFile: String?
 
     func validate() throws {
-        let given = [newKeyFile, newPassphraseFile, newKeyCommand, newPassphraseCommand, newKeyKMIP, newKeyPKCS11].compactMap { $0 }
-        if given.count != 1 {
+        // How many are given is passwd's to check (--remove-slot takes none).
+        if givenCount > 1 {
             throw ValidationError("give exactly one of --new-key-file, --new-passphrase-file, --new-key-command, --new-passphrase-command, --new-key-kmip, --new-key-pkcs11")
         }
         if newKeyPKCS11 == nil && (newPKCS11Module != nil || newPKCS11PinFile != nil) {
@@ -56,6 +56,8 @@ struct NewKeyOptions: ParsableArguments {
         if newKMIPKeyID?.isEmpty == true { throw ValidationError("--new-kmip-key-id is empty") }
     }
 
+    var givenCount: Int { [newKeyFile, newPassphraseFile, newKeyCommand, newPassphraseCommand, newKeyKMIP, newKeyPKCS11].compactMap { $0 }.count }
+
     /// The new secret's source; nil for a KMIP key.
     var source: KeySource? {
         if let newKeyFile { return .keyFile(newKeyFile) }
@@ -65,8 +67,9 @@ struct NewKeyOptions: ParsableArguments {
         return nil
     }
 
-    /// The new key source's record (fresh salt) and KEK for the volume `volumeID`; `key` lends the
-    /// KMIP client files and mode.
+    /// The new key source's record (fresh salt) and the key it derives (the KEK of a volume with
+    /// one slot, or what wraps the KEK in a slot) for the volume `volumeID`; `key` lends the KMIP
+    /// client files and mode.
     func newKey(volumeID: [UInt8], key: KeyOptions, cost: ScryptCostOption) throws -> (VolumeConfig.KeySource, SecureBytes, NewVolumeKey?) {
         if let newKeyKMIP {
             let made = try NewVolumeKey.kmip(server: try key.kmipServer(newKeyKMIP), keyID: newKMIPKeyID, mode: key.kmipMode?.mode ?? .encrypt,
@@ -112,21 +115,19 @@ enum KeyLifecycle {
         return kek
     }
 
-    /// Unlocks with the KEY options; records a failed unlock in the audit log.
+    /// Unlocks with the KEY options through any key slot they open; records a failed unlock in the
+    /// audit log. The keyring and the volume's KEK.
     static func unlock(_ key: KeyOptions, config: VolumeConfig, backing: String) throws -> (Keyring, SecureBytes) {
         try checkAuditable()
-        return try unlock(material: try key.material(for: config, backing: backing), config: config, backing: backing)
+        let kek = try openKEK(key, config: config, backing: backing).kek
+        return (try Volume.unlock(config: config, kek: kek, path: backing), kek)
     }
 
-    /// Unlocks with key material already read (the input of the volume's KDF); returns the
-    /// keyring and the KEK.
-    static func unlock(material: SecureBytes, config: VolumeConfig, backing: String) throws -> (Keyring, SecureBytes) {
+    /// The KEK and the slot the KEY options open; a wrong key is audited.
+    static func openKEK(_ key: KeyOptions, config: VolumeConfig, backing: String,
+                        kmipFilesServeNewKey: Bool = false) throws -> (kek: SecureBytes, slot: Int) {
         do {
-            let keyring = try Volume.unlock(config: config, secret: material, path: backing)
-            guard let kek = VolumeCrypto.deriveKEK(secret: material, keySource: config.keySource) else {
-                throw CLIError(.failure, "key derivation failed")
-            }
-            return (keyring, kek)
+            return try key.openKEK(for: config, backing: backing, kmipFilesServeNewKey: kmipFilesServeNewKey)
         } catch VolumeError.wrongKey(let path) {
             try? audit(.unlockFailed, config: config, backing: backing, epoch: config.currentEpoch)
             throw VolumeError.wrongKey(path: path)

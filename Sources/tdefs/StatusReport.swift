@@ -24,6 +24,8 @@ struct StatusReport {
     var kmip: KMIPRecord?
     /// The PKCS#11 token and key that wrap the volume's secret (key derivation pkcs11).
     var pkcs11: PKCS11Record?
+    /// Every key slot: its number, key derivation and key manager's key identifier.
+    var slots: [(slot: Int, kdf: String, keyID: String?)]
     var currentEpoch: UInt32
     var lastRotated: String
     var epochs: [EpochInfo]
@@ -54,6 +56,7 @@ struct StatusReport {
         weakKeyDerivation = config.keySource.isWeakened
         kmip = config.keySource.kmip
         pkcs11 = config.keySource.pkcs11
+        slots = config.allSlots.map { ($0.slot, $0.source.kdf.rawValue, $0.source.kmip?.keyID ?? $0.source.pkcs11?.uri) }
         currentEpoch = config.currentEpoch
         lastRotated = config.epoch(config.currentEpoch)?.created ?? config.created
         epochs = config.epochs.sorted { $0.epoch < $1.epoch }.map {
@@ -82,6 +85,8 @@ struct StatusReport {
             ("keyDerivation", .string(keyDerivation)),
             ("scrypt", scrypt.map { .object([("n", .int(Int64($0.n))), ("r", .uint($0.r)), ("p", .uint($0.p))]) } ?? .null),
             ("weakKeyDerivation", .bool(weakKeyDerivation)),
+            ("keySlots", .array(slots.map { .object([("slot", .int(Int64($0.slot))), ("keyDerivation", .string($0.kdf)),
+                                                    ("keyID", $0.keyID.map { .string($0) } ?? .null)]) })),
             ("keyManager", kmip.map { .object([("kind", .string("kmip")), ("keyID", .string($0.keyID)), ("mode", .string($0.mode.rawValue))]) }
                 ?? pkcs11.map { .object([("kind", .string("pkcs11")), ("uri", .string($0.uri))]) } ?? .null),
             ("currentEpoch", .uint(currentEpoch)),
@@ -117,6 +122,9 @@ struct StatusReport {
                 ?? scrypt.map { "passphrase (scrypt N=\($0.n), r=\($0.r), p=\($0.p))" } ?? "key (hkdf-sha256)"),
             ("last rotated", lastRotated),
         ]
+        if slots.count > 1 {
+            lines.append(("key slots", slots.map { "\($0.slot): \($0.kdf)" + ($0.keyID.map { " (\($0))" } ?? "") }.joined(separator: ", ")))
+        }
         for e in epochs {
             let mark = e.current ? ", current" : ""
             let files = e.files == 1 ? "1 file" : "\(e.files) files"

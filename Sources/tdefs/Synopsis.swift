@@ -11,7 +11,7 @@ enum Synopsis {
     static let lock = "tdefs lock MOUNTPOINT"
     static let shred = "tdefs shred BACKING [KEY] --confirm-destroy-all-data"
     static let status = "tdefs status BACKING|MOUNTPOINT [--json]"
-    static let passwd = "tdefs passwd BACKING|MOUNTPOINT [KEY] (--new-key-file P | --new-passphrase-file P | --new-key-command C | --new-passphrase-command C | --new-key-kmip HOST:PORT [--new-kmip-key-id ID] | --new-key-pkcs11 URI [--new-pkcs11-module PATH] [--new-pkcs11-pin-file P]) [--scrypt-n N]"
+    static let passwd = "tdefs passwd BACKING|MOUNTPOINT [KEY] [--add-slot] (--new-key-file P | --new-passphrase-file P | --new-key-command C | --new-passphrase-command C | --new-key-kmip HOST:PORT [--new-kmip-key-id ID] | --new-key-pkcs11 URI [--new-pkcs11-module PATH] [--new-pkcs11-pin-file P]) [--scrypt-n N] | --remove-slot N"
     static let rotate = "tdefs rotate BACKING|MOUNTPOINT [KEY] [--reencrypt] \(cipher)"
     static let retire = "tdefs retire BACKING|MOUNTPOINT [KEY] --epoch N"
     static let exportKey = "tdefs export-key BACKING|MOUNTPOINT [KEY] --epoch N (--to-key-file P | --to-passphrase-file P) [--output FILE] [--scrypt-n N]"

@@ -90,8 +90,11 @@ public enum Volume {
     }
 
     /// Opens every epoch of an already loaded configuration.
+    /// `secret` is the input of slot 0's KDF (`keySource`); the other slots are tried by the CLI.
     public static func unlock(config: VolumeConfig, secret: SecureBytes, path: String) throws(VolumeError) -> Keyring {
-        guard config.problem() == nil, let kek = VolumeCrypto.deriveKEK(secret: secret, keySource: config.keySource) else {
+        guard config.problem() == nil else { throw .corruptConfig(path: path, detail: config.problem() ?? "") }
+        guard let kek = KeySlots.kek(of: config.keySource, material: secret, volumeID: config.volumeID) else {
+            if config.keySource.wrappedKEK != nil { throw .wrongKey(path: path) }
             throw .corruptConfig(path: path, detail: "key derivation failed")
         }
         return try unlock(config: config, kek: kek, path: path)

@@ -30,6 +30,9 @@ public struct VolumeConfig: Equatable, Sendable {
         public var kmip: KMIPRecord?
         /// Present exactly when `kdf` is pkcs11.
         public var pkcs11: PKCS11Record?
+        /// A key slot's wrap of the volume's KEK under the key this source derives (KeySlots);
+        /// nil for a source whose derived key is the KEK itself (every volume without slots).
+        public var wrappedKEK: [UInt8]?
         public init(kdf: KeyDerivation, salt: [UInt8], scrypt: KDF.ScryptParameters?, kmip: KMIPRecord? = nil,
                     pkcs11: PKCS11Record? = nil) {
             self.kdf = kdf; self.salt = salt; self.scrypt = scrypt; self.kmip = kmip; self.pkcs11 = pkcs11
@@ -41,6 +44,12 @@ public struct VolumeConfig: Equatable, Sendable {
             let standard = KDF.ScryptParameters.standard
             return scrypt.n < standard.n || scrypt.r < standard.r || scrypt.p < standard.p
         }
+    }
+
+    public struct KeySlot: Equatable, Sendable {
+        public var slot: Int
+        public var source: KeySource
+        public init(slot: Int, source: KeySource) { self.slot = slot; self.source = source }
     }
 
     public struct Epoch: Equatable, Sendable {
@@ -72,6 +81,8 @@ public struct VolumeConfig: Equatable, Sendable {
     public var currentEpoch: UInt32
     public var epochs: [Epoch]
     public var rotation: Rotation?
+    /// The key slots beside `keySource` (slot 0), numbered from 1; each wraps the KEK (KeySlots).
+    public var keySlots: [KeySlot] = []
     /// Counts the writes of this configuration (ConfigTransaction): 1 for a new volume, 0 for one
     /// written by a release before tdefs.conf was authenticated.
     public var generation: UInt64 = 0
@@ -90,6 +101,9 @@ public struct VolumeConfig: Equatable, Sendable {
         self.rotation = rotation
     }
 
+    /// Every key slot: 0 (`keySource`), then `keySlots`.
+    public var allSlots: [KeySlot] { [KeySlot(slot: 0, source: keySource)] + keySlots }
+
     /// The record of an epoch, if the volume has it.
     public func epoch(_ n: UInt32) -> Epoch? { epochs.first { $0.epoch == n } }
 
@@ -98,10 +112,17 @@ public struct VolumeConfig: Equatable, Sendable {
 
     /// Checks everything the JSON types cannot; returns what is wrong, or nil.
     public func problem() -> String? {
-        if formatVersion < 1 || formatVersion > Self.formatVersion { return "formatVersion \(formatVersion) is not 1, 2 or 3" }
+        if formatVersion < 1 || formatVersion > FormatVersions.newestConfig { return "formatVersion \(formatVersion) is not 1 to \(FormatVersions.newestConfig)" }
         if volumeID.count != Self.volumeIDBytes { return "volumeID is not \(Self.volumeIDBytes) bytes" }
         if created.isEmpty { return "created is empty" }
         if let why = Self.keySourceProblem(keySource) { return why }
+        if !keySlots.isEmpty && formatVersion < FormatVersions.keySlots { return "keySlots need formatVersion \(FormatVersions.keySlots)" }
+        var slots = Set<Int>([0])
+        for s in keySlots {
+            if s.slot < 1 || s.slot > 255 || !slots.insert(s.slot).inserted { return "keySlots: slot \(s.slot) is not 1 to 255 or is listed twice" }
+            if s.source.wrappedKEK == nil { return "keySlots: slot \(s.slot) has no wrappedKEK" }
+            if let why = Self.keySourceProblem(s.source) { return "keySlots: slot \(s.slot): \(why)" }
+        }
         if epochs.isEmpty { return "no epochs" }
         var seen = Set<UInt32>()
         for e in epochs {
@@ -121,6 +142,7 @@ public struct VolumeConfig: Equatable, Sendable {
     /// What is wrong with a key-source record, or nil.
     public static func keySourceProblem(_ keySource: KeySource) -> String? {
         if keySource.salt.count != saltBytes { return "keySource.salt is not \(saltBytes) bytes" }
+        if let w = keySource.wrappedKEK, w.count != wrappedKeyBytes { return "keySource.wrappedKEK is not \(wrappedKeyBytes) bytes" }
         switch keySource.kdf {
         case .scrypt:
             guard let p = keySource.scrypt else { return "keySource lacks scrypt parameters n, r, p" }

@@ -8,7 +8,7 @@ import FoundationEssentials
 /// `rotation` is always present (null when no rotation runs).
 extension VolumeConfig: Codable {
     enum Keys: String, CodingKey {
-        case format, formatVersion, volumeID, created, keySource, currentEpoch, epochs, rotation, generation, mac
+        case format, formatVersion, volumeID, created, keySource, keySlots, currentEpoch, epochs, rotation, generation, mac
     }
 
     public init(from decoder: Decoder) throws {
@@ -21,6 +21,7 @@ extension VolumeConfig: Codable {
         volumeID = try c.decodeBase64URL(.volumeID)
         created = try c.decode(String.self, forKey: .created)
         keySource = try c.decode(KeySource.self, forKey: .keySource)
+        keySlots = try c.decodeIfPresent([KeySlot].self, forKey: .keySlots) ?? []
         currentEpoch = try c.decode(UInt32.self, forKey: .currentEpoch)
         epochs = try c.decode([Epoch].self, forKey: .epochs)
         rotation = try c.decodeIfPresent(Rotation.self, forKey: .rotation)
@@ -35,6 +36,7 @@ extension VolumeConfig: Codable {
         try c.encode(Base64URL.encode(volumeID), forKey: .volumeID)
         try c.encode(created, forKey: .created)
         try c.encode(keySource, forKey: .keySource)
+        if !keySlots.isEmpty { try c.encode(keySlots, forKey: .keySlots) }
         try c.encode(currentEpoch, forKey: .currentEpoch)
         try c.encode(epochs, forKey: .epochs)
         if let rotation { try c.encode(rotation, forKey: .rotation) } else { try c.encodeNil(forKey: .rotation) }
@@ -63,7 +65,7 @@ extension VolumeConfig: Codable {
             throw .shredded(path: path, when: when)
         }
         guard let version = probe.formatVersion else { throw .corruptConfig(path: path, detail: "formatVersion is missing") }
-        if version > formatVersion { throw .unsupportedVersion(path: path, version: version) }
+        if version > FormatVersions.newestConfig { throw .unsupportedVersion(path: path, version: version) }
         let config: VolumeConfig
         do {
             config = try JSONDecoder().decode(VolumeConfig.self, from: data)
@@ -88,28 +90,26 @@ extension VolumeConfig: Codable {
     var authenticatedBytes: [UInt8] { Array(json(includingMAC: false).render().utf8) }
 
     func json(includingMAC: Bool) -> JSONText {
-        var source: [(String, JSONText)] = [("kdf", .string(keySource.kdf.rawValue)),
-                                            ("salt", .string(Base64URL.encode(keySource.salt)))]
-        if keySource.kdf == .scrypt, let p = keySource.scrypt {
-            source += [("n", .uint(p.n)), ("r", .uint(p.r)), ("p", .uint(p.p))]
-        }
-        if keySource.kdf == .kmip, let k = keySource.kmip {
-            source.append(("kmip", k.json))
-        }
-        if keySource.kdf == .pkcs11, let k = keySource.pkcs11 {
-            source.append(("pkcs11", k.json))
-        }
-        return .object([
+        var fields: [(String, JSONText)] = [
             ("format", .string(Self.formatName)),
             ("formatVersion", .int(Int64(formatVersion))),
             ("volumeID", .string(Base64URL.encode(volumeID))),
             ("created", .string(created)),
-            ("keySource", .object(source)),
+            ("keySource", .object(keySource.jsonFields)),
+        ]
+        // Only when there are slots: a configuration without them renders (and seals) as before.
+        if !keySlots.isEmpty {
+            let slots: [JSONText] = keySlots.map { slot in .object([("slot", .int(Int64(slot.slot)))] + slot.source.jsonFields) }
+            fields.append(("keySlots", .array(slots)))
+        }
+        fields += [
             ("currentEpoch", .uint(currentEpoch)),
             ("epochs", .array(epochs.map(\.json))),
             ("rotation", rotation?.json ?? .null),
-        ] + (mac != nil || !includingMAC ? [("generation", .uint(generation))] : [])
-          + (includingMAC ? mac.map { [("mac", .string(Base64URL.encode($0)))] } ?? [] : []))
+        ]
+        if mac != nil || !includingMAC { fields.append(("generation", .uint(generation))) }
+        if includingMAC, let mac { fields.append(("mac", .string(Base64URL.encode(mac)))) }
+        return .object(fields)
     }
 
     private static func describe(_ e: DecodingError) -> String {
@@ -131,8 +131,35 @@ extension VolumeConfig: Codable {
     }
 }
 
+extension VolumeConfig.KeySource {
+    /// The fields of a key-source object, in the documented order.
+    var jsonFields: [(String, JSONText)] {
+        var source: [(String, JSONText)] = [("kdf", .string(kdf.rawValue)), ("salt", .string(Base64URL.encode(salt)))]
+        if kdf == .scrypt, let p = scrypt { source += [("n", .uint(p.n)), ("r", .uint(p.r)), ("p", .uint(p.p))] }
+        if kdf == .kmip, let k = kmip { source.append(("kmip", k.json)) }
+        if kdf == .pkcs11, let k = pkcs11 { source.append(("pkcs11", k.json)) }
+        if let wrappedKEK { source.append(("wrappedKEK", .string(Base64URL.encode(wrappedKEK)))) }
+        return source
+    }
+}
+
+extension VolumeConfig.KeySlot: Codable {
+    enum Keys: String, CodingKey { case slot }
+
+    public init(from decoder: Decoder) throws {
+        slot = try decoder.container(keyedBy: Keys.self).decode(Int.self, forKey: .slot)
+        source = try VolumeConfig.KeySource(from: decoder)
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: Keys.self)
+        try c.encode(slot, forKey: .slot)
+        try source.encode(to: encoder)
+    }
+}
+
 extension VolumeConfig.KeySource: Codable {
-    enum Keys: String, CodingKey { case kdf, salt, n, r, p, kmip, pkcs11 }
+    enum Keys: String, CodingKey { case kdf, salt, n, r, p, kmip, pkcs11, wrappedKEK }
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: Keys.self)
@@ -150,6 +177,7 @@ extension VolumeConfig.KeySource: Codable {
         }
         kmip = kdf == .kmip ? try c.decode(KMIPRecord.self, forKey: .kmip) : nil
         pkcs11 = kdf == .pkcs11 ? try c.decode(PKCS11Record.self, forKey: .pkcs11) : nil
+        wrappedKEK = c.contains(.wrappedKEK) ? try c.decodeBase64URL(.wrappedKEK) : nil
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -163,6 +191,7 @@ extension VolumeConfig.KeySource: Codable {
         }
         if kdf == .kmip, let k = kmip { try c.encode(k, forKey: .kmip) }
         if kdf == .pkcs11, let k = pkcs11 { try c.encode(k, forKey: .pkcs11) }
+        if let wrappedKEK { try c.encode(Base64URL.encode(wrappedKEK), forKey: .wrappedKEK) }
     }
 }
 

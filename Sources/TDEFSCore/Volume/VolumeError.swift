@@ -30,7 +30,7 @@ public enum VolumeError: Error, Equatable, Sendable, CustomStringConvertible {
         case .notAVolume(let p): return "\(p) is not a tdefs volume (no tdefs.conf)"
         case .corruptConfig(let p, let d): return "corrupt or unsupported tdefs.conf in \(p): \(d)"
         case .unsupportedVersion(let p, let v):
-            return "corrupt or unsupported tdefs.conf in \(p): format version \(v) is newer than this tdefs supports (\(VolumeConfig.formatVersion))"
+            return "corrupt or unsupported tdefs.conf in \(p): format version \(v) is newer than this tdefs supports (\(FormatVersions.newestConfig))"
         case .wrongKey(let p): return "wrong key for \(p)"
         case .notEmpty(let p): return "backing directory \(p) is not empty"
         case .alreadyAVolume(let p): return "\(p) is already a tdefs volume"
