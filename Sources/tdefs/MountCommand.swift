@@ -150,7 +150,9 @@ struct MountCommand: ParsableCommand {
     /// `-o key_check=SECONDS`: the KMIP server and key the daemon asks again; nil without it.
     private func keyCheckPlan(_ list: MountOptionList, _ config: VolumeConfig) throws(CLIError) -> KeyCheckPlan? {
         guard let seconds = list.keyCheckSeconds else { return nil }
-        guard let record = config.keySource.kmip, let keyKMIP = key.keyKMIP else {
+        // The KMIP slot the options name (slot 0's, or another slot's: see key slots).
+        let record = config.allSlots.compactMap { $0.source.kmip }.first { key.kmipKeyID == nil || $0.keyID == key.kmipKeyID }
+        guard let record, let keyKMIP = key.keyKMIP else {
             throw CLIError(.usage, "-o key_check needs a volume whose key is held by a KMIP server, and --key-kmip")
         }
         return KeyCheckPlan(server: try key.kmipServer(keyKMIP), record: record, seconds: seconds)

@@ -45,19 +45,24 @@ struct ShredCommand: ParsableCommand {
             guard try Volume.loadConfig(backingPath: path) == config else {
                 throw CLIError(.failure, "tdefs.conf of \(path) changed meanwhile; run tdefs shred again")
             }
-            if let record = config.keySource.kmip, let endpoint = key.keyKMIP {
-                do {
-                    try key.kmipServer(endpoint).discard(record.keyID)
-                    details.append(("kmipKeyDestroyed", "true"))
-                } catch {
-                    Console.warn("warning: the KMIP key \(record.keyID) could not be destroyed on the server (\(error)); destroy it there")
-                    details.append(("kmipKeyDestroyed", "false"))
+            // Every KMIP slot's key (slot 0's and any other slot's) on the server the options reach.
+            let records = config.allSlots.compactMap { $0.source.kmip }
+            if !records.isEmpty, let endpoint = key.keyKMIP {
+                var all = true
+                for record in records {
+                    do {
+                        try key.kmipServer(endpoint).discard(record.keyID)
+                    } catch {
+                        Console.warn("warning: the KMIP key \(record.keyID) could not be destroyed on the server (\(error)); destroy it there")
+                        all = false
+                    }
                 }
+                details.append(("kmipKeyDestroyed", all ? "true" : "false"))
             }
             try VolumeShred.shred(backingPath: path, config: config)
         }
         try KeyLifecycle.audit(.shred, config: config, backing: path, epoch: config.currentEpoch, details)
-        let copies = config.keySource.kmip != nil && details.first?.1 == "true"
+        let copies = config.allSlots.allSatisfy({ $0.source.kdf == .kmip }) && details.first?.1 == "true"
             ? "its KMIP key is destroyed too, so no copy of tdefs.conf opens it"
             : "a copy of tdefs.conf kept elsewhere (a backup, an export-key file) would still open it with the key"
         Console.out("tdefs: shredded \(path): its keys are destroyed and its files can never be decrypted; \(copies). "
