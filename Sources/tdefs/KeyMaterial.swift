@@ -59,9 +59,11 @@ extension KeyOptions {
     private func firstOpening(_ candidates: [VolumeConfig.KeySlot], config: VolumeConfig, backing: String,
                               material: (VolumeConfig.KeySlot) throws -> SecureBytes) throws -> (kek: SecureBytes, slot: Int) {
         var firstError: Error?
+        var readAny = false
         for slot in candidates {
             do {
                 let m = try material(slot)
+                readAny = true
                 guard let kek = KeySlots.kek(of: slot.source, material: m, volumeID: config.volumeID) else { continue }
                 do {
                     _ = try Volume.unlock(config: config, kek: kek, path: backing)
@@ -71,11 +73,14 @@ extension KeyOptions {
                 }
             } catch let e as VolumeError where e != .wrongKey(path: backing) {
                 throw e
+            } catch let e as PKCS11Error where [.pinIncorrect, .badURI, .tokenAbsent, .setup].contains(e.kind) {
+                throw e  // the same for every slot: a wrong PIN is not tried again (the token counts them)
             } catch {
                 if firstError == nil { firstError = error }
             }
         }
-        if let firstError { throw firstError }
+        // A secret that some slot could read and none opened is a wrong key.
+        if let firstError, !readAny { throw firstError }
         throw VolumeError.wrongKey(path: backing)
     }
 
@@ -130,7 +135,8 @@ struct NewVolumeKey {
     /// put the key in use.
     func discardCreatedKey(unlessRecordedIn backing: String) {
         guard let server, let createdKeyID else { return }
-        if let config = try? Volume.loadConfig(backingPath: backing), config.keySource.kmip?.keyID == createdKeyID { return }
+        if let config = try? Volume.loadConfig(backingPath: backing),
+           config.allSlots.contains(where: { $0.source.kmip?.keyID == createdKeyID }) { return }
         do {
             try server.discard(createdKeyID)
         } catch {

@@ -104,7 +104,8 @@ struct MountCommand: ParsableCommand {
         try KeyLifecycle.checkAuditable()
         // A wrong key stops here: nothing mounted, nothing in the backing directory touched. The
         // KEK (through whichever key slot the options open) is what the daemon child gets.
-        let material = try KeyLifecycle.openKEK(key, config: config, backing: backingPath).kek
+        let opened = try KeyLifecycle.openKEK(key, config: config, backing: backingPath)
+        let material = opened.kek
         let keyring = try Volume.unlock(config: config, kek: material, path: backingPath)
 
         if foreground {
@@ -119,7 +120,7 @@ struct MountCommand: ParsableCommand {
             }
             let status = try DaemonRunner.serve(backingPath: backingPath, mountPath: mountPath, keyring: keyring, keySource: config.keySource,
                                                 formatVersion: config.formatVersion, reencryptTarget: config.reencryptTarget, configGeneration: config.generation, lock: lock, options: list, background: false,
-                                                keyCheck: try keyCheckPlan(list, config), onReady: {
+                                                keyCheck: try keyCheckPlan(list, config, slot: opened.slot), onReady: {
                 // Called by the readiness probe only after a stat of the mountpoint was answered.
                 if let notify {
                     SystemdNotify.send("READY=1\nSTATUS=Mounted \(backingPath) on \(mountPath) "
@@ -133,10 +134,10 @@ struct MountCommand: ParsableCommand {
             if status != 0 { throw ExitCode(status) }
         } else {
             let lock = try VolumeLock(backingPath: backingPath, inheritable: true)
-            let plan = try keyCheckPlan(list, config)
+            let plan = try keyCheckPlan(list, config, slot: opened.slot)
             Self.makeAuditFileAbsolute()
             try DaemonLauncher.launch(backingPath: backingPath, mountPath: mountPath, options: list,
-                                      material: material, lock: lock, extraArguments: plan == nil ? [] : key.kmipServerArguments)
+                                      material: material, lock: lock, extraArguments: plan.map { key.kmipServerArguments + ["--kmip-key-id", $0.record.keyID] } ?? [])
         }
     }
 
@@ -148,10 +149,12 @@ struct MountCommand: ParsableCommand {
     }
 
     /// `-o key_check=SECONDS`: the KMIP server and key the daemon asks again; nil without it.
-    private func keyCheckPlan(_ list: MountOptionList, _ config: VolumeConfig) throws(CLIError) -> KeyCheckPlan? {
+    /// `slot`: the key slot the mount opened (the daemon child, which got the KEK, knows the key by
+    /// the --kmip-key-id its parent passes).
+    private func keyCheckPlan(_ list: MountOptionList, _ config: VolumeConfig, slot: Int? = nil) throws(CLIError) -> KeyCheckPlan? {
         guard let seconds = list.keyCheckSeconds else { return nil }
-        // The KMIP slot the options name (slot 0's, or another slot's: see key slots).
-        let record = config.allSlots.compactMap { $0.source.kmip }.first { key.kmipKeyID == nil || $0.keyID == key.kmipKeyID }
+        let record = slot.flatMap { n in config.allSlots.first { $0.slot == n }?.source.kmip }
+            ?? config.allSlots.compactMap { $0.source.kmip }.first { key.kmipKeyID == nil || $0.keyID == key.kmipKeyID }
         guard let record, let keyKMIP = key.keyKMIP else {
             throw CLIError(.usage, "-o key_check needs a volume whose key is held by a KMIP server, and --key-kmip")
         }

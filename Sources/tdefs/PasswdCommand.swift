@@ -53,20 +53,32 @@ struct PasswdCommand: ParsableCommand {
                 var slot = openedSlot
                 config = try ConfigTransaction.update(backingPath: backing, kek: kek) { c in
                     if addSlot {
-                        slot = (c.allSlots.map(\.slot).max() ?? 0) + 1
+                        // The lowest free number: removed slots' numbers are used again.
+                        let taken = Set(c.allSlots.map(\.slot))
+                        guard let free = (1...255).first(where: { !taken.contains($0) }) else {
+                            throw CLIError(.failure, "\(backing) has 256 key slots already: remove one first")
+                        }
+                        slot = free
                         c.keySlots.append(.init(slot: slot, source: wrapped))
+                        c.keySlots.sort { $0.slot < $1.slot }
                         c.formatVersion = max(c.formatVersion, FormatVersions.keySlots)
                     } else if slot == 0 {
                         c.keySource = wrapped
                     } else if let i = c.keySlots.firstIndex(where: { $0.slot == slot }) {
                         c.keySlots[i].source = wrapped
+                    } else {
+                        throw CLIError(.failure, "key slot \(slot) of \(backing) was removed meanwhile; run tdefs passwd again")
                     }
                 }
                 details += [("slot", String(slot)), ("slotChange", addSlot ? "add" : "replace")]
                 message = addSlot ? "key slot \(slot) added to \(backing) (\(keySource.kdf.rawValue)); the other slots still open it"
-                                  : "key slot \(slot) of \(backing) replaced (\(keySource.kdf.rawValue)); its old key no longer opens it"
+                                  : "key slot \(slot) of \(backing) replaced (\(keySource.kdf.rawValue)); its old key no longer opens this tdefs.conf"
             } else {
                 config = try ConfigTransaction.replaceKey(backingPath: backing) { config in
+                    // A slot added meanwhile would stop opening the volume under a new KEK.
+                    guard config.keySlots.isEmpty else {
+                        throw CLIError(.failure, "a key slot was added to \(backing) meanwhile; run tdefs passwd again")
+                    }
                     let keyring = try Volume.unlock(config: config, kek: kek, path: backing)
                     try EpochFactory.rewrapAll(&config, keyring: keyring, kek: slotKey, keySource: keySource)
                     return slotKey
@@ -103,7 +115,7 @@ struct PasswdCommand: ParsableCommand {
         if KeyLifecycle.isMounted(located) { ConfigRollbackCheck.tellDaemon(config, backing: backing) }
         try KeyLifecycle.audit(.passwd, config: config, backing: backing, epoch: config.currentEpoch,
                                [("slot", String(n)), ("slotChange", "remove")])
-        Console.out("tdefs: key slot \(n) of \(backing) removed; its key no longer opens it"
+        Console.out("tdefs: key slot \(n) of \(backing) removed; its key no longer opens this tdefs.conf"
             + (n == 0 ? " (the lowest other slot is now slot 0)" : ""))
     }
 }

@@ -38,31 +38,34 @@ struct ShredCommand: ParsableCommand {
         let volumeLock = try VolumeLock(backingPath: path)
         defer { withExtendedLifetime(volumeLock) {} }
         let config = try Volume.loadConfig(backingPath: path)
-        _ = try KeyLifecycle.unlock(key, config: config, backing: path)
+        try KeyLifecycle.checkAuditable()
+        let opened = try KeyLifecycle.openKEK(key, config: config, backing: path)
         var details: [(String, String)] = []
         try ConfigTransaction.withLock(backingPath: path) {
             // The configuration the key opened is the one destroyed (no passwd in between).
             guard try Volume.loadConfig(backingPath: path) == config else {
                 throw CLIError(.failure, "tdefs.conf of \(path) changed meanwhile; run tdefs shred again")
             }
-            // Every KMIP slot's key (slot 0's and any other slot's) on the server the options reach.
-            let records = config.allSlots.compactMap { $0.source.kmip }
-            if !records.isEmpty, let endpoint = key.keyKMIP {
-                var all = true
-                for record in records {
-                    do {
-                        try key.kmipServer(endpoint).discard(record.keyID)
-                    } catch {
-                        Console.warn("warning: the KMIP key \(record.keyID) could not be destroyed on the server (\(error)); destroy it there")
-                        all = false
-                    }
+            // The KMIP key of the slot this KEY opened, on the server that just proved it holds it
+            // (another slot's key may live on another server, under an identifier that means
+            // something else here).
+            if let record = config.allSlots.first(where: { $0.slot == opened.slot })?.source.kmip, let endpoint = key.keyKMIP {
+                do {
+                    try key.kmipServer(endpoint).discard(record.keyID)
+                    details.append(("kmipKeyDestroyed", "true"))
+                } catch {
+                    Console.warn("warning: the KMIP key \(record.keyID) could not be destroyed on the server (\(error)); destroy it there")
+                    details.append(("kmipKeyDestroyed", "false"))
                 }
-                details.append(("kmipKeyDestroyed", all ? "true" : "false"))
+            }
+            let others = config.allSlots.filter { $0.slot != opened.slot && $0.source.kmip != nil }
+            if !others.isEmpty {
+                Console.warn("warning: the KMIP keys of key slots \(others.map { String($0.slot) }.joined(separator: ", ")) are left on their servers; revoke them there")
             }
             try VolumeShred.shred(backingPath: path, config: config)
         }
         try KeyLifecycle.audit(.shred, config: config, backing: path, epoch: config.currentEpoch, details)
-        let copies = config.allSlots.allSatisfy({ $0.source.kdf == .kmip }) && details.first?.1 == "true"
+        let copies = config.allSlots.count == 1 && config.keySource.kdf == .kmip && details.first?.1 == "true"
             ? "its KMIP key is destroyed too, so no copy of tdefs.conf opens it"
             : "a copy of tdefs.conf kept elsewhere (a backup, an export-key file) would still open it with the key"
         Console.out("tdefs: shredded \(path): its keys are destroyed and its files can never be decrypted; \(copies). "

@@ -49,6 +49,11 @@ final class KeySlotTests: XCTestCase {
         vol.unmount()
         XCTAssertEqual(opens(keyArgs), 0)
         XCTAssertEqual(opens(passArgs), 0)
+        // A wrong passphrase: the passphrase slot reads it and does not open, the key slot cannot
+        // read it at all: a wrong key (exit 10), audited as such.
+        let wrongPass = vol.base + "/wrong-pass"
+        try writeFile(wrongPass, "not the recovery passphrase\n", mode: 0o600)
+        XCTAssertEqual(opens(["--passphrase-file", wrongPass]), 10)
         try vol.mount(keyArgs: passArgs, env: env)
         XCTAssertEqual(try readFile(vol.mnt + "/data"), Array("one volume, several keys".utf8))
         vol.unmount()

@@ -1,3 +1,4 @@
+import CPlatform
 import COpenSSL
 
 /// The fetched EVP_CIPHER objects, looked up once per process.
@@ -143,7 +144,12 @@ extension AESGCM {
                  tag: UnsafeRawBufferPointer(rebasing: box[(Self.nonceBytes + n)...]),
                  plaintext: o.baseAddress!)
         }
-        guard ok else { return nil }
+        guard ok else {
+            // The plaintext was written before the tag was checked: a key record opened with the
+            // right key but another AAD would otherwise leave the key here.
+            out.withUnsafeMutableBytes { tdefs_explicit_bzero($0.baseAddress, $0.count) }
+            return nil
+        }
         out.removeLast(out.count - n)
         return out
     }

@@ -116,7 +116,9 @@ public struct VolumeConfig: Equatable, Sendable {
         if volumeID.count != Self.volumeIDBytes { return "volumeID is not \(Self.volumeIDBytes) bytes" }
         if created.isEmpty { return "created is empty" }
         if let why = Self.keySourceProblem(keySource) { return why }
-        if !keySlots.isEmpty && formatVersion < FormatVersions.keySlots { return "keySlots need formatVersion \(FormatVersions.keySlots)" }
+        if (!keySlots.isEmpty || keySource.wrappedKEK != nil) && formatVersion < FormatVersions.keySlots {
+            return "keySlots and wrappedKEK need formatVersion \(FormatVersions.keySlots)"
+        }
         var slots = Set<Int>([0])
         for s in keySlots {
             if s.slot < 1 || s.slot > 255 || !slots.insert(s.slot).inserted { return "keySlots: slot \(s.slot) is not 1 to 255 or is listed twice" }
