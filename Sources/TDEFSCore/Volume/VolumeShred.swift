@@ -22,13 +22,7 @@ public enum VolumeShred {
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw .io(path: confPath, operation: "stat", errno: .current) }
         let noise = Random.bytes(Int(st.st_size))
-        var done = 0
-        while done < noise.count {
-            let n = noise.withUnsafeBytes { pwrite(fd, $0.baseAddress! + done, $0.count - done, off_t(done)) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw .io(path: confPath, operation: "overwrite", errno: .current) }
-            done += n
-        }
+        try writeAll(fd, noise, path: confPath)
         guard fsync(fd) == 0 else { throw .io(path: confPath, operation: "fsync", errno: .current) }
         // The marker goes into the same blocks (padded with spaces to the file's length, which
         // JSON allows): no rename leaves the random bytes, or the old file, in freed blocks.
