@@ -16,7 +16,9 @@ extension KeyOptions {
                 throw CLIError(.usage, "the key of \(backing) is not held by a KMIP server (key derivation \(config.keySource.kdf.rawValue)): "
                                + "give its key file, passphrase or key command")
             }
-            let candidates = kmipSlots.filter { kmipKeyID == nil || $0.source.kmip?.keyID == kmipKeyID }
+            // A key named by its name ("name:NAME", as init takes it) is any KMIP slot's.
+            let byID = kmipKeyID.flatMap { $0.hasPrefix("name:") ? nil : $0 }
+            let candidates = kmipSlots.filter { byID == nil || $0.source.kmip?.keyID == byID }
             guard !candidates.isEmpty else {
                 let ids = kmipSlots.compactMap { $0.source.kmip?.keyID }.joined(separator: ", ")
                 throw CLIError(.usage, "--kmip-key-id \(kmipKeyID ?? "") is not a key of \(backing) (\(ids))")

@@ -52,7 +52,7 @@ struct KeyOptions: ParsableArguments {
     var kmipCA: String?
 
     @Option(name: .customLong("kmip-key-id"), help: ArgumentHelp(
-        "The key's unique identifier on the KMIP server (init: use this key instead of creating one).",
+        "The key's unique identifier on the KMIP server, or name:NAME (init: use this key instead of creating one).",
         valueName: "id"))
     var kmipKeyID: String?
 

@@ -154,7 +154,7 @@ struct MountCommand: ParsableCommand {
     private func keyCheckPlan(_ list: MountOptionList, _ config: VolumeConfig, slot: Int? = nil) throws(CLIError) -> KeyCheckPlan? {
         guard let seconds = list.keyCheckSeconds else { return nil }
         let record = slot.flatMap { n in config.allSlots.first { $0.slot == n }?.source.kmip }
-            ?? config.allSlots.compactMap { $0.source.kmip }.first { key.kmipKeyID == nil || $0.keyID == key.kmipKeyID }
+            ?? config.allSlots.compactMap { $0.source.kmip }.first { key.kmipKeyID == nil || key.kmipKeyID!.hasPrefix("name:") || $0.keyID == key.kmipKeyID }
         guard let record, let keyKMIP = key.keyKMIP else {
             throw CLIError(.usage, "-o key_check needs a volume whose key is held by a KMIP server, and --key-kmip")
         }

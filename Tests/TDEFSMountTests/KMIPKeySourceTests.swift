@@ -328,6 +328,19 @@ final class KMIPKeySourceTests: XCTestCase {
         try vol.mount(keyArgs: kmip())
         vol.unmount()
 
+        // By name (KMIP Locate): the key's unique identifier is what tdefs.conf records.
+        let named = TestVolume(bin: vol.bin, prefix: "tdefs-kmip-named")
+        defer { named.destroy() }
+        let namedID = try admin().createKey(name: "tdefs-test-named-\(server.port)")
+        var byName = named.tdefs(["init", named.backing] + kmip(keyID: "name:tdefs-test-named-\(server.port)"))
+        XCTAssertEqual(byName.status, 0, byName.summary)
+        let namedConf = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(try readFile(named.backing + "/tdefs.conf"))) as? [String: Any])
+        XCTAssertEqual(((namedConf["keySource"] as? [String: Any])?["kmip"] as? [String: Any])?["keyID"] as? String, namedID)
+        try named.mount(keyArgs: kmip(keyID: "name:tdefs-test-named-\(server.port)"))
+        named.unmount()
+        byName = named.tdefs(["init", named.base + "/second"] + kmip(keyID: "name:no-such-key-\(server.port)"))
+        XCTAssertEqual(byName.status, 17, byName.summary)
+
         let other = TestVolume(bin: vol.bin, prefix: "tdefs-kmip-get")
         defer { other.destroy() }
         let r = other.tdefs(["init", other.backing] + kmip() + ["--kmip-mode", "get"])

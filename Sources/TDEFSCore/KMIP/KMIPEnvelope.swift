@@ -12,8 +12,18 @@ public enum KMIPEnvelope {
     /// written. `created` is the identifier of a key this call made (to discard if the caller fails).
     public static func make(server: KMIPKeyServer, keyID: String?, keyName: String, mode: KMIPRecord.Mode)
         throws(KeyManagerError) -> (record: KMIPRecord, secret: SecureBytes, created: String?) {
-        let created = keyID == nil ? try server.createKey(name: keyName) : nil
-        let id = keyID ?? created!
+        // An existing key by its unique identifier, or by its name ("name:NAME").
+        var existing = keyID
+        if let given = keyID, given.hasPrefix("name:") {
+            let name = String(given.dropFirst(5))
+            guard let found = try server.locate(name: name) else {
+                throw KeyManagerError(server: server.endpoint, operation: "locate", keyID: name,
+                                      reason: .refused(status: 1, reason: KMIPEnum.reasonItemNotFound, message: "no symmetric key is named \(name)"))
+            }
+            existing = found
+        }
+        let created = existing == nil ? try server.createKey(name: keyName) : nil
+        let id = existing ?? created!
         do throws(KeyManagerError) {
             switch mode {
             case .encrypt:

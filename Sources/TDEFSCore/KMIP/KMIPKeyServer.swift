@@ -40,6 +40,19 @@ public struct KMIPKeyServer: Sendable {
         return id
     }
 
+    /// The unique identifier of the one symmetric key named `name`; nil when there is none. Two
+    /// keys of that name are an error: the name does not say which.
+    public func locate(name: String) throws(KeyManagerError) -> String? {
+        let ids = try call(.locate, KMIPOperation.locate(name: name), keyID: nil) { p throws(KMIPError) in
+            KMIPOperation.uniqueIdentifiers(of: p)
+        }
+        guard ids.count <= 1 else {
+            throw KeyManagerError(server: endpoint, operation: "locate", keyID: name,
+                                  reason: .malformed("\(ids.count) keys are named \(name); give the unique identifier"))
+        }
+        return ids.first
+    }
+
     /// The server's AES-CBC (PKCS#5) encryption of `secret` under key `keyID` and `iv`.
     public func encrypt(_ secret: SecureBytes, keyID: String, iv: [UInt8]) throws(KeyManagerError) -> [UInt8] {
         var plain = secret.withUnsafeBytes { Array($0) }

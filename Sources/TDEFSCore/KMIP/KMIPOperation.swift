@@ -21,6 +21,21 @@ public enum KMIPOperation {
         return [TTLV(KMIPTag.objectType, .enumeration(KMIPEnum.objectTypeSymmetricKey)), TTLV(KMIPTag.templateAttribute, .structure(attributes))]
     }
 
+    /// Locate the symmetric keys named `name` (a text Name attribute).
+    public static func locate(name: String) -> [TTLV] {
+        [attribute("Object Type", .enumeration(KMIPEnum.objectTypeSymmetricKey)),
+         attribute("Name", .structure([TTLV(KMIPTag.nameValue, .textString(name)),
+                                       TTLV(KMIPTag.nameType, .enumeration(KMIPEnum.nameTypeText))]))]
+    }
+
+    /// Every Unique Identifier of a Locate response payload (none when nothing matched).
+    public static func uniqueIdentifiers(of payload: TTLV) -> [String] {
+        payload.items.compactMap { item in
+            guard item.tag == KMIPTag.uniqueIdentifier, case .textString(let id) = item.value, !id.isEmpty else { return nil }
+            return id
+        }
+    }
+
     /// Activate, Get and Destroy name only the object.
     public static func object(_ id: String) -> [TTLV] { [TTLV(KMIPTag.uniqueIdentifier, .textString(id))] }
 

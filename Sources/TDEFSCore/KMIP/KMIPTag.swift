@@ -47,7 +47,7 @@ public enum KMIPTag {
 /// KMIP enumeration values.
 public enum KMIPEnum {
     public enum Operation: UInt32, Sendable {
-        case create = 0x01, get = 0x0A, activate = 0x12, revoke = 0x13, destroy = 0x14, encrypt = 0x1F, decrypt = 0x20
+        case create = 0x01, locate = 0x08, get = 0x0A, activate = 0x12, revoke = 0x13, destroy = 0x14, encrypt = 0x1F, decrypt = 0x20
     }
     public static let objectTypeSymmetricKey: UInt32 = 0x02
     public static let algorithmAES: UInt32 = 0x03
