@@ -56,13 +56,9 @@ public final class FuseDaemon {
     /// descriptor is closed without unmounting. The kernel then aborts the connection: the mount
     /// stays in place and every access to it fails with ENOTCONN until it is unmounted, so nothing
     /// resolves to the directory underneath. Pages the kernel had not written back are lost, as in
-    /// a crash; what was fsynced is on the backing directory. `run()` returns 0.
-    @discardableResult
-    public func lock() -> Bool { lockAction() }
-
-    /// `lock()` as a closure any thread may keep (the control socket, the key check). False, and
-    /// nothing done, once the loop has ended (an unmount or a stop got there first) or when a lock
-    /// is under way already.
+    /// a crash; what was fsynced is on the backing directory. `run()` returns 0. A closure any
+    /// thread may keep (the control socket, the key check); it returns false, and does nothing,
+    /// once the loop has ended (an unmount or a stop got there first) or when a lock is under way.
     public var lockAction: @Sendable () -> Bool {
         { [state] in
             guard !state.stopped.load(ordering: .sequentiallyConsistent),

@@ -11,7 +11,7 @@ final class SessionState: Sendable {
     let rootAnswered = Atomic<Bool>(false)
     /// Set when the loop has ended; the readiness probe then no longer reports ready.
     let stopped = Atomic<Bool>(false)
-    /// Set by FuseDaemon.lock(): the loop ends and the mount is left in place, dead.
+    /// Set by FuseDaemon.lockAction: the loop ends and the mount is left in place, dead.
     let locking = Atomic<Bool>(false)
     private let destroyed = Atomic<Bool>(false)
     /// Set at INIT when the kernel keeps a writeback cache: it then places O_APPEND writes itself.

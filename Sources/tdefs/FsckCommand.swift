@@ -32,8 +32,7 @@ struct FsckCommand: ParsableCommand {
         if repair && (located.mount != nil || VolumeLock.isHeld(backingPath: located.backingPath)) {
             throw CLIError(.alreadyMounted, "\(located.backingPath) is mounted: unmount it before fsck --repair")
         }
-        let keyring = try Volume.unlock(config: config, kek: try key.openKEK(for: config, backing: located.backingPath).kek,
-                                        path: located.backingPath)
+        let keyring = try key.openKEK(for: config, backing: located.backingPath).keyring
         let bar = ProgressBar(label: "fsck", enabled: !json && isatty(2) == 1)
         let checker = VolumeChecker(backingPath: located.backingPath, keyring: keyring, repair: repair,
                                     reencryptTarget: config.reencryptTarget, formatVersion: config.formatVersion) { done, total, n in

@@ -79,7 +79,7 @@ struct ImportCommand: ParsableCommand {
                                + "remove \(path) and import again")
             }
             let config = try Volume.loadConfig(backingPath: path)
-            keyring = try Volume.unlock(config: config, kek: try key.openKEK(for: config, backing: path).kek, path: path)
+            keyring = try key.openKEK(for: config, backing: path).keyring
             resumeAfter = done
             formatVersion = config.formatVersion
             Console.error("tdefs: resuming an interrupted import: \(done) of \(survey.entries) entries were done")

@@ -7,7 +7,7 @@ extension KeyOptions {
     /// The volume's KEK, opened through the first key slot that the KEY options open (slot 0 is
     /// `keySource`, then `keySlots`), and that slot's number. `.wrongKey` when none opens it.
     /// `kmipFilesServeNewKey`: the --kmip-client-* files are there for passwd's --new-key-kmip.
-    func openKEK(for config: VolumeConfig, backing: String, kmipFilesServeNewKey: Bool = false) throws -> (kek: SecureBytes, slot: Int) {
+    func openKEK(for config: VolumeConfig, backing: String, kmipFilesServeNewKey: Bool = false) throws -> OpenedVolume {
         if !kmipFilesServeNewKey { try refuseKMIPModeForExistingKey() }
         let slots = config.allSlots
         if let keyKMIP {
@@ -59,7 +59,7 @@ extension KeyOptions {
     /// material (a key server that refuses, a key file too short for a key slot) is thrown when no
     /// slot opens; none opening is `.wrongKey`.
     private func firstOpening(_ candidates: [VolumeConfig.KeySlot], config: VolumeConfig, backing: String,
-                              material: (VolumeConfig.KeySlot) throws -> SecureBytes) throws -> (kek: SecureBytes, slot: Int) {
+                              material: (VolumeConfig.KeySlot) throws -> SecureBytes) throws -> OpenedVolume {
         var firstError: Error?
         var readAny = false
         for slot in candidates {
@@ -68,8 +68,7 @@ extension KeyOptions {
                 readAny = true
                 guard let kek = KeySlots.kek(of: slot.source, material: m, volumeID: config.volumeID) else { continue }
                 do {
-                    _ = try Volume.unlock(config: config, kek: kek, path: backing)
-                    return (kek, slot.slot)
+                    return OpenedVolume(kek: kek, slot: slot.slot, keyring: try Volume.unlock(config: config, kek: kek, path: backing))
                 } catch VolumeError.wrongKey {
                     continue
                 }
@@ -95,16 +94,20 @@ extension KeyOptions {
         try refuseStrayKMIPOptions()
         try refuseKMIPModeForExistingKey()
         if let keyPKCS11 {
-            let made = try PKCS11Envelope.make(uri: keyPKCS11, modulePath: pkcs11Module, pin: try pkcs11Pin(uri: keyPKCS11),
-                                               volumeID: volumeID)
-            var key = NewVolumeKey(kdf: .pkcs11, material: made.secret, kmip: nil)
-            key.pkcs11 = made.record
-            return key
+            return try NewVolumeKey.pkcs11(uri: keyPKCS11, modulePath: pkcs11Module, pin: try pkcs11Pin(uri: keyPKCS11), volumeID: volumeID)
         }
         let (source, secret) = try read(confirm: true)
         let kdf = source.kdfForNewVolume
         return NewVolumeKey(kdf: kdf, material: try secret.material(for: kdf), kmip: nil)
     }
+}
+
+/// What the KEY options opened: the volume's KEK, the key slot it came through, and the epochs
+/// it unlocked (each command uses this keyring rather than unwrapping every epoch again).
+struct OpenedVolume {
+    let kek: SecureBytes
+    let slot: Int
+    let keyring: Keyring
 }
 
 /// A new volume's (or a new key source's) KDF and material; for a KMIP key, its record, the
@@ -129,6 +132,24 @@ struct NewVolumeKey {
         key.server = server
         key.createdKeyID = made.created
         return key
+    }
+
+    /// Asks the token the URI names for an envelope under its AES key (made on the token when it
+    /// has none).
+    static func pkcs11(uri: String, modulePath: String?, pin: SecureBytes?, volumeID: [UInt8]) throws -> NewVolumeKey {
+        let made = try PKCS11Envelope.make(uri: uri, modulePath: modulePath, pin: pin, volumeID: volumeID)
+        var key = NewVolumeKey(kdf: .pkcs11, material: made.secret, kmip: nil)
+        key.pkcs11 = made.record
+        return key
+    }
+
+    /// A key-source record (fresh salt) for this key, and the key it derives.
+    func keySource() throws(CLIError) -> (VolumeConfig.KeySource, SecureBytes) {
+        let source = VolumeConfig.KeySource(kdf: kdf, salt: Random.bytes(VolumeConfig.saltBytes), scrypt: nil, kmip: kmip, pkcs11: pkcs11)
+        guard let derived = VolumeCrypto.deriveKEK(secret: material, keySource: source) else {
+            throw CLIError(.failure, "key derivation failed")
+        }
+        return (source, derived)
     }
 
     /// Revokes and destroys the key made for a volume (or key source) that was then not written

@@ -106,7 +106,7 @@ struct MountCommand: ParsableCommand {
         // KEK (through whichever key slot the options open) is what the daemon child gets.
         let opened = try KeyLifecycle.openKEK(key, config: config, backing: backingPath)
         let material = opened.kek
-        let keyring = try Volume.unlock(config: config, kek: material, path: backingPath)
+        let keyring = opened.keyring
 
         if foreground {
             let lock = try VolumeLock(backingPath: backingPath)

@@ -71,25 +71,18 @@ struct NewKeyOptions: ParsableArguments {
     /// one slot, or what wraps the KEK in a slot) for the volume `volumeID`; `key` lends the KMIP
     /// client files and mode.
     func newKey(volumeID: [UInt8], key: KeyOptions, cost: ScryptCostOption) throws -> (VolumeConfig.KeySource, SecureBytes, NewVolumeKey?) {
+        // A key manager's new key: the server or token wraps a fresh data key.
+        var managed: NewVolumeKey?
         if let newKeyKMIP {
-            let made = try NewVolumeKey.kmip(server: try key.kmipServer(newKeyKMIP), keyID: newKMIPKeyID, mode: key.kmipMode?.mode ?? .encrypt,
-                                             volumeID: volumeID)
-            let keySource = VolumeConfig.KeySource(kdf: .kmip, salt: Random.bytes(VolumeConfig.saltBytes), scrypt: nil, kmip: made.kmip)
-            guard let kek = VolumeCrypto.deriveKEK(secret: made.material, keySource: keySource) else {
-                throw CLIError(.failure, "key derivation failed")
-            }
-            return (keySource, kek, made)
+            managed = try NewVolumeKey.kmip(server: try key.kmipServer(newKeyKMIP), keyID: newKMIPKeyID, mode: key.kmipMode?.mode ?? .encrypt,
+                                            volumeID: volumeID)
+        } else if let newKeyPKCS11 {
+            managed = try NewVolumeKey.pkcs11(uri: newKeyPKCS11, modulePath: newPKCS11Module,
+                                              pin: try KeyOptions.pkcs11Pin(file: newPKCS11PinFile, uri: newKeyPKCS11), volumeID: volumeID)
         }
-        if let newKeyPKCS11 {
-            let made = try PKCS11Envelope.make(uri: newKeyPKCS11, modulePath: newPKCS11Module, pin: try KeyOptions.pkcs11Pin(file: newPKCS11PinFile, uri: newKeyPKCS11),
-                                               volumeID: volumeID)
-            let keySource = VolumeConfig.KeySource(kdf: .pkcs11, salt: Random.bytes(VolumeConfig.saltBytes), scrypt: nil, pkcs11: made.record)
-            guard let kek = VolumeCrypto.deriveKEK(secret: made.secret, keySource: keySource) else {
-                throw CLIError(.failure, "key derivation failed")
-            }
-            var details = NewVolumeKey(kdf: .pkcs11, material: made.secret, kmip: nil)
-            details.pkcs11 = made.record
-            return (keySource, kek, details)
+        if let managed {
+            let (keySource, derived) = try managed.keySource()
+            return (keySource, derived, managed)
         }
         let source = source!
         let keySource = try KeyLifecycle.newKeySource(for: source, cost: cost)
@@ -119,13 +112,13 @@ enum KeyLifecycle {
     /// audit log. The keyring and the volume's KEK.
     static func unlock(_ key: KeyOptions, config: VolumeConfig, backing: String) throws -> (Keyring, SecureBytes) {
         try checkAuditable()
-        let kek = try openKEK(key, config: config, backing: backing).kek
-        return (try Volume.unlock(config: config, kek: kek, path: backing), kek)
+        let opened = try openKEK(key, config: config, backing: backing)
+        return (opened.keyring, opened.kek)
     }
 
     /// The KEK and the slot the KEY options open; a wrong key is audited.
     static func openKEK(_ key: KeyOptions, config: VolumeConfig, backing: String,
-                        kmipFilesServeNewKey: Bool = false) throws -> (kek: SecureBytes, slot: Int) {
+                        kmipFilesServeNewKey: Bool = false) throws -> OpenedVolume {
         do {
             return try key.openKEK(for: config, backing: backing, kmipFilesServeNewKey: kmipFilesServeNewKey)
         } catch VolumeError.wrongKey(let path) {

@@ -38,8 +38,8 @@ struct PasswdCommand: ParsableCommand {
         // The old key is checked first, so that a wrong one stops here, before a key manager is
         // asked to make a key; the secret is read once (a prompt asks once).
         let current = try Volume.loadConfig(backingPath: backing)
-        let (kek, openedSlot) = try KeyLifecycle.openKEK(key, config: current, backing: backing,
-                                                         kmipFilesServeNewKey: newKey.newKeyKMIP != nil)
+        let opened = try KeyLifecycle.openKEK(key, config: current, backing: backing, kmipFilesServeNewKey: newKey.newKeyKMIP != nil)
+        let kek = opened.kek, openedSlot = opened.slot
         if let n = removeSlot { return try remove(slot: n, kek: kek, located: located) }
         let (keySource, slotKey, made) = try newKey.newKey(volumeID: current.volumeID, key: key, cost: scryptCost)
         let config: VolumeConfig

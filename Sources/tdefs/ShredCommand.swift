@@ -38,7 +38,6 @@ struct ShredCommand: ParsableCommand {
         let volumeLock = try VolumeLock(backingPath: path)
         defer { withExtendedLifetime(volumeLock) {} }
         let config = try Volume.loadConfig(backingPath: path)
-        try KeyLifecycle.checkAuditable()
         let opened = try KeyLifecycle.openKEK(key, config: config, backing: path)
         var details: [(String, String)] = []
         try ConfigTransaction.withLock(backingPath: path) {
