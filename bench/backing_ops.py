@@ -21,7 +21,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench  # noqa: E402  (targets, the tree, helpers)
 
-TARGETS = ["passthrough", "passthrough-fair", "tdefs", "tdefs-noxattr", "securefs", "gocryptfs"]
+TARGETS = ["passthrough", "passthrough-fair", "tdefs", "tdefs-general", "securefs", "gocryptfs"]
 NOT_BACKING = {"futex", "read", "writev", "restart_syscall", "rt_sigprocmask", "clone3", "rseq",
                "set_robust_list", "mmap", "munmap", "mprotect", "madvise", "brk", "gettid",
                "sched_yield", "nanosleep", "clock_nanosleep", "epoll_pwait", "epoll_wait", "poll",

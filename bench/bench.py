@@ -37,12 +37,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 MiB = 1 << 20
 GiB = 1 << 30
-ALL_TARGETS = ["raw", "passthrough", "passthrough-fair", "tdefs", "tdefs-noxattr", "gocryptfs", "securefs"]
+ALL_TARGETS = ["raw", "passthrough", "passthrough-fair", "tdefs", "tdefs-general", "gocryptfs", "securefs"]
 # Only when named in BENCH_TARGETS: "tdefs-v1" is a format version 1 volume (docs/format.md), for
-# the cost of format 2 (use it with the grow workload).
-EXTRA_TARGETS = ["tdefs-v1"]
+# the cost of format 2 (use it with the grow workload); "tdefs-noxattr" is the default volume
+# mounted with -o noxattr (before volume profiles, the database recipe).
+EXTRA_TARGETS = ["tdefs-v1", "tdefs-noxattr"]
 PEERS = ["gocryptfs", "securefs"]
-FUSE_TARGETS = ["passthrough", "passthrough-fair", "tdefs", "tdefs-noxattr", "tdefs-v1", "gocryptfs", "securefs"]
+FUSE_TARGETS = ["passthrough", "passthrough-fair", "tdefs", "tdefs-general", "tdefs-noxattr", "tdefs-v1", "gocryptfs", "securefs"]
 
 
 def log(msg):
@@ -106,7 +107,7 @@ def load_config():
         passthrough_fair_opts=os.environ.get("BENCH_PASSTHROUGH_FAIR_OPTS", "writeback,cache=always,timeout=1"),
         # "tdefs" is what a user runs: `tdefs mount` with no -o beyond allow_other.
         tdefs_opts=os.environ.get("BENCH_TDEFS_OPTS", ""),
-        # "tdefs-noxattr": the database recipe (docs/databases.md), like both peers here.
+        # "tdefs-noxattr": -o noxattr (what the database recipe was before volume profiles).
         tdefs_noxattr_opts="noxattr",
     )
     wd = os.environ.get("BENCH_WRITE_DOCS", "")
@@ -372,7 +373,8 @@ class Tdefs(Target):
         os.chmod(key, 0o600)
         tb = self.cfg["tdefs_bin"]
         version = ["--format-version", "1"] if self.name == "tdefs-v1" else []
-        run([tb, "init", self.backing, "--key-file", key] + version, stdin=subprocess.DEVNULL)
+        profile = ["--profile", "general"] if self.name == "tdefs-general" else []
+        run([tb, "init", self.backing, "--key-file", key] + version + profile, stdin=subprocess.DEVNULL)
         extra = self.cfg["tdefs_noxattr_opts" if self.name == "tdefs-noxattr" else "tdefs_opts"]
         opts = "allow_other" + ("," + extra if extra else "")
         with open(self.logpath, "a") as lf:
@@ -434,7 +436,7 @@ class Tdefs(Target):
 
 
 TARGET_CLASSES = {"raw": Raw, "passthrough": Passthrough, "passthrough-fair": Passthrough, "tdefs": Tdefs,
-                  "tdefs-noxattr": Tdefs, "tdefs-v1": Tdefs, "gocryptfs": Gocryptfs, "securefs": Securefs}
+                  "tdefs-general": Tdefs, "tdefs-noxattr": Tdefs, "tdefs-v1": Tdefs, "gocryptfs": Gocryptfs, "securefs": Securefs}
 
 
 class Cleanup:
@@ -956,7 +958,7 @@ def machine_facts(cfg):
 
 def check_tools(cfg):
     need = {"passthrough": [cfg["passthrough_bin"]], "passthrough-fair": [cfg["passthrough_bin"]],
-            "tdefs": [cfg["tdefs_bin"]], "tdefs-noxattr": [cfg["tdefs_bin"]], "tdefs-v1": [cfg["tdefs_bin"]],
+            "tdefs": [cfg["tdefs_bin"]], "tdefs-general": [cfg["tdefs_bin"]], "tdefs-noxattr": [cfg["tdefs_bin"]], "tdefs-v1": [cfg["tdefs_bin"]],
             "gocryptfs": ["gocryptfs"], "securefs": ["securefs"]}
     for t in cfg["targets"]:
         for b in need.get(t, []):
@@ -1349,14 +1351,18 @@ def markdown(result, main, daemon, extra, png_name, json_rel):
         + "`: the kernel caching tdefs asks for (the writeback cache, the page cache kept across"
         " opens, 1 s attribute and entry timeouts), so tdefs/fair limit is the cost of encryption"
         " alone. *tdefs/passthrough* and *tdefs/fair limit* compare the **tdefs** column.",
-        f"- **tdefs**: release build, `tdefs mount … -o allow_other"
-        + (f",{cfg['tdefs_opts']}" if cfg.get("tdefs_opts") else "") + "`, key file: the options"
+        f"- **tdefs**: release build, `tdefs init … --key-file` (a volume of the default profile,"
+        " database, which serves no extended attributes, like securefs, which answers ENOSYS to them on"
+        " Linux, and passthrough_ll without `-o xattr`), `tdefs mount … -o allow_other"
+        + (f",{cfg['tdefs_opts']}" if cfg.get("tdefs_opts") else "") + "`: the options"
         " a user runs by default. Every ratio is of this target.",
-        "- **tdefs-noxattr**: the same with `-o allow_other,noxattr`, the database recipe of"
-        " docs/databases.md (like securefs, which answers ENOSYS to extended attributes on Linux, and"
-        " passthrough_ll without `-o xattr`: the mount serves none, and the kernel stops asking for"
-        " `security.capability` before every write).",
     ] + ([
+        "- **tdefs-general**: the same on a volume of `tdefs init --profile general`, which keeps"
+        " user.* extended attributes: the kernel then asks for `security.capability` before every"
+        " write(2) and chown, and `ls -l` for two attributes per entry, each a round trip.",
+    ] if "tdefs-general" in cfg["targets"] else []) + ([
+        "- **tdefs-noxattr**: the **tdefs** target mounted with `-o allow_other,noxattr`.",
+    ] if "tdefs-noxattr" in cfg["targets"] else []) + ([
         "- **tdefs-v1**: the **tdefs** target on a format version 1 volume (`tdefs init"
         " --format-version 1`, as a release before format 2 made it): v1 leaves"
         " holes where v2 stores encrypted zeros, so the grow rows show what format 2 costs.",

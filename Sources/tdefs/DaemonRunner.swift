@@ -17,7 +17,7 @@ enum DaemonRunner {
     /// Throws (status 13) when the engine cannot open the volume or the mount fails; `onReady`
     /// is then never called. `onStopping` is called as soon as the FUSE loop has ended, before the
     /// flush and unmount.
-    static func serve(backingPath: String, mountPath: String, keyring: Keyring, keySource: VolumeConfig.KeySource, formatVersion: Int, reencryptTarget: UInt32?, configGeneration: UInt64, lock: VolumeLock,
+    static func serve(backingPath: String, mountPath: String, keyring: Keyring, keySource: VolumeConfig.KeySource, formatVersion: Int, reencryptTarget: UInt32?, configGeneration: UInt64, profile: VolumeProfile, lock: VolumeLock,
                       options: MountOptionList, background: Bool, keyCheck: KeyCheckPlan? = nil,
                       onReady: @escaping @Sendable () -> Void,
                       onStopping: () -> Void = {}, watchdog: WatchdogConfig? = nil) throws(CLIError) -> Int32 {
@@ -58,7 +58,7 @@ enum DaemonRunner {
             throw CLIError(.failure, "\(error): the volume is not mounted, as its unlock could not be audited")
         }
         let mountOptions = MountOptions(allowOther: options.allowOther, readOnly: options.readOnly,
-                                        extendedAttributes: !options.noXattr,
+                                        extendedAttributes: options.extendedAttributes(for: profile),
                                         fuseOptions: options.passThrough, fsname: backingPath)
         let sources = VolumeMetrics.Sources(fileSystem: fileSystem, keyring: keyring, backingPath: backingPath, mountpoint: mountPath)
         let metrics = try DaemonMetrics.open(options.metrics, sources, logger: logger)

@@ -108,7 +108,7 @@ struct ECryptfsMount {
         let destination = DaemonLogHandler.destination(background: background)
         LoggingSystem.bootstrap { _ in DaemonLogHandler(volume: lowerPath, destination: destination) }
         let logger = Logger(label: "tdefs")
-        let mountOptions = MountOptions(allowOther: options.allowOther, readOnly: true, extendedAttributes: !options.noXattr,
+        let mountOptions = MountOptions(allowOther: options.allowOther, readOnly: true, extendedAttributes: options.xattr ?? true,
                                         fuseOptions: options.passThrough, fsname: lowerPath)
         let daemon = ReadOnlyFuseDaemon(tree: ECryptfsTreeView(lower: lower, logger: logger), mountpoint: mountPath,
                                         options: mountOptions, logger: logger)

@@ -52,6 +52,7 @@ struct ExportKeyCommand: ParsableCommand {
         let wrapped = VolumeCrypto.wrap(masterKey: keys.masterKey, kek: kek, volumeID: config.volumeID, epoch: epoch, cipher: record.cipher)
         var exported = VolumeConfig(volumeID: config.volumeID, created: config.created, keySource: keySource, currentEpoch: epoch,
                                     epochs: [.init(epoch: epoch, created: record.created, cipher: record.cipher, wrappedKey: wrapped)])
+        exported.profile = config.profile
         try VolumeConfigSeal.seal(&exported, kek: kek, path: output ?? "the exported tdefs.conf")
         let bytes = exported.encoded()
         if let output {

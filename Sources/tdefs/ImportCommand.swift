@@ -39,6 +39,8 @@ struct ImportCommand: ParsableCommand {
     @Option(help: "Content cipher of a new volume (default aes-256-gcm; for --from-ecryptfs, as the source).")
     var cipher: CipherChoice?
 
+    @OptionGroup var profile: ProfileOption
+
     func run() throws {
         let source = Paths.absolute(plainDir)
         let path = Paths.absolute(backing)
@@ -72,6 +74,7 @@ struct ImportCommand: ParsableCommand {
         let keyring: Keyring
         var resumeAfter = 0
         var formatVersion = VolumeConfig.formatVersion
+        var volumeProfile = VolumeProfile.database
         if Paths.isDirectory(path) && journal.exists {
             let (recorded, done) = try journal.load()
             guard recorded == survey else {
@@ -82,18 +85,21 @@ struct ImportCommand: ParsableCommand {
             keyring = try key.openKEK(for: config, backing: path).keyring
             resumeAfter = done
             formatVersion = config.formatVersion
+            volumeProfile = config.effectiveProfile
             Console.error("tdefs: resuming an interrupted import: \(done) of \(survey.entries) entries were done")
         } else {
             if Paths.isDirectory(path) && Paths.hasEntries(path) {
                 throw CLIError(.failure, "\(path) is not empty: import needs an empty or missing backing directory "
                                + "(or one holding an interrupted import)")
             }
+            let profile = try Self.profile(self.profile.profile, for: survey)
+            volumeProfile = profile
             let volumeID = Random.bytes(VolumeConfig.volumeIDBytes)
             let newKey = try key.newVolumeKey(volumeID: volumeID)
             let config: VolumeConfig
             do {
                 config = try Volume.create(backingPath: path, secret: newKey.material, kdf: newKey.kdf, cipher: cipher.size,
-                                           volumeID: volumeID, kmip: newKey.kmip, pkcs11: newKey.pkcs11)
+                                           volumeID: volumeID, kmip: newKey.kmip, pkcs11: newKey.pkcs11, profile: profile)
             } catch {
                 newKey.discardCreatedKey(unlessRecordedIn: path)
                 throw error
@@ -132,6 +138,20 @@ struct ImportCommand: ParsableCommand {
                     + "\(ProgressBar.bytes(stats.bytes)) in \(Int(seconds)).\(Int(seconds * 10) % 10) s"
                     + (stats.skippedEntries > 0 ? " (\(stats.skippedEntries) entries done before the interruption)" : "")
                     + (input.refused.isEmpty ? "" : "; \(input.refused.count) entries refused (listed above)")
-                    + "; the source was not changed. Mount it with: tdefs mount \(path) MOUNTPOINT [KEY]")
+                    + "; profile \(volumeProfile.rawValue); the source was not changed. Mount it with: tdefs mount \(path) MOUNTPOINT [KEY]")
+    }
+
+    /// A new volume's profile: the one asked for, else general when the source holds user.*
+    /// extended attributes (import keeps them) and database when it holds none. A database volume
+    /// keeps no attributes, so asking for one over a source that has them is refused up front.
+    static func profile(_ asked: VolumeProfile?, for survey: ImportJournal.Source) throws(CLIError) -> VolumeProfile {
+        switch (asked, survey.firstAttributeHolder) {
+        case (.database?, let holder?):
+            throw CLIError(.usage, "\(holder) has user.* extended attributes, which a volume of profile database does not keep: "
+                           + "import with --profile general, or remove them from the source first")
+        case (let asked?, _): return asked
+        case (nil, .some): return .general
+        case (nil, nil): return .database
+        }
     }
 }

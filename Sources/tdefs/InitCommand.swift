@@ -22,6 +22,8 @@ struct InitCommand: ParsableCommand {
     @Option(help: "Content cipher of the volume's first key epoch (aes-192-gcm is for legacy volumes).")
     var cipher: CipherChoice = .aes256
 
+    @OptionGroup var profile: ProfileOption
+
     @OptionGroup var scryptCost: ScryptCostOption
 
     @Option(help: ArgumentHelp("Volume format (1: what releases before format 2 read; 2 detects zeroed and cut ciphertext; 3, the default, also authenticates directory IVs and binds directory attributes).",
@@ -47,7 +49,8 @@ struct InitCommand: ParsableCommand {
         do {
             let scrypt = newKey.kdf == .scrypt ? try scryptCost.parameters() : .standard
             config = try Volume.create(backingPath: path, secret: newKey.material, kdf: newKey.kdf, cipher: cipher.size, scrypt: scrypt,
-                                       formatVersion: formatVersion, volumeID: volumeID, kmip: newKey.kmip, pkcs11: newKey.pkcs11)
+                                       formatVersion: formatVersion, volumeID: volumeID, kmip: newKey.kmip, pkcs11: newKey.pkcs11,
+                                       profile: profile.profile ?? .database)
         } catch {
             newKey.discardCreatedKey(unlessRecordedIn: path)
             throw error
@@ -57,6 +60,6 @@ struct InitCommand: ParsableCommand {
         let kmip = newKey.kmip.map { ", KMIP key \($0.keyID) on \(newKey.server?.endpoint ?? "")" }
             ?? newKey.pkcs11.map { ", wrapped by \($0.uri)" } ?? ""
         Console.out("tdefs: created volume \(Base64URL.encode(config.volumeID)) in \(path) "
-            + "(\(cipher.size.cipherName), key derivation \(newKey.kdf.rawValue)\(kmip))")
+            + "(\(cipher.size.cipherName), key derivation \(newKey.kdf.rawValue)\(kmip), profile \(config.effectiveProfile.rawValue))")
     }
 }

@@ -12,8 +12,8 @@ struct MountCommand: ParsableCommand {
         discussion: """
             Mount options (-o, comma-separated, repeatable): allow_other (let other users in, \
             such as the postgres user; the kernel checks permissions), ro, rw, nonempty (mount \
-            over a non-empty directory), noxattr (serve no extended attributes: recommended for \
-            database volumes, docs/databases.md), noatime, default_permissions (always on), \
+            over a non-empty directory), noxattr or xattr (serve no extended attributes, or user.* ones, \
+            on this mount; without either the volume's profile decides, see tdefs init --profile), noatime, default_permissions (always on), \
             metrics=SOCKET or metrics=127.0.0.1:PORT (serve Prometheus metrics on a Unix socket or a \
             loopback port), key_check=SECONDS (a KMIP volume: ask the key server again at that interval \
             and lock when it withdraws the key, see tdefs lock); any other option is passed to FUSE. A background mount logs to the \
@@ -119,7 +119,7 @@ struct MountCommand: ParsableCommand {
                 watchdog = WatchdogConfig(intervalMicroseconds: usec / 2, ping: SystemdNotify.watchdogPing(to: notify))
             }
             let status = try DaemonRunner.serve(backingPath: backingPath, mountPath: mountPath, keyring: keyring, keySource: config.keySource,
-                                                formatVersion: config.formatVersion, reencryptTarget: config.reencryptTarget, configGeneration: config.generation, lock: lock, options: list, background: false,
+                                                formatVersion: config.formatVersion, reencryptTarget: config.reencryptTarget, configGeneration: config.generation, profile: config.effectiveProfile, lock: lock, options: list, background: false,
                                                 keyCheck: try keyCheckPlan(list, config, slot: opened.slot), onReady: {
                 // Called by the readiness probe only after a stat of the mountpoint was answered.
                 if let notify {
@@ -201,7 +201,7 @@ struct MountCommand: ParsableCommand {
             let lock = try lockFD.map { fd throws(VolumeError) in try VolumeLock(inheritedFD: fd, backingPath: backingPath) }
                 ?? VolumeLock(backingPath: backingPath)
             let status = try DaemonRunner.serve(backingPath: backingPath, mountPath: mountPath, keyring: keyring, keySource: config.keySource,
-                                                formatVersion: config.formatVersion, reencryptTarget: config.reencryptTarget, configGeneration: config.generation, lock: lock, options: options, background: true,
+                                                formatVersion: config.formatVersion, reencryptTarget: config.reencryptTarget, configGeneration: config.generation, profile: config.effectiveProfile, lock: lock, options: options, background: true,
                                                 keyCheck: try keyCheckPlan(options, config)) { ready.sendReady() }
             Glibc.exit(status)
         } catch {

@@ -6,8 +6,9 @@ struct MountOptionList {
     var readOnly = false
     /// Mount over a directory that is not empty (tdefs refuses that otherwise).
     var nonempty = false
-    /// `-o noxattr`: no extended attributes on this mount (see docs/performance.md).
-    var noXattr = false
+    /// `-o xattr` (true) or `-o noxattr` (false): whether this mount serves extended attributes;
+    /// nil follows the volume's profile (VolumeProfile, docs/performance.md).
+    var xattr: Bool?
     /// `-o metrics=SOCKET|ADDRESS:PORT`: where the daemon serves its metrics (docs/operations.md).
     var metrics: MetricsEndpoint?
     /// `-o key_check=SECONDS`: ask the key manager again at this interval; lock on revocation.
@@ -16,6 +17,9 @@ struct MountOptionList {
     var passThrough: [String] = []
     /// All values as given (for the daemon child's command line).
     var all: [String] = []
+
+    /// Whether a mount of a volume of `profile` serves extended attributes.
+    func extendedAttributes(for profile: VolumeProfile) -> Bool { xattr ?? profile.extendedAttributes }
 
     init(_ values: [String]) throws(CLIError) {
         for value in values {
@@ -26,8 +30,8 @@ struct MountOptionList {
                 case "ro": readOnly = true
                 case "rw": readOnly = false
                 case "nonempty": nonempty = true
-                case "noxattr": noXattr = true
-                case "xattr": noXattr = false
+                case "noxattr": xattr = false
+                case "xattr": xattr = true
                 case "default_permissions": break  // always on: the kernel checks permissions
                 default:
                     if item.hasPrefix("fsname=") || item.hasPrefix("subtype=") {

@@ -16,6 +16,8 @@ struct StatusReport {
     var formatVersion: Int
     var created: String
     var cipher: String
+    /// The volume's profile (VolumeProfile): what its mounts serve unless -o says otherwise.
+    var profile: VolumeProfile
     var keyDerivation: String
     /// scrypt's parameters (passphrase volumes), and whether they are below the default.
     var scrypt: KDF.ScryptParameters?
@@ -51,6 +53,7 @@ struct StatusReport {
         formatVersion = config.formatVersion
         created = config.created
         cipher = config.cipher?.cipherName ?? "unknown"
+        profile = config.effectiveProfile
         keyDerivation = config.keySource.kdf.rawValue
         scrypt = config.keySource.scrypt
         weakKeyDerivation = config.keySource.isWeakened
@@ -82,6 +85,8 @@ struct StatusReport {
             ("formatVersion", .int(Int64(formatVersion))),
             ("created", .string(created)),
             ("cipher", .string(cipher)),
+            ("profile", .string(profile.rawValue)),
+            ("extendedAttributes", .bool(profile.extendedAttributes)),
             ("keyDerivation", .string(keyDerivation)),
             ("scrypt", scrypt.map { .object([("n", .int(Int64($0.n))), ("r", .uint($0.r)), ("p", .uint($0.p))]) } ?? .null),
             ("weakKeyDerivation", .bool(weakKeyDerivation)),
@@ -118,6 +123,7 @@ struct StatusReport {
             ("format", "\(format) v\(formatVersion)"),
             ("created", created),
             ("cipher", cipher),
+            ("profile", "\(profile.rawValue) (\(profile.extendedAttributes ? "user.* extended attributes kept" : "no extended attributes"))"),
             ("key source", pkcs11.map { "PKCS#11 token, \($0.uri)" } ?? kmip.map { "KMIP server, key \($0.keyID) (\($0.mode == .encrypt ? "it decrypts the volume's data key" : "the key is fetched"))" }
                 ?? scrypt.map { "passphrase (scrypt N=\($0.n), r=\($0.r), p=\($0.p))" } ?? "key (hkdf-sha256)"),
             ("last rotated", lastRotated),

@@ -9,6 +9,9 @@ import XCTest
 /// derived from its IV (one copied to another directory does not open there). What stays possible is stated by the last test: a whole entry,
 /// a file or a symlink, copied over another anywhere in the volume reads as the copy.
 final class DirectoryBindingTests: MountTestCase {
+    // These tests use user.* extended attributes on the mount.
+    override var initOptions: [String] { Self.generalProfile }
+
     /// Makes directories `names` through the mount, unmounts, and returns each one's backing path.
     func backingDirectories(_ names: [String]) throws -> [String: String] {
         var inodes: [UInt64: String] = [:]

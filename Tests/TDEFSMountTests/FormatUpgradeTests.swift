@@ -9,13 +9,16 @@ import XCTest
 /// file ends in a final extent, every directory IV is authenticated (version 2), the contents and a
 /// directory's attribute are unchanged, and a zeroed extent is damage.
 final class FormatUpgradeTests: MountTestCase {
+    // These tests use user.* extended attributes on the mount.
+    override var initOptions: [String] { Self.generalProfile }
+
     var key: [String] { ["--key-file", vol.keyFile] }
 
     /// Replaces the freshly made volume by one of an older format (`init --format-version N`).
     func makeVolume(format: Int) throws {
         vol.unmount()
         XCTAssertEqual(runCommand("/bin/rm", ["-rf", vol.backing]).status, 0)
-        try vol.initVolume(["--format-version", "\(format)"])
+        try vol.initVolume(["--format-version", "\(format)"] + Self.generalProfile)
         try assertConfigFormat(format)
         try vol.mount()
     }

@@ -172,7 +172,7 @@ final class HardeningKeyLogTests: XCTestCase {
             outputs.append(("tdefs \(args.first ?? "") stderr", Array(r.stderr.utf8)))
             return r
         }
-        XCTAssertEqual(run(["init", vol.backing, "--key-file", vol.keyFile]).status, 0)
+        XCTAssertEqual(run(["init", vol.backing, "--key-file", vol.keyFile] + MountTestCase.generalProfile).status, 0)
         XCTAssertEqual(run(["mount", vol.backing, vol.mnt, "--key-file", vol.keyFile]).status, 0)
         // Workload: files, a long name, a directory, a symlink, an xattr; then damage a file so the
         // daemon logs errors (a log line about a bad extent must not carry key material either).
@@ -181,7 +181,7 @@ final class HardeningKeyLogTests: XCTestCase {
         mkdir(vol.mnt + "/dir", 0o755)
         try writeFile(vol.mnt + "/dir/inner", "inner")
         symlink("/some/target", vol.mnt + "/link")
-        _ = setXattr(vol.mnt + "/file", "user.k", Array("v".utf8))
+        XCTAssertEqual(setXattr(vol.mnt + "/file", "user.k", Array("v".utf8)), 0)
         _ = try listDir(vol.mnt)
         _ = try readFile(vol.mnt + "/file")
         XCTAssertEqual(run(["status", vol.mnt, "--json"]).status, 0)

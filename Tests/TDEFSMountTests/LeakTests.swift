@@ -5,6 +5,9 @@ import Glibc
 /// not appear anywhere in the backing directory: not in any file's bytes, name, symlink target,
 /// xattr name or xattr value.
 final class LeakTests: MountTestCase {
+    // These tests use user.* extended attributes on the mount.
+    override var initOptions: [String] { Self.generalProfile }
+
     static let marker = "TDEFSLEAKMARKER"
 
     func testNoPlaintextInBackingDirectory() throws {

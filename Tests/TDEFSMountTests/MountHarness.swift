@@ -303,13 +303,17 @@ class MountTestCase: XCTestCase {
 
     /// Options for `tdefs mount -o`; subclasses override.
     var mountOptions: [String] { [] }
+    /// Extra options for `tdefs init`; subclasses override (`generalProfile` for user.* attributes).
+    var initOptions: [String] { [] }
+    /// A volume that keeps user.* extended attributes (`init` makes a database volume by default).
+    static let generalProfile = ["--profile", "general"]
     var needsRoot: Bool { false }
 
     override func setUpWithError() throws {
         try super.setUpWithError()
         let bin = try Harness.requireMountable(needsRoot: needsRoot)
         vol = TestVolume(bin: bin, prefix: "tdefs-\(String(describing: type(of: self)))")
-        try vol.initVolume()
+        try vol.initVolume(initOptions)
         try vol.mount(options: mountOptions)
     }
 

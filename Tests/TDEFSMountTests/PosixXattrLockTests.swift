@@ -4,6 +4,9 @@ import CPlatform
 
 /// user.* extended attributes, flock and POSIX record locks.
 final class PosixXattrLockTests: MountTestCase {
+    // These tests use user.* extended attributes on the mount.
+    override var initOptions: [String] { Self.generalProfile }
+
     func testUserXattrs() throws {
         try writeFile("\(m)/f", "x")
         try check(mkdir("\(m)/d", 0o755), "mkdir")
@@ -116,6 +119,9 @@ final class PosixXattrLockTests: MountTestCase {
 /// `-o noxattr`: the mount serves no extended attributes (the kernel is told once and stops
 /// asking), everything else works, and attributes stored before stay in the backing untouched.
 final class NoXattrMountTests: MountTestCase {
+    // These tests use user.* extended attributes on the mount.
+    override var initOptions: [String] { Self.generalProfile }
+
     func testNoxattrRefusesAttributesAndKeepsStoredOnes() throws {
         try writeFile("\(m)/f", "data")
         XCTAssertEqual(setXattr("\(m)/f", "user.kept", Array("value".utf8)), 0)

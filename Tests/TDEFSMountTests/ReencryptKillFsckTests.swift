@@ -7,6 +7,9 @@ import XCTest
 /// the engine's rules (Format/ExtentCodec.swift, Format/RekeyRecord.swift), so it exits 0 after
 /// every kill; every file reads back byte for byte; the rotation then completes.
 final class ReencryptKillFsckTests: MountTestCase {
+    // These tests use user.* extended attributes on the mount.
+    override var initOptions: [String] { Self.generalProfile }
+
     var key: [String] { ["--key-file", vol.keyFile] }
 
     /// Files of up to 96 KiB in 12 directories, some with long names, attributes and symlinks.

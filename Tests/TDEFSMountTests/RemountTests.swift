@@ -3,6 +3,9 @@ import Glibc
 
 /// Data, names, directories, symlinks, hard links, xattrs, modes and times survive unmount + mount.
 final class RemountTests: MountTestCase {
+    // These tests use user.* extended attributes on the mount.
+    override var initOptions: [String] { Self.generalProfile }
+
     func testEverythingSurvivesRemount() throws {
         var rng = SeededRNG(seed: 42)
         let big = rng.bytes(3 * 4096 + 1234)

@@ -6,6 +6,9 @@ import XCTest
 /// Key lifecycle: passwd, online rotate and rotate --reencrypt under load, SIGKILL of a rotation
 /// (and of the daemon) at random moments then resume, retire, export-key, status counts.
 final class RotationTests: MountTestCase {
+    // These tests use user.* extended attributes on the mount.
+    override var initOptions: [String] { Self.generalProfile }
+
     let scrypt = ["TDEFS_SCRYPT_N": "1024"]
     var key: [String] { ["--key-file", vol.keyFile] }
 
@@ -393,7 +396,7 @@ final class RotationTests: MountTestCase {
         _ = runCommand("/bin/rm", ["-rf", vol.backing])
         let audit = vol.base + "/audit.log"
         let env = ["TDEFS_AUDIT_FILE": audit]
-        XCTAssertEqual(vol.tdefs(["init", vol.backing] + key + ["--cipher", "aes-192-gcm"], env: env).status, 0)
+        XCTAssertEqual(vol.tdefs(["init", vol.backing] + key + ["--cipher", "aes-192-gcm"] + Self.generalProfile, env: env).status, 0)
         try vol.mount(env: env)
         var rng = SeededRNG(seed: 0x5EED_0006)
         let model = try populate(&rng, files: 6)

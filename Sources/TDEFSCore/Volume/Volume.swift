@@ -18,7 +18,8 @@ public enum Volume {
                               scrypt: KDF.ScryptParameters = .standard,
                               formatVersion: Int = VolumeConfig.formatVersion,
                               volumeID: [UInt8] = Random.bytes(VolumeConfig.volumeIDBytes),
-                              kmip: KMIPRecord? = nil, pkcs11: PKCS11Record? = nil) throws(VolumeError) -> VolumeConfig {
+                              kmip: KMIPRecord? = nil, pkcs11: PKCS11Record? = nil,
+                              profile: VolumeProfile = .database) throws(VolumeError) -> VolumeConfig {
         try makeDirectory(backingPath)
         let dir = try BackingDirectory(path: backingPath)
         guard try dir.isEmpty() else {
@@ -43,6 +44,7 @@ public enum Volume {
         var config = VolumeConfig(volumeID: volumeID, created: now, keySource: keySource, currentEpoch: 1,
                                   epochs: [.init(epoch: 1, created: now, cipher: cipher, wrappedKey: wrapped)])
         config.formatVersion = formatVersion
+        config.profile = profile
         try VolumeConfigSeal.seal(&config, kek: kek, path: backingPath)
         do {
             let keys = EpochKeys(epoch: 1, size: cipher, masterKey: master, volumeID: volumeID)

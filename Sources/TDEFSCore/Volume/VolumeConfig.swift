@@ -83,6 +83,10 @@ public struct VolumeConfig: Equatable, Sendable {
     public var rotation: Rotation?
     /// The key slots beside `keySource` (slot 0), numbered from 1; each wraps the KEK (KeySlots).
     public var keySlots: [KeySlot] = []
+    /// What the volume is for (VolumeProfile); nil in a tdefs.conf written before profiles.
+    public var profile: VolumeProfile?
+    /// The profile that sets the mount defaults: the recorded one, else `VolumeProfile.unrecorded`.
+    public var effectiveProfile: VolumeProfile { profile ?? .unrecorded }
     /// Counts the writes of this configuration (ConfigTransaction): 1 for a new volume, 0 for one
     /// written by a release before tdefs.conf was authenticated.
     public var generation: UInt64 = 0

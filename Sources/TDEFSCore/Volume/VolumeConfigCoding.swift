@@ -8,7 +8,7 @@ import FoundationEssentials
 /// `rotation` is always present (null when no rotation runs).
 extension VolumeConfig: Codable {
     enum Keys: String, CodingKey {
-        case format, formatVersion, volumeID, created, keySource, keySlots, currentEpoch, epochs, rotation, generation, mac
+        case format, formatVersion, volumeID, created, profile, keySource, keySlots, currentEpoch, epochs, rotation, generation, mac
     }
 
     public init(from decoder: Decoder) throws {
@@ -20,6 +20,13 @@ extension VolumeConfig: Codable {
         formatVersion = try c.decode(Int.self, forKey: .formatVersion)
         volumeID = try c.decodeBase64URL(.volumeID)
         created = try c.decode(String.self, forKey: .created)
+        if let name = try c.decodeIfPresent(String.self, forKey: .profile) {
+            guard let known = VolumeProfile(rawValue: name) else {
+                throw DecodingError.dataCorruptedError(forKey: .profile, in: c, debugDescription:
+                    "profile \"\(name)\" is not one of \(VolumeProfile.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            profile = known
+        }
         keySource = try c.decode(KeySource.self, forKey: .keySource)
         keySlots = try c.decodeIfPresent([KeySlot].self, forKey: .keySlots) ?? []
         currentEpoch = try c.decode(UInt32.self, forKey: .currentEpoch)
@@ -35,6 +42,7 @@ extension VolumeConfig: Codable {
         try c.encode(formatVersion, forKey: .formatVersion)
         try c.encode(Base64URL.encode(volumeID), forKey: .volumeID)
         try c.encode(created, forKey: .created)
+        if let profile { try c.encode(profile.rawValue, forKey: .profile) }
         try c.encode(keySource, forKey: .keySource)
         if !keySlots.isEmpty { try c.encode(keySlots, forKey: .keySlots) }
         try c.encode(currentEpoch, forKey: .currentEpoch)
@@ -95,8 +103,10 @@ extension VolumeConfig: Codable {
             ("formatVersion", .int(Int64(formatVersion))),
             ("volumeID", .string(Base64URL.encode(volumeID))),
             ("created", .string(created)),
-            ("keySource", .object(keySource.jsonFields)),
         ]
+        // Only when recorded: a configuration from before profiles renders (and seals) as before.
+        if let profile { fields.append(("profile", .string(profile.rawValue))) }
+        fields.append(("keySource", .object(keySource.jsonFields)))
         // Only when there are slots: a configuration without them renders (and seals) as before.
         if !keySlots.isEmpty {
             let slots: [JSONText] = keySlots.map { slot in .object([("slot", .int(Int64(slot.slot)))] + slot.source.jsonFields) }

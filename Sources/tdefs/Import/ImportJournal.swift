@@ -19,6 +19,13 @@ struct ImportJournal {
         var ino: UInt64
         var entries: Int
         var bytes: Int64
+        /// The first entry found holding a user.* extended attribute (its display path), which
+        /// decides a new volume's profile; not recorded in the journal, not compared.
+        var firstAttributeHolder: String? = nil
+
+        static func == (a: Source, b: Source) -> Bool {
+            a.dev == b.dev && a.ino == b.ino && a.entries == b.entries && a.bytes == b.bytes
+        }
     }
 
     let backing: String

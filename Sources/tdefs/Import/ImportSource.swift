@@ -40,10 +40,17 @@ extension ImportSource {
         guard st.st_mode & S_IFMT == S_IFDIR else { throw CLIError(.usage, "\(root.display) is not a directory") }
         var entries = 0
         var bytes: Int64 = 0
+        var holder: String?
+        var ignored: [String] = []
+        func note(_ item: SourceItem) throws {
+            if holder == nil, !(try xattrs(item, warnings: &ignored)).isEmpty { holder = item.display }
+        }
+        try note(root)
         func walk(_ dir: SourceItem) throws {
             for (_, item) in try children(dir) {
                 let s = try lstat(item)
                 entries += 1
+                try note(item)
                 switch s.st_mode & S_IFMT {
                 case S_IFDIR: try walk(item)
                 case S_IFREG: bytes += Int64(s.st_size)
@@ -52,7 +59,8 @@ extension ImportSource {
             }
         }
         try walk(root)
-        return ImportJournal.Source(dev: UInt64(st.st_dev), ino: UInt64(st.st_ino), entries: entries + 1, bytes: bytes)
+        return ImportJournal.Source(dev: UInt64(st.st_dev), ino: UInt64(st.st_ino), entries: entries + 1, bytes: bytes,
+                                    firstAttributeHolder: holder)
     }
 }
 
