@@ -7,8 +7,9 @@
 
 Targets: raw (the backing directory, no FUSE), passthrough (libfuse's passthrough_ll: FUSE without
 crypto, its default caching), passthrough-fair (passthrough_ll with the kernel caching tdefs asks
-for: the writeback cache, kept page cache, 1 s timeouts; the fair limit), tdefs (default options),
-tdefs-noxattr (the database recipe's -o noxattr), gocryptfs, securefs. Each round mounts every
+for: the writeback cache, kept page cache, 1 s timeouts; the fair limit), tdefs (default options:
+`tdefs init` makes a volume of profile database, which serves no extended attributes),
+tdefs-general (a volume of `--profile general`, which keeps user.* ones), gocryptfs, securefs. Each round mounts every
 target afresh (fresh backing directory) and runs each workload once on it; the order of targets
 rotates from round to round.
 Every FUSE target is mounted with allow_other (PostgreSQL runs as the 'postgres' user).

@@ -86,6 +86,14 @@ struct ImportCommand: ParsableCommand {
             resumeAfter = done
             formatVersion = config.formatVersion
             volumeProfile = config.effectiveProfile
+            if let asked = profile.profile, asked != volumeProfile {
+                throw CLIError(.usage, "\(path) holds an interrupted import into a volume of profile \(volumeProfile.rawValue): "
+                               + "resume it without --profile, or remove \(path) and import again")
+            }
+            if volumeProfile == .database, let holder = survey.firstAttributeHolder {
+                throw CLIError(.usage, "\(holder) has user.* extended attributes, which the interrupted import's volume "
+                               + "(profile database) does not keep: remove \(path) and import again")
+            }
             Console.error("tdefs: resuming an interrupted import: \(done) of \(survey.entries) entries were done")
         } else {
             if Paths.isDirectory(path) && Paths.hasEntries(path) {

@@ -34,7 +34,15 @@ struct InitCommand: ParsableCommand {
         guard (1...VolumeConfig.formatVersion).contains(formatVersion) else {
             throw ValidationError("--format-version must be 1, 2 or \(VolumeConfig.formatVersion)")
         }
+        if formatVersion < 3 && profile.profile == .database {
+            throw ValidationError("a format \(formatVersion) volume records no profile (so that the releases it is for can read its tdefs.conf) "
+                                  + "and serves user.* extended attributes: mount it with -o noxattr instead")
+        }
     }
+
+    /// What tdefs.conf records: the asked-for profile or database; nothing for formats 1 and 2,
+    /// which are for releases that read no profile (such a volume counts as general).
+    var recordedProfile: VolumeProfile? { formatVersion < 3 ? nil : profile.profile ?? .database }
 
     func run() throws {
         try KeyLifecycle.checkAuditable()
@@ -50,7 +58,7 @@ struct InitCommand: ParsableCommand {
             let scrypt = newKey.kdf == .scrypt ? try scryptCost.parameters() : .standard
             config = try Volume.create(backingPath: path, secret: newKey.material, kdf: newKey.kdf, cipher: cipher.size, scrypt: scrypt,
                                        formatVersion: formatVersion, volumeID: volumeID, kmip: newKey.kmip, pkcs11: newKey.pkcs11,
-                                       profile: profile.profile ?? .database)
+                                       profile: recordedProfile)
         } catch {
             newKey.discardCreatedKey(unlessRecordedIn: path)
             throw error

@@ -95,12 +95,7 @@ final class ConfigAuthenticationTests: MountTestCase {
     /// A volume made by a release before tdefs.conf was sealed (Tests/Fixtures/LegacyConfig).
     func testAVolumeOfAnOlderReleaseMountsAndIsSealedByItsFirstChange() throws {
         vol.unmount()
-        let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Fixtures/LegacyConfig").path
-        XCTAssertEqual(runCommand("/bin/rm", ["-rf", vol.backing]).status, 0)
-        XCTAssertEqual(runCommand("/bin/tar", ["-C", vol.base, "-xf", fixtures + "/backing.tar"]).status, 0)
-        XCTAssertEqual(runCommand("/bin/cp", [fixtures + "/key", vol.keyFile]).status, 0)
-        chmod(vol.keyFile, 0o600)
+        try vol.replaceWithLegacyConfigFixture()
         XCTAssertNil(try confObject()["mac"], "the fixture has no mac")
         try vol.mount()
         XCTAssertEqual(String(decoding: try readFile("\(m)/hello.txt"), as: UTF8.self), "made by a release before tdefs.conf was authenticated\n")

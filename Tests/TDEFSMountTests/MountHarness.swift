@@ -293,6 +293,18 @@ final class TestVolume {
         }
     }
 
+    /// Replaces the backing directory and key by Tests/Fixtures/LegacyConfig: a volume made by a
+    /// release before tdefs.conf was sealed (and before volume profiles).
+    func replaceWithLegacyConfigFixture() throws {
+        let fixtures = URL(fileURLWithPath: Harness.packageRoot()).appendingPathComponent("Tests/Fixtures/LegacyConfig").path
+        guard runCommand("/bin/rm", ["-rf", backing]).status == 0,
+              runCommand("/bin/tar", ["-C", base, "-xf", fixtures + "/backing.tar"]).status == 0,
+              runCommand("/bin/cp", [fixtures + "/key", keyFile]).status == 0 else {
+            throw HarnessError("cannot install the fixture \(fixtures)")
+        }
+        chmod(keyFile, 0o600)
+    }
+
     func daemonLog() -> String { (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? "" }
 }
 

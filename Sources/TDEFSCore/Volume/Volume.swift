@@ -19,7 +19,7 @@ public enum Volume {
                               formatVersion: Int = VolumeConfig.formatVersion,
                               volumeID: [UInt8] = Random.bytes(VolumeConfig.volumeIDBytes),
                               kmip: KMIPRecord? = nil, pkcs11: PKCS11Record? = nil,
-                              profile: VolumeProfile = .database) throws(VolumeError) -> VolumeConfig {
+                              profile: VolumeProfile? = .database) throws(VolumeError) -> VolumeConfig {
         try makeDirectory(backingPath)
         let dir = try BackingDirectory(path: backingPath)
         guard try dir.isEmpty() else {
