@@ -17,7 +17,7 @@ enum DaemonRunner {
     /// Throws (status 13) when the engine cannot open the volume or the mount fails; `onReady`
     /// is then never called. `onStopping` is called as soon as the FUSE loop has ended, before the
     /// flush and unmount.
-    static func serve(backingPath: String, mountPath: String, keyring: Keyring, keySource: VolumeConfig.KeySource, formatVersion: Int, reencryptTarget: UInt32?, configGeneration: UInt64, profile: VolumeProfile, lock: VolumeLock,
+    static func serve(backingPath: String, mountPath: String, keyring: Keyring, config: VolumeConfig, lock: VolumeLock,
                       options: MountOptionList, background: Bool, keyCheck: KeyCheckPlan? = nil,
                       onReady: @escaping @Sendable () -> Void,
                       onStopping: () -> Void = {}, watchdog: WatchdogConfig? = nil) throws(CLIError) -> Int32 {
@@ -41,7 +41,7 @@ enum DaemonRunner {
 
         let fileSystem: FileSystem
         do {
-            fileSystem = try FileSystem(backingPath: backingPath, keyring: keyring, options: EngineOptions(formatVersion: formatVersion, reencryptTarget: reencryptTarget),
+            fileSystem = try FileSystem(backingPath: backingPath, keyring: keyring, options: EngineOptions(formatVersion: config.formatVersion, reencryptTarget: config.reencryptTarget),
                                     logger: logger)
         } catch {
             if error == .EIO {
@@ -52,13 +52,13 @@ enum DaemonRunner {
         // The unlock is audited before the volume is served: without its record, no mount.
         do {
             try AuditLog.record(AuditEvent(.unlock, volume: Base64URL.encode(keyring.volumeID), backing: backingPath,
-                                           epoch: keyring.current.epoch, keySource: keySource, details: [("mountpoint", mountPath)]),
+                                           epoch: keyring.current.epoch, keySource: config.keySource, details: [("mountpoint", mountPath)]),
                                 logger: logger)
         } catch {
             throw CLIError(.failure, "\(error): the volume is not mounted, as its unlock could not be audited")
         }
         let mountOptions = MountOptions(allowOther: options.allowOther, readOnly: options.readOnly,
-                                        extendedAttributes: options.extendedAttributes(for: profile),
+                                        extendedAttributes: options.extendedAttributes(for: config.effectiveProfile),
                                         fuseOptions: options.passThrough, fsname: backingPath)
         let sources = VolumeMetrics.Sources(fileSystem: fileSystem, keyring: keyring, backingPath: backingPath, mountpoint: mountPath)
         let metrics = try DaemonMetrics.open(options.metrics, sources, logger: logger)
@@ -70,7 +70,7 @@ enum DaemonRunner {
         let audit: @Sendable (AuditEvent.Kind, [(String, String)]) -> Void = { kind, details in
             do {
                 try AuditLog.record(AuditEvent(kind, volume: Base64URL.encode(keyring.volumeID), backing: backingPath,
-                                               epoch: keyring.current.epoch, keySource: keySource, details: details), logger: logger)
+                                               epoch: keyring.current.epoch, keySource: config.keySource, details: details), logger: logger)
             } catch {
                 logger.error("\(error)")
             }
@@ -84,7 +84,7 @@ enum DaemonRunner {
         // Counted once in the background, then kept up to date by the engine (tdefs status reads it).
         fileSystem.recountCensus()
         logger.info("mounted on \(mountPath) (epoch \(keyring.current.epoch), \(keyring.current.size.cipherName))")
-        if let scrypt = keySource.scrypt, keySource.isWeakened {
+        if let scrypt = config.keySource.scrypt, config.keySource.isWeakened {
             let why = "scrypt N=\(scrypt.n), r=\(scrypt.r), p=\(scrypt.p)"
             logger.warning("the passphrase's key derivation is weaker than the default (\(why)); run tdefs passwd with a new passphrase to strengthen it")
         }
@@ -95,7 +95,7 @@ enum DaemonRunner {
             let nonce = ControlEndpoint.newNonce()
             try lock.recordDaemonNonce(nonce)
             control = try ControlServer(endpoint: endpoint, nonce: nonce, keyring: keyring, fileSystem: fileSystem,
-                                    configGeneration: configGeneration, logger: logger, onLock: {
+                                    configGeneration: config.generation, logger: logger, onLock: {
                 if lockNow() { audit(.lock, [("reason", "tdefs lock")]) }
             })
             control?.start()

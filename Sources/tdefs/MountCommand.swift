@@ -118,8 +118,7 @@ struct MountCommand: ParsableCommand {
             if let notify, let usec = SystemdNotify.watchdogMicroseconds() {
                 watchdog = WatchdogConfig(intervalMicroseconds: usec / 2, ping: SystemdNotify.watchdogPing(to: notify))
             }
-            let status = try DaemonRunner.serve(backingPath: backingPath, mountPath: mountPath, keyring: keyring, keySource: config.keySource,
-                                                formatVersion: config.formatVersion, reencryptTarget: config.reencryptTarget, configGeneration: config.generation, profile: config.effectiveProfile, lock: lock, options: list, background: false,
+            let status = try DaemonRunner.serve(backingPath: backingPath, mountPath: mountPath, keyring: keyring, config: config, lock: lock, options: list, background: false,
                                                 keyCheck: try keyCheckPlan(list, config, slot: opened.slot), onReady: {
                 // Called by the readiness probe only after a stat of the mountpoint was answered.
                 if let notify {
@@ -200,8 +199,7 @@ struct MountCommand: ParsableCommand {
             let keyring = try Volume.unlock(config: config, kek: material, path: backingPath)
             let lock = try lockFD.map { fd throws(VolumeError) in try VolumeLock(inheritedFD: fd, backingPath: backingPath) }
                 ?? VolumeLock(backingPath: backingPath)
-            let status = try DaemonRunner.serve(backingPath: backingPath, mountPath: mountPath, keyring: keyring, keySource: config.keySource,
-                                                formatVersion: config.formatVersion, reencryptTarget: config.reencryptTarget, configGeneration: config.generation, profile: config.effectiveProfile, lock: lock, options: options, background: true,
+            let status = try DaemonRunner.serve(backingPath: backingPath, mountPath: mountPath, keyring: keyring, config: config, lock: lock, options: options, background: true,
                                                 keyCheck: try keyCheckPlan(options, config)) { ready.sendReady() }
             Glibc.exit(status)
         } catch {
